@@ -1,0 +1,5 @@
+import sys
+
+from raykd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The `raykd` command line: one entry point, one module per command group.
+
+Each command module exposes `register(subparsers)`, which adds its parser and sets
+`func=<callable(args) -> int>`. `main` turns `RaykdInputError` into one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from raykd.errors import RaykdInputError
+
+# Command modules, in the order `raykd --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "raykd.cli.data",
+    "raykd.cli.teacher",
+    "raykd.cli.evaluate",
+    "raykd.cli.solve",
+    "raykd.cli.prune",
+    "raykd.cli.chain",
+    "raykd.cli.bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raykd",
+        description="Prune attention heads and recover accuracy by recursive distillation; "
+        "search the hyperparameters on Ray.",
+    )
+    from raykd import __version__
+
+    parser.add_argument("--version", action="version", version=f"raykd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RaykdInputError as exc:
+        print(f"raykd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("raykd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

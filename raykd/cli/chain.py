@@ -1,0 +1,85 @@
+"""`raykd chain`: one recursive prune -> distill chain, in this process."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from raykd.cli.common import add_json_flag, print_json, set_threads
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chain", help="run one prune -> distill chain in-process", description=__doc__)
+    p.add_argument("--teacher", required=True, help="unpruned solver directory (from `raykd teacher`)")
+    p.add_argument("--data", required=True, help="data spec (split as for the teacher)")
+    p.add_argument("--config", help="YAML file of chain settings (see docs/method.md); defaults otherwise")
+    p.add_argument("--out", required=True, help="chain directory: one checkpoint per round; re-running resumes")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value)")
+    p.add_argument("--seed", type=int, default=0, help="data split seed")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def load_chain_config(path: str | None, overrides: list[str]) -> Any:
+    import yaml
+
+    from raykd.errors import ConfigError
+    from raykd.method.config import ChainConfig
+
+    base = ChainConfig.from_yaml(path).to_dict() if path else {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set needs KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        base[key.strip()] = yaml.safe_load(value)
+    return ChainConfig.from_dict(base)
+
+
+def run(args: argparse.Namespace) -> int:
+    from raykd.data import load_splits
+    from raykd.method.chain import Chain
+    from raykd.method.measurement import make_measure
+    from raykd.task.io import SolverIO, load_solver
+    from raykd.task.mwp import MWPTask
+
+    config = load_chain_config(args.config, args.set)
+    set_threads(args.threads)
+    teacher, tokenizer, _ = load_solver(args.teacher)
+    splits = load_splits(args.data, seed=args.seed)
+    task = MWPTask(tokenizer, teacher.vocab, splits)
+    quiet = args.quiet or args.json
+    chain = Chain(task, teacher, config, SolverIO(tokenizer), Path(args.out), make_measure(task, repeats=config.latency_repeats),
+                  progress=not quiet, log=(lambda _m: None) if quiet else print,
+                  on_round=None if quiet else (lambda rec, _d: print(round_line(rec))))
+    teacher_valid = task.evaluate(teacher, "valid")["accuracy"]
+    result = chain.run()
+    if args.json:
+        print_json({"teacher_accuracy": teacher_valid, "rounds": result.records, "out": args.out})
+        return 0
+    print_round_table(result.records, teacher_valid)
+    print(f"final model: {Path(args.out) / f'round-{len(result.records):02d}'}")
+    return 0
+
+
+def round_line(rec: dict[str, Any]) -> str:
+    return (f"round {rec['round']}: ratio {rec['ratio']:.3f}, heads {rec['heads_total']}/{rec['heads_original']}, "
+            f"accuracy {rec['accuracy']:.3f}, speedup {rec['speedup']:.3f}x (ideal {rec['ideal_speedup']:.3f}x)")
+
+
+def print_round_table(records: list[dict[str, Any]], teacher_accuracy: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"chain (teacher valid accuracy {teacher_accuracy:.3f})")
+    for col in ("round", "ratio", "heads", "accuracy", "params↓", "FLOPs↓", "speed↑ (measured)", "ideal speed↑", "memory↓", "train s"):
+        table.add_column(col, justify="right")
+    for r in records:
+        table.add_row(
+            str(r["round"]), f"{r['ratio']:.3f}", f"{r['heads_total']}/{r['heads_original']}", f"{r['accuracy']:.3f}",
+            f"{100 * r['params_reduction']:.1f}%", f"{100 * r['flops_reduction']:.1f}%", f"{r['speedup']:.3f}x",
+            f"{r['ideal_speedup']:.3f}x", f"{100 * r['memory_reduction']:.1f}%", f"{r['train_s']:.0f}",
+        )
+    Console().print(table)

@@ -1,0 +1,42 @@
+"""`raykd eval`: answer accuracy of a saved solver on a data set."""
+
+from __future__ import annotations
+
+import argparse
+
+from raykd.cli.common import add_json_flag, print_json, set_threads
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a solver on a data set", description=__doc__)
+    p.add_argument("--model", required=True, help="solver directory (from teacher, chain or export)")
+    p.add_argument("--data", required=True, help="data spec; the whole set is evaluated (use a split file for a split)")
+    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--strict", action="store_true")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from raykd.data import load_problems
+    from raykd.task.io import load_solver
+    from raykd.task.mwp import MWPTask
+
+    set_threads(args.threads)
+    model, tokenizer, _ = load_solver(args.model)
+    loaded = load_problems(args.data, strict=args.strict)
+    task = MWPTask(tokenizer, model.vocab, {"eval": loaded.problems}, eval_batch_size=args.batch_size, beam_size=args.beam_size)
+    metrics = task.evaluate(model.to(args.device), "eval")
+    metrics["skipped_rows"] = len(loaded.skipped)
+    if args.json:
+        print_json(metrics)
+        return 0
+    print(f"n {metrics['n']} (skipped rows: {metrics['skipped_rows']})")
+    print(f"answer accuracy   {metrics['accuracy']:.4f}")
+    print(f"equation accuracy {metrics['equation_accuracy']:.4f}")
+    for level, m in metrics["by_complexity"].items():
+        print(f"  {level:<8} n {m['n']:>5}  accuracy {m['accuracy']:.4f}")
+    return 0

@@ -1,0 +1,31 @@
+"""`raykd solve`: solve one problem typed on the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+from raykd.cli.common import add_json_flag, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("solve", help="solve one math word problem", description=__doc__)
+    p.add_argument("--model", required=True, help="solver directory")
+    p.add_argument("text", help="the problem, in quotes")
+    p.add_argument("--beam-size", type=int, default=1)
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from raykd.task.io import load_solver
+    from raykd.task.solve import solve_text
+
+    model, tokenizer, _ = load_solver(args.model)
+    result = solve_text(model, tokenizer, args.text, beam_size=args.beam_size)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"numbers:    {', '.join(f'N{i}={v:g}' for i, v in enumerate(result['numbers'])) or '(none)'}")
+    print(f"expression: {result['infix']}   (prefix: {' '.join(result['prefix'])})")
+    print(f"answer:     {result['answer'] if result['answer'] is not None else 'cannot be evaluated'}")
+    return 0

@@ -1,0 +1,338 @@
+"""Sweep definitions: a YAML search space, validated before anything starts.
+
+A space file has these top-level keys (all optional except `search`; see search_spaces/):
+
+    name: default                 # sweep name (directory under storage)
+    data: synthetic:800           # data spec (see `raykd data check`)
+    teacher: {preset: tiny, epochs: 20}     # or {path: DIR} or {encoder: minilm, epochs: ...}
+    search:                       # hyperparameters Optuna samples (ChainConfig fields)
+      alpha: {low: 0.0, high: 1.0}
+      n: {low: 0.5, high: 3.0, log: true}
+      rounds: {low: 1, high: 3, type: int}
+      importance: {choices: [combined, random]}
+    fixed: {epochs_per_round: 2}  # ChainConfig fields held constant
+    objectives: [{metric: accuracy, mode: max}, {metric: speedup, mode: max}]
+    sampler: {type: tpe, seed: 0}          # tpe (multi-objective TPE), nsga2, random
+    num_samples: 6
+    early_stop: {accuracy_floor: 0.2, after_round: 1}   # optional
+    resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 1}
+    storage: ~/raykd_runs          # local path, s3://bucket/prefix or gs://bucket/prefix
+
+Every mistake (unknown key, wrong type, empty range, p_max >= 1, p_min ranges above p_max
+ranges) raises ConfigError naming the key, so `raykd sweep` exits 2 before starting Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from raykd.errors import ConfigError
+from raykd.method.config import ChainConfig
+
+OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
+SAMPLERS = ("tpe", "nsga2", "random")
+TOP_LEVEL = ("name", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
+             "resources", "storage", "seed")
+CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter: a float/int range or a categorical choice."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[Any, ...] = ()
+
+    @classmethod
+    def parse(cls, name: str, spec: Any) -> "Param":
+        if name not in CHAIN_FIELDS:
+            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted(CHAIN_FIELDS))})")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"search.{name}: expected a mapping like {{low: 0, high: 1}} or {{choices: [...]}}")
+        unknown = set(spec) - {"low", "high", "log", "type", "choices"}
+        if unknown:
+            raise ConfigError(f"search.{name}: unknown key(s) {', '.join(sorted(unknown))}")
+        if "choices" in spec:
+            choices = spec["choices"]
+            if not isinstance(choices, list) or not choices:
+                raise ConfigError(f"search.{name}.choices must be a non-empty list")
+            for c in choices:  # each choice must make a valid chain setting
+                ChainConfig.from_dict({name: c})
+            return cls(name, choices=tuple(choices))
+        if "low" not in spec or "high" not in spec:
+            raise ConfigError(f"search.{name}: needs low and high (or choices)")
+        low, high = spec["low"], spec["high"]
+        for key, v in (("low", low), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"search.{name}.{key} must be a number, got {v!r}")
+        kind = spec.get("type", "int" if CHAIN_FIELDS[name].type == "int" else "float")
+        if kind not in ("int", "float"):
+            raise ConfigError(f"search.{name}.type must be int or float, got {kind!r}")
+        if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+            raise ConfigError(f"search.{name}: integer range needs integer bounds")
+        if not low < high:
+            raise ConfigError(f"search.{name}: empty range (low {low} must be below high {high})")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"search.{name}.log must be true or false")
+        if log and low <= 0:
+            raise ConfigError(f"search.{name}: a log range needs low > 0")
+        for v in (low, high):  # both ends must be valid chain settings
+            ChainConfig.from_dict({name: int(v) if kind == "int" else float(v)})
+        return cls(name, float(low), float(high), log, kind == "int")
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        """Smallest and largest value this parameter can take."""
+        if self.choices:
+            try:
+                return min(self.choices), max(self.choices)
+            except TypeError:
+                return self.choices[0], self.choices[-1]
+        return self.low, self.high
+
+    def to_tune(self) -> Any:
+        from ray import tune
+
+        if self.choices:
+            return tune.choice(list(self.choices))
+        if self.integer:
+            return tune.randint(int(self.low), int(self.high) + 1)  # type: ignore[arg-type]
+        return (tune.loguniform if self.log else tune.uniform)(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    concurrent_trials: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError("resources.workers must be >= 1")
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
+            raise ConfigError("resources.cpus_per_worker must be > 0 and gpus_per_worker >= 0")
+        if self.concurrent_trials < 1:
+            raise ConfigError("resources.concurrent_trials must be >= 1")
+
+    @property
+    def per_trial(self) -> dict[str, float]:
+        return {"CPU": self.workers * self.cpus_per_worker, "GPU": self.workers * self.gpus_per_worker}
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    name: str = "default"
+    data: str = "synthetic:800"
+    teacher: dict[str, Any] = field(default_factory=lambda: {"preset": "tiny", "epochs": 20})
+    search: tuple[Param, ...] = ()
+    fixed: dict[str, Any] = field(default_factory=dict)
+    objectives: tuple[Objective, ...] = (Objective("accuracy", "max"), Objective("speedup", "max"))
+    sampler: dict[str, Any] = field(default_factory=lambda: {"type": "tpe", "seed": 0})
+    num_samples: int = 6
+    early_stop: dict[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    storage: str = "~/raykd_runs"
+    seed: int = 0
+
+    @property
+    def metrics(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    @property
+    def modes(self) -> list[str]:
+        return [o.mode for o in self.objectives]
+
+    def base_chain_config(self) -> dict[str, Any]:
+        return dict(self.fixed)
+
+    def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
+        """The chain config of one trial: fixed settings + the sampled ones."""
+        values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
+        if "p_min" in values and "p_max" in values and values["p_min"] > values["p_max"]:
+            values["p_min"] = values["p_max"]  # sampled independently; the schedule needs p_min <= p_max
+        return ChainConfig.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["search"] = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in self.search}
+        return d
+
+
+def parse_space(raw: Any, source: str = "space") -> SweepSpace:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a search space must be a YAML mapping")
+    unknown = set(raw) - set(TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(TOP_LEVEL)})")
+    kw: dict[str, Any] = {}
+    for key in ("name", "data", "storage"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key]:
+                raise ConfigError(f"{source}: {key} must be a non-empty string")
+            kw[key] = raw[key]
+    if "name" in kw and not all(c.isalnum() or c in "-_." for c in kw["name"]):
+        raise ConfigError(f"{source}: name may hold only letters, digits, '-', '_' and '.'")
+    for key in ("num_samples", "seed"):
+        if key in raw:
+            v = raw[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "num_samples" else 0):
+                raise ConfigError(f"{source}: {key} must be an integer >= {1 if key == 'num_samples' else 0}")
+            kw[key] = v
+    kw["teacher"] = _teacher(raw.get("teacher", {"preset": "tiny", "epochs": 20}), source)
+    search = raw.get("search")
+    if not isinstance(search, Mapping) or not search:
+        raise ConfigError(f"{source}: search must map at least one chain setting to a range")
+    params = tuple(Param.parse(k, v) for k, v in search.items())
+    kw["search"] = params
+    fixed = raw.get("fixed", {}) or {}
+    if not isinstance(fixed, Mapping):
+        raise ConfigError(f"{source}: fixed must be a mapping of chain settings")
+    both = set(fixed) & {p.name for p in params}
+    if both:
+        raise ConfigError(f"{source}: {', '.join(sorted(both))} both fixed and searched")
+    ChainConfig.from_dict(fixed)  # every fixed value must be valid on its own
+    kw["fixed"] = dict(fixed)
+    _check_joint_ranges(params, dict(fixed), source)
+    kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
+    kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), source, raw.get("seed", 0))
+    kw["early_stop"] = _early_stop(raw.get("early_stop") or {}, source)
+    kw["resources"] = _resources(raw.get("resources") or {}, source)
+    return SweepSpace(**kw)
+
+
+def load_space(path: str | Path | None) -> SweepSpace:
+    """Parse a YAML space file (None: the embedded default, search_spaces/default.yaml)."""
+    import yaml
+
+    if path is None:
+        return parse_space(yaml.safe_load(DEFAULT_SPACE_YAML), "embedded default space")
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"search space {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{p} is not valid YAML{where}") from None
+    return parse_space(raw, str(p))
+
+
+def _teacher(raw: Any, source: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: teacher must be a mapping ({{preset: tiny}}, {{encoder: NAME}} or {{path: DIR}})")
+    allowed = {"preset", "encoder", "path", "epochs", "lr", "head_lr", "batch_size", "patience", "max_steps", "time_budget_s"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ConfigError(f"{source}: teacher has unknown key(s) {', '.join(sorted(unknown))}")
+    sources = [k for k in ("preset", "encoder", "path") if k in raw]
+    if len(sources) != 1:
+        raise ConfigError(f"{source}: teacher needs exactly one of preset, encoder, path")
+    if "preset" in raw and raw["preset"] != "tiny":
+        raise ConfigError(f"{source}: teacher.preset must be tiny")
+    for key in ("epochs", "batch_size", "patience", "max_steps"):
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0):
+            raise ConfigError(f"{source}: teacher.{key} must be a non-negative integer")
+    return dict(raw)
+
+
+def _objectives(raw: Any, source: str) -> tuple[Objective, ...]:
+    if not isinstance(raw, list) or len(raw) < 1:
+        raise ConfigError(f"{source}: objectives must be a non-empty list of {{metric, mode}}")
+    out = []
+    for o in raw:
+        if not isinstance(o, Mapping) or set(o) != {"metric", "mode"}:
+            raise ConfigError(f"{source}: each objective needs exactly metric and mode")
+        if o["metric"] not in OBJECTIVE_METRICS:
+            raise ConfigError(f"{source}: unknown objective metric {o['metric']!r} (known: {', '.join(OBJECTIVE_METRICS)})")
+        if o["mode"] not in ("max", "min"):
+            raise ConfigError(f"{source}: objective mode must be max or min, got {o['mode']!r}")
+        out.append(Objective(o["metric"], o["mode"]))
+    if len({o.metric for o in out}) != len(out):
+        raise ConfigError(f"{source}: an objective metric is listed twice")
+    return tuple(out)
+
+
+def _sampler(raw: Any, source: str, seed: int) -> dict[str, Any]:
+    if not isinstance(raw, Mapping) or raw.get("type") not in SAMPLERS:
+        raise ConfigError(f"{source}: sampler.type must be one of {', '.join(SAMPLERS)}")
+    unknown = set(raw) - {"type", "seed", "n_startup_trials", "population_size"}
+    if unknown:
+        raise ConfigError(f"{source}: sampler has unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("seed", "n_startup_trials", "population_size"):
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0):
+            raise ConfigError(f"{source}: sampler.{key} must be a non-negative integer")
+    return {"seed": seed, **raw}
+
+
+def _early_stop(raw: Any, source: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: early_stop must be a mapping")
+    unknown = set(raw) - {"accuracy_floor", "after_round"}
+    if unknown:
+        raise ConfigError(f"{source}: early_stop has unknown key(s) {', '.join(sorted(unknown))}")
+    if raw and not (0.0 <= float(raw.get("accuracy_floor", 0.0)) <= 1.0):
+        raise ConfigError(f"{source}: early_stop.accuracy_floor must be in [0, 1]")
+    return dict(raw)
+
+
+def _resources(raw: Any, source: str) -> Resources:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: resources must be a mapping")
+    fields_ = {f.name: f for f in dataclasses.fields(Resources)}
+    unknown = set(raw) - set(fields_)
+    if unknown:
+        raise ConfigError(f"{source}: resources has unknown key(s) {', '.join(sorted(unknown))}")
+    for k, v in raw.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{source}: resources.{k} must be a number")
+    return Resources(**raw)
+
+
+def _check_joint_ranges(params: tuple[Param, ...], fixed: dict[str, Any], source: str) -> None:
+    """Settings that constrain each other: p_min can never exceed p_max, p_max < 1."""
+    by = {p.name: p for p in params}
+    pmin_low = by["p_min"].bounds[0] if "p_min" in by else fixed.get("p_min", ChainConfig.p_min)
+    pmax_high = by["p_max"].bounds[1] if "p_max" in by else fixed.get("p_max", ChainConfig.p_max)
+    if pmin_low > pmax_high:
+        raise ConfigError(f"{source}: p_min can never be <= p_max (smallest p_min {pmin_low} > largest p_max {pmax_high})")
+
+
+DEFAULT_SPACE_YAML = """\
+# The embedded default sweep: synthetic data, tiny preset, local Ray. `raykd sweep` with no
+# arguments runs this; search_spaces/default.yaml is the same file for reading and copying.
+name: default
+data: synthetic:800
+teacher: {preset: tiny, epochs: 25, patience: 4}
+search:
+  alpha: {low: 0.0, high: 1.0}
+  n: {low: 0.5, high: 3.0, log: true}
+  tau: {low: 1.0, high: 4.0}
+  lambda1: {low: 0.1, high: 1.0}
+  lambda2: {low: 0.1, high: 1.0}
+  p_max: {low: 0.1, high: 0.6}
+fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 2, batch_size: 32, lr: 0.0005, patience: 2,
+        calib_batches: 4, latency_batch: 16, latency_repeats: 10}
+objectives:
+  - {metric: accuracy, mode: max}
+  - {metric: speedup, mode: max}
+sampler: {type: tpe, seed: 0, n_startup_trials: 4}
+num_samples: 6
+resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 1}
+storage: ~/raykd_runs
+"""

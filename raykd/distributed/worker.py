@@ -1,0 +1,77 @@
+"""The Ray Train worker: a thin shell around the Ray-free chain.
+
+Every worker of a trial's TorchTrainer runs the same chain (DDP inside `fit`); at the end of each
+round rank 0 reports the round's metrics with the round directory as a Train checkpoint, the
+other ranks report the metrics alone. A restarted worker group (worker or node failure, or a
+resumed sweep) finds the last checkpoint, lays it out as the chain's last complete round and
+continues from there; a chain that had already finished re-reports its final round.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from raykd.distributed.storage import download_dir
+
+CHAIN_DONE = "chain_done"
+
+
+def flatten_record(record: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """Tune metrics of one round: every scalar, plus `chain_done` on the last round."""
+    out: dict[str, Any] = {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    out["heads_kept_json"] = json.dumps(record.get("heads_kept", {}))
+    out[CHAIN_DONE] = record["round"] >= rounds
+    return out
+
+
+def chain_worker(config: dict[str, Any]) -> None:
+    """`train_loop_per_worker` of the trial's TorchTrainer."""
+    import ray.train
+    import torch
+
+    from raykd.data import load_splits
+    from raykd.method.chain import STATE_NAME, Chain, round_dir
+    from raykd.method.config import ChainConfig
+    from raykd.method.importance import HeadStats
+    from raykd.method.measurement import make_measure
+    from raykd.task.io import SolverIO, load_solver
+    from raykd.task.mwp import MWPTask
+
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    chain_config = ChainConfig.from_dict(config["chain"])
+    threads = int(config.get("threads_per_worker") or 0)
+    if threads:
+        torch.set_num_threads(threads)
+    work = Path(tempfile.mkdtemp(prefix=f"raykd-chain-r{rank}-"))
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = json.loads((Path(d) / STATE_NAME).read_text())
+            shutil.copytree(d, round_dir(work, int(state["round"])))
+    teacher_dir = download_dir(config["teacher_dir"], Path(tempfile.mkdtemp(prefix="raykd-teacher-")))
+    teacher, tokenizer, _ = load_solver(teacher_dir)
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() and config.get("use_gpu") else torch.device("cpu")
+    teacher.to(device)
+    splits = load_splits(config["data"], seed=int(config.get("data_seed", 0)))
+    task = MWPTask(tokenizer, teacher.vocab, splits)
+    stats_path = teacher_dir / "head_stats.json"
+    stats = HeadStats.load(stats_path) if stats_path.is_file() else None
+
+    def on_round(record: dict[str, Any], rdir: Path) -> None:
+        metrics = flatten_record(record, chain_config.rounds)
+        if rank == 0:
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(rdir)))
+        else:
+            ray.train.report(metrics)
+
+    try:
+        Chain(task, teacher, chain_config, SolverIO(tokenizer), work,
+              make_measure(task, repeats=chain_config.latency_repeats, threads=threads or None),
+              teacher_stats=stats, progress=False, on_round=on_round, log=lambda _m: None).run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

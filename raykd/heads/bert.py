@@ -1,0 +1,220 @@
+"""Adapter for the BERT / RoBERTa family of Hugging Face transformers (v5).
+
+Block = the `BertAttention`-like module (e.g. `encoder.layer.3.attention`) whose `.self` is one of
+the supported self/cross-attention classes and whose `.output.dense` is the output projection O.
+Q/K/V are `.self.query/.key/.value`. Supported (matched by class, subclasses included): BERT
+(MiniLM checkpoints are BertModels), RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA, whose attention
+code is the same in transformers 5. Kinds: `encoder_self` for an encoder's self-attention,
+`decoder_self` for a causal (is_decoder) self-attention, `decoder_cross` for cross-attention.
+
+transformers 5 reshapes with `view(..., -1, head_size)`, so the head count follows the Linear
+widths; we also keep `num_attention_heads` / `all_head_size` in step. `view(..., -1, d)` cannot
+reshape an empty tensor, so a block whose every head is removed switches (in place, `__class__`
+swap) to an "empty" subclass of its self-attention class whose forward returns a (B, L, 0) context
+without touching Q/K/V (which stay as 0-row Linears, so the state-dict keys do not change).
+`output.dense` then has 0 input columns and yields exactly its bias: the same as zeroing every
+head's contribution. The subclass keeps `isinstance` checks (and HF's `output_attentions`) working.
+
+Capture: for the duration, the configs' `_attn_implementation` is set to "raykd_capture", an
+eager attention function registered once in transformers' `AttentionInterface` (with the eager
+mask in `AttentionMaskInterface`). It records the softmax probabilities *before* dropout, so maps
+taken in training mode still sum to 1, and is otherwise the eager computation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from raykd.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder, register_adapter
+from raykd.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, Kind
+
+_FAMILIES = {
+    "bert": "Bert",
+    "roberta": "Roberta",
+    "xlm_roberta": "XLMRoberta",
+    "camembert": "Camembert",
+    "electra": "Electra",
+}
+_SELF = {(f"transformers.models.{m}.modeling_{m}", f"{p}SelfAttention") for m, p in _FAMILIES.items()}
+_CROSS = {(f"transformers.models.{m}.modeling_{m}", f"{p}CrossAttention") for m, p in _FAMILIES.items()}
+
+CAPTURE_IMPLEMENTATION = "raykd_capture"
+
+
+def _class_in(cls: type, names: set[tuple[str, str]]) -> bool:
+    return any((c.__module__, c.__name__) in names for c in cls.__mro__)
+
+
+class BertFamilyAdapter(HeadAdapter):
+    family = "bert"
+    supports = "BERT/RoBERTa/XLM-RoBERTa/CamemBERT/ELECTRA attention (transformers)"
+
+    def match(self, module: nn.Module) -> Kind | None:
+        inner = getattr(module, "self", None)
+        dense = getattr(getattr(module, "output", None), "dense", None)
+        if inner is None or not isinstance(dense, nn.Linear) or not isinstance(inner, nn.Module):
+            return None
+        cls = type(inner)
+        if _class_in(cls, _CROSS):
+            return DECODER_CROSS
+        if _class_in(cls, _SELF):
+            return DECODER_SELF if getattr(inner, "is_causal", False) else ENCODER_SELF
+        return None
+
+    def projections(self, module: nn.Module) -> Projections:
+        s = module.self
+        return Projections(s.query, s.key, s.value, module.output.dense)
+
+    def num_heads(self, module: nn.Module) -> int:
+        return int(module.self.num_attention_heads)
+
+    def head_dim(self, module: nn.Module) -> int:
+        return int(module.self.attention_head_size)
+
+    def head_ids(self, module: nn.Module) -> list[int]:
+        ids = getattr(module.self, "head_ids", None)
+        return list(range(self.num_heads(module))) if ids is None else [int(i) for i in ids]
+
+    def set_heads(self, module: nn.Module, head_ids: list[int], num_kv_heads: int) -> None:
+        s = module.self
+        s.num_attention_heads = len(head_ids)
+        s.all_head_size = len(head_ids) * s.attention_head_size
+        s.head_ids = list(head_ids)
+        if not head_ids:
+            s.__class__ = _empty_class(type(s))
+
+    def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
+        return _capture(blocks, record)
+
+
+# --- whole-block removal -----------------------------------------------------------------------
+
+_EMPTY_CLASSES: dict[type, type] = {}
+
+
+def _empty_forward(self, hidden_states: torch.Tensor, *args, **kwargs):
+    """Forward of a self/cross-attention with no heads left: a (B, L, 0) context, empty weights."""
+    enc = kwargs.get("encoder_hidden_states")
+    b, lq = hidden_states.shape[0], hidden_states.shape[-2]
+    lk = enc.shape[-2] if enc is not None else lq
+    cache = kwargs.get("past_key_values", args[1] if len(args) > 1 else None)
+    if cache is not None and not self._raykd_cross:
+        # Keep the cache's sequence length right for later steps (transformers reads it from the
+        # first layer and counts an empty tensor as length 0): store a (B, 1, L, 1) zero
+        # placeholder that nothing attends to.
+        layer_cache = getattr(cache, "self_attention_cache", cache)
+        placeholder = hidden_states.new_zeros(b, 1, lq, 1)
+        keys, _ = layer_cache.update(placeholder, placeholder, self.layer_idx)
+        lk = keys.shape[-2]
+    context = hidden_states.new_zeros(*hidden_states.shape[:-1], 0)
+    weights = hidden_states.new_zeros(b, 0, lq, lk)
+    return context, weights
+
+
+def _empty_class(cls: type) -> type:
+    if getattr(cls, "_raykd_empty", False):
+        return cls
+    if cls not in _EMPTY_CLASSES:
+        _EMPTY_CLASSES[cls] = type(
+            f"Empty{cls.__name__}",
+            (cls,),
+            {
+                "forward": _empty_forward,
+                "_raykd_empty": True,
+                "_raykd_cross": _class_in(cls, _CROSS),
+                "__module__": __name__,
+                "__doc__": f"{cls.__name__} with every head removed (raykd): contributes nothing.",
+            },
+        )
+        globals()[_EMPTY_CLASSES[cls].__name__] = _EMPTY_CLASSES[cls]
+    return _EMPTY_CLASSES[cls]
+
+
+# --- capture -----------------------------------------------------------------------------------
+
+# Active captures: (self-attention module id -> block, recorder).
+_ACTIVE: list[tuple[dict[int, AttentionBlock], Recorder]] = []
+_REGISTERED = False
+
+
+def _capture_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+):
+    """transformers' eager attention, recording the probabilities before dropout."""
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    groups = int(getattr(module, "num_key_value_groups", 1) or 1)
+    if groups > 1:  # grouped-query attention: expand K/V to the query heads
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        mask = attention_mask[:, :, :, : key.shape[-2]]
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + mask
+    probs = nn.functional.softmax(scores, dim=-1)
+    for blocks, record in _ACTIVE:
+        block = blocks.get(id(module))
+        if block is not None:
+            record(block, probs)
+    dropped = nn.functional.dropout(probs, p=dropout, training=module.training)
+    out = torch.matmul(dropped, value).transpose(1, 2).contiguous()
+    return out, probs
+
+
+def _register_capture_implementation() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
+    AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
+    _REGISTERED = True
+
+
+@contextlib.contextmanager
+def _capture(blocks: Sequence[AttentionBlock], record: Recorder) -> Iterator[None]:
+    _register_capture_implementation()
+    by_module = {id(b.module.self): b for b in blocks}
+    entry = (by_module, record)
+    configs = {}
+    for b in blocks:
+        cfg = getattr(b.module.self, "config", None)
+        if cfg is not None and id(cfg) not in configs:
+            configs[id(cfg)] = (cfg, cfg._attn_implementation)
+    handles = []
+    for b in blocks:
+        if getattr(type(b.module.self), "_raykd_empty", False):
+            handles.append(b.module.self.register_forward_hook(lambda m, a, out, _b=b: record(_b, out[1])))
+    _ACTIVE.append(entry)
+    try:
+        for cfg, _ in configs.values():
+            cfg._attn_implementation = CAPTURE_IMPLEMENTATION
+        yield
+    finally:
+        for cfg, old in configs.values():
+            cfg._attn_implementation = old
+        for h in handles:
+            h.remove()
+        for i, e in enumerate(_ACTIVE):
+            if e is entry:
+                del _ACTIVE[i]
+                break
+
+
+register_adapter(BertFamilyAdapter())

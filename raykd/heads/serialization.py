@@ -1,0 +1,166 @@
+"""Save and reload models whose layers have different head counts.
+
+A directory holds `model.safetensors` (safetensors only, never pickle; tied/shared tensors are
+stored once, via `safetensors.torch.save_model`) and `config.json`: the caller's `extra_config`
+plus `"head_map": {kind: [[kept original head ids] per layer]}`. Loading builds the unpruned
+structure with a caller-supplied function, applies the head map (`apply_head_map`), checks every
+tensor's shape against the file and loads strictly. Anything that does not fit raises
+`ModelFormatError` naming the tensor, the expected shape and the shape found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from raykd.errors import ModelFormatError
+from raykd.heads.surgery import apply_head_map, find_attention_blocks, head_map
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+HEAD_MAP_KEY = "head_map"
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_pruned(
+    model: nn.Module, directory: str | os.PathLike, extra_config: Mapping[str, Any] | None = None
+) -> Path:
+    """Write `model.safetensors` and `config.json` (extra_config + head map) into `directory`.
+
+    Each file is written atomically (temporary file + rename); other files in the directory (a
+    tokenizer, say) are left alone. Returns the directory.
+    """
+    from safetensors.torch import save_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    hm = head_map(model)
+    config = dict(extra_config or {})
+    if HEAD_MAP_KEY in config and config[HEAD_MAP_KEY] != hm:
+        raise ValueError("extra_config has a 'head_map' that differs from the model's own")
+    config[HEAD_MAP_KEY] = hm
+    text = json.dumps(config, indent=2, sort_keys=True)
+    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_model(model, p))
+    _atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(text))
+    return directory
+
+
+def read_pruned_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """config.json of a directory written by `save_pruned` (ModelFormatError if unusable)."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise ModelFormatError(f"{directory} is not a model directory (no {CONFIG_NAME})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get(HEAD_MAP_KEY), dict):
+        raise ModelFormatError(f"{path} has no '{HEAD_MAP_KEY}' (kind -> kept head ids per layer)")
+    return config
+
+
+def _storage_key(t: torch.Tensor) -> tuple | None:
+    if t.device.type == "meta" or t.numel() == 0:
+        return None
+    s = t.untyped_storage()
+    return (t.device, s.data_ptr(), s.nbytes())
+
+
+def check_weights(model: nn.Module, weights: str | os.PathLike) -> None:
+    """ModelFormatError unless the safetensors file has exactly `model`'s tensors and shapes.
+
+    Names missing from the file are accepted when they share storage with a tensor that is in it
+    (tied weights, stored once).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    weights = Path(weights)
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(f"{weights} is not a readable safetensors file: {exc}") from None
+    state = model.state_dict()
+    owners = _block_owners(model)
+    for name, tensor in state.items():  # model order: the first mismatch is the earliest tensor
+        if name not in found:
+            continue
+        shape, expected = found[name], tuple(tensor.shape)
+        if shape != expected:
+            raise ModelFormatError(
+                f"{weights}: tensor {name!r} has shape {list(shape)}, but the structure built from the head map "
+                f"expects {list(expected)}{owners(name)}"
+            )
+    for name in found:
+        if name not in state:
+            raise ModelFormatError(f"{weights} has tensor {name!r}, which the model does not have")
+    stored = {_storage_key(state[k]) for k in found if k in state} - {None}
+    for name, t in state.items():
+        if name not in found and (_storage_key(t) is None or _storage_key(t) not in stored):
+            raise ModelFormatError(f"{weights} is missing tensor {name!r} (shape {list(t.shape)})")
+
+
+def _block_owners(model: nn.Module) -> Callable[[str], str]:
+    try:
+        blocks = find_attention_blocks(model)
+    except Exception:  # a model without attention still gets plain messages
+        blocks = []
+
+    def owner(name: str) -> str:
+        for b in blocks:
+            if name.startswith(b.name + "."):
+                return f" ({b.kind} layer {b.layer}: {b.num_heads} heads of width {b.head_dim}, ids {b.head_ids})"
+        return ""
+
+    return owner
+
+
+def load_state_with_head_map(
+    model: nn.Module, directory: str | os.PathLike, *, head_map: Mapping[str, list[list[int]]] | None = None
+) -> nn.Module:
+    """Shrink a freshly built `model` to the directory's head map, then load its weights strictly.
+
+    `head_map` defaults to the one in the directory's config.json. Returns `model`.
+    """
+    from safetensors.torch import load_model
+
+    directory = Path(directory)
+    if head_map is None:
+        head_map = read_pruned_config(directory)[HEAD_MAP_KEY]
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise ModelFormatError(f"{directory} has no {WEIGHTS_NAME}")
+    apply_head_map(model, head_map)
+    check_weights(model, weights)
+    try:
+        load_model(model, str(weights), strict=True)
+    except RuntimeError as exc:  # check_weights should have caught it; keep the contract anyway
+        raise ModelFormatError(f"{weights} does not match the model: {str(exc).splitlines()[-1].strip()}") from None
+    return model
+
+
+def load_pruned(
+    directory: str | os.PathLike, build: Callable[[dict[str, Any]], nn.Module]
+) -> tuple[nn.Module, dict[str, Any]]:
+    """(model, config): `build(config)` makes the unpruned structure, then head map + weights."""
+    config = read_pruned_config(directory)
+    model = build(config)
+    load_state_with_head_map(model, directory, head_map=config[HEAD_MAP_KEY])
+    return model, config

@@ -1,0 +1,25 @@
+"""What a model costs: parameters, analytic FLOPs, measured latency and memory.
+
+Analytic numbers (params, FLOPs, ideal speedup) are computed here from the model's structure;
+measured numbers (latency, speedup, peak memory) are timed here, side by side in one process.
+Needs only torch (and raykd.heads for per-block head counts); never imports Ray, datasets or
+optuna, so it runs on a bare GPU box. See docs/heads.md#measure.
+"""
+
+from raykd.measure.flops import BlockFlops, FlopsReport, flops, ideal_speedup
+from raykd.measure.latency import LatencyComparison, LatencyStats, compare_latency, measure_latency, peak_memory
+from raykd.measure.params import count_params, param_breakdown
+
+__all__ = [
+    "BlockFlops",
+    "FlopsReport",
+    "LatencyComparison",
+    "LatencyStats",
+    "compare_latency",
+    "count_params",
+    "flops",
+    "ideal_speedup",
+    "measure_latency",
+    "param_breakdown",
+    "peak_memory",
+]

@@ -1,0 +1,148 @@
+"""`ChainConfig`: every hyperparameter of one prune -> distill chain, validated on construction.
+
+The sweep searches over these fields; a YAML file for `raykd chain --config` holds a subset of
+them (unknown keys are an error, so a typo never silently falls back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from raykd.errors import ConfigError
+
+IMPORTANCE = ("combined", "random", "taylor")
+RANKING = ("per-kind", "global")
+MAPPING = ("kept", "mean")
+NORMALISATION = ("minmax", "zscore", "rank", "none")
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    # importance (Eq. 4) and head selection
+    alpha: float = 0.5
+    importance: str = "combined"  # combined (alpha), random, taylor
+    normalisation: str = "minmax"
+    entropy_sign: int = 1
+    ranking: str = "per-kind"
+    min_heads_per_block: int = 0
+    prune: bool = True  # False: distillation without pruning (ablation)
+    # schedule (Eq. 5)
+    p_min: float = 0.1
+    p_max: float = 0.25
+    n: float = 1.0
+    rounds: int = 3
+    # distillation loss
+    tau: float = 2.0
+    lambda1: float = 1.0
+    lambda2: float = 1.0
+    distill_response: bool = True
+    distill_feature: bool = True
+    attention_mapping: str = "kept"
+    # training budget per round
+    epochs_per_round: int = 3
+    steps_per_round: int = 0  # 0: epochs only
+    batch_size: int = 32
+    lr: float = 5e-5
+    head_lr: float = 0.0
+    weight_decay: float = 0.01
+    patience: int = 3
+    eval_every: int = 0
+    # statistics and measurement
+    calib_batches: int = 8
+    calib_batch_size: int = 32
+    latency_batch: int = 8
+    latency_repeats: int = 15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.alpha <= 1.0, f"alpha must be in [0, 1], got {self.alpha}"),
+            (self.importance in IMPORTANCE, f"importance must be one of {IMPORTANCE}, got {self.importance!r}"),
+            (self.normalisation in NORMALISATION, f"normalisation must be one of {NORMALISATION}, got {self.normalisation!r}"),
+            (self.entropy_sign in (1, -1), f"entropy_sign must be 1 or -1, got {self.entropy_sign}"),
+            (self.ranking in RANKING, f"ranking must be one of {RANKING}, got {self.ranking!r}"),
+            (self.min_heads_per_block >= 0, "min_heads_per_block must be >= 0"),
+            (0.0 <= self.p_min < 1.0, f"p_min must be in [0, 1), got {self.p_min}"),
+            (0.0 <= self.p_max < 1.0, f"p_max must be in [0, 1), got {self.p_max}"),
+            (self.p_min <= self.p_max, f"p_min ({self.p_min}) must not exceed p_max ({self.p_max})"),
+            (self.n > 0, f"schedule exponent n must be > 0, got {self.n}"),
+            (self.rounds >= 1, f"rounds must be >= 1, got {self.rounds}"),
+            (self.tau > 0, f"tau must be > 0, got {self.tau}"),
+            (self.lambda1 >= 0 and self.lambda2 >= 0, "lambda1 and lambda2 must be >= 0"),
+            (self.lambda1 + self.lambda2 > 0, "lambda1 and lambda2 cannot both be 0"),
+            (self.lambda2 > 0 or self.distill_response or self.distill_feature, "the loss has no term left"),
+            (self.attention_mapping in MAPPING, f"attention_mapping must be one of {MAPPING}"),
+            (self.epochs_per_round >= 1, "epochs_per_round must be >= 1"),
+            (self.steps_per_round >= 0, "steps_per_round must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0 and self.head_lr >= 0, "lr must be > 0 and head_lr >= 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.patience >= 1, "patience must be >= 1"),
+            (self.eval_every >= 0, "eval_every must be >= 0"),
+            (self.calib_batches >= 1 and self.calib_batch_size >= 1, "calib_batches and calib_batch_size must be >= 1"),
+            (self.latency_batch >= 1 and self.latency_repeats >= 1, "latency_batch and latency_repeats must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ChainConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown chain setting(s): {', '.join(unknown)}")
+        typed = {}
+        for key, value in values.items():
+            typed[key] = _coerce(key, value, known[key].type)
+        return cls(**typed)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ChainConfig":
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) if path.is_file() else None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path} is not valid YAML{where}") from None
+        if not path.is_file():
+            raise ConfigError(f"chain config {path} does not exist")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of chain settings")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "ChainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check a value's type against the field annotation (ints are accepted for floats)."""
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    return value

@@ -1,0 +1,100 @@
+"""Distillation losses (Algorithm 2 of the paper).
+
+L = lambda1 * (tau^2 * KL(p_T || p_S) + mean over layers of MSE(A_T, A_S)) + lambda2 * L_task
+
+Head mapping for the attention term (the student has fewer heads than its teacher): every head
+carries its original id (`head_ids`), and the student was cut from the teacher, so each student
+head has exactly one teacher head with the same id. "kept" compares each student head's map with
+that teacher head's map; "mean" compares the head-averaged maps instead (usable when the two
+models were pruned independently). Blocks with no heads left in the student are skipped; the
+mean runs over the (kind, layer) blocks compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+AttentionMapping = Literal["kept", "mean"]
+BlockKey = tuple[str, int]  # (kind, layer)
+
+
+def response_kl(
+    teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor, tau: float
+) -> torch.Tensor:
+    """tau^2 * KL(softmax(t/tau) || softmax(s/tau)), summed over classes, averaged over masked positions."""
+    t = F.log_softmax(teacher_logits[mask].float() / tau, dim=-1)
+    s = F.log_softmax(student_logits[mask].float() / tau, dim=-1)
+    kl = F.kl_div(s, t, log_target=True, reduction="none").sum(-1)
+    return tau**2 * kl.mean() if kl.numel() else student_logits.sum() * 0.0
+
+
+@dataclass(frozen=True)
+class CapturedAttention:
+    """Attention probabilities of one block: (B, heads, Lq, Lk), the original ids of its heads,
+    and which query rows are real (B, Lq)."""
+
+    probs: torch.Tensor
+    head_ids: Sequence[int]
+    query_mask: torch.Tensor
+
+
+def attention_mse(
+    teacher: Mapping[BlockKey, CapturedAttention],
+    student: Mapping[BlockKey, CapturedAttention],
+    mapping: AttentionMapping = "kept",
+) -> torch.Tensor | None:
+    """Mean over compared blocks of the MSE between teacher and student attention maps (real
+    query rows only); None when no block can be compared."""
+    losses = []
+    for key, s in student.items():
+        t = teacher.get(key)
+        if t is None or len(s.head_ids) == 0 or len(t.head_ids) == 0:
+            continue
+        if mapping == "kept":
+            where = {h: i for i, h in enumerate(t.head_ids)}
+            missing = [h for h in s.head_ids if h not in where]
+            if missing:
+                raise ValueError(f"student heads {missing} of block {key} are not in the teacher: use mapping='mean'")
+            t_probs = t.probs[:, [where[h] for h in s.head_ids]]
+            s_probs = s.probs
+        else:
+            t_probs, s_probs = t.probs.mean(1, keepdim=True), s.probs.mean(1, keepdim=True)
+        rows = s.query_mask.bool()
+        diff = (s_probs - t_probs.detach()).pow(2).sum(-1)  # (B, h, Lq): squared error summed over keys
+        per_row = diff.mean(1)[rows]  # average over heads, keep real query rows
+        n_keys = s_probs.shape[-1]
+        losses.append(per_row.mean() / n_keys if per_row.numel() else diff.sum() * 0.0)
+    return torch.stack(losses).mean() if losses else None
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    lambda1: float
+    lambda2: float
+    tau: float
+    response: bool = True  # the KL term (Table 4: "feature-only" turns it off)
+    feature: bool = True  # the attention term (Table 4: "response-only" turns it off)
+
+
+def total_loss(
+    task_loss: torch.Tensor,
+    kl: torch.Tensor | None,
+    attention: torch.Tensor | None,
+    weights: LossWeights,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """lambda1 * (KL + attention) + lambda2 * task, with the parts for logging."""
+    distill = task_loss.new_zeros(())
+    parts = {"task": float(task_loss.detach())}
+    if weights.response and kl is not None:
+        distill = distill + kl
+        parts["kl"] = float(kl.detach())
+    if weights.feature and attention is not None:
+        distill = distill + attention
+        parts["attention_mse"] = float(attention.detach())
+    loss = weights.lambda1 * distill + weights.lambda2 * task_loss
+    parts["total"] = float(loss.detach())
+    return loss, parts

@@ -1,0 +1,58 @@
+"""Per-round cost of a student against the unpruned reference, measured side by side.
+
+Analytic: params (exact), FLOPs (the task's analytic count for its forward pass), the
+FLOPs-ideal speedup. Measured, in this process, interleaved with the reference on the same batch:
+median latency and the speedup ratio, and peak memory (weights + peak activations of one forward).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from raykd.measure import compare_latency, count_params, peak_memory
+from raykd.task.base import Batch, Task
+
+
+def weight_bytes(model: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int | None = None):
+    """A `MeasureFn(reference, model, batch) -> dict` for the chain."""
+
+    def measure(reference: nn.Module, model: nn.Module, batch: Batch) -> dict[str, Any]:
+        device = next(model.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        reference.eval()
+        model.eval()
+        lat = compare_latency(
+            {"reference": lambda: task.run(reference, batch), "model": lambda: task.run(model, batch)},
+            warmup=warmup, rounds=repeats, device=device, num_threads=threads,
+        )
+        p_ref, p = count_params(reference), count_params(model)
+        f_ref, f = task.flops(reference, batch), task.flops(model, batch)
+        m_ref = weight_bytes(reference) + peak_memory(lambda: task.run(reference, batch), device=device)
+        m = weight_bytes(model) + peak_memory(lambda: task.run(model, batch), device=device)
+        return {
+            "params": p,
+            "params_reference": p_ref,
+            "params_reduction": 1 - p / p_ref,
+            "flops": f,
+            "flops_reference": f_ref,
+            "flops_reduction": 1 - f / f_ref,
+            "ideal_speedup": f_ref / f,
+            "latency_ms": lat.stats["model"].median_ms,
+            "latency_reference_ms": lat.stats["reference"].median_ms,
+            "speedup": lat.speedup["model"],
+            "memory_bytes": m,
+            "memory_reference_bytes": m_ref,
+            "memory_reduction": 1 - m / m_ref,
+            "latency_batch": int(next(iter(batch.values())).shape[0]),
+            "latency_device": str(device),
+            "latency_threads": torch.get_num_threads() if device.type == "cpu" else None,
+        }
+
+    return measure

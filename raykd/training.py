@@ -1,0 +1,211 @@
+"""One training loop for every model raykd trains: teachers and distilled students.
+
+Pure PyTorch over the `Task` interface: AdamW with decoupled weight decay (none on biases and
+norms), linear warm-up then linear decay, gradient clipping, evaluation on the validation split,
+early stopping with patience, and the best weights restored at the end. The distillation chain
+passes its own `loss_fn`; the teacher uses the task loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from raykd.errors import ConfigError
+from raykd.task.base import Batch, Task
+
+LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Optimisation budget and settings; validated on construction."""
+
+    epochs: int = 30
+    max_steps: int = 0  # 0: no cap beyond `epochs`
+    batch_size: int = 32
+    lr: float = 5e-5
+    head_lr: float = 0.0  # learning rate for parameters outside `encoder.*`; 0: same as lr
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    patience: int = 5
+    eval_every: int = 0  # steps between evaluations; 0: once per epoch
+    seed: int = 0
+    time_budget_s: float = 0.0  # 0: unlimited
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.max_steps >= 0, "max_steps must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (self.head_lr >= 0, "head_lr must be >= 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
+            (self.patience >= 1, "patience must be >= 1"),
+            (self.eval_every >= 0, "eval_every must be >= 0"),
+            (self.time_budget_s >= 0, "time_budget_s must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    best_metrics: dict[str, Any]
+    steps: int
+    epochs: float
+    wall_s: float
+    train_examples: int
+    stopped: str  # "early-stopping", "epochs", "max-steps", "time-budget"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def examples_per_s(self) -> float:
+        return self.train_examples / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def task_loss(task: Task) -> LossFn:
+    def loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        out = task.outputs(model, batch)
+        return out.loss, {"task": float(out.loss.detach())}
+
+    return loss
+
+
+def make_optimizer(model: nn.Module, config: FitConfig) -> torch.optim.Optimizer:
+    """AdamW; the encoder at `lr`, everything else at `head_lr`; no decay on biases and norms."""
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        lr = config.lr if name.startswith("encoder.") or not config.head_lr else config.head_lr
+        decay = 0.0 if param.ndim < 2 else config.weight_decay
+        groups.setdefault((lr, decay), []).append(param)
+    return torch.optim.AdamW([{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()])
+
+
+def fit(
+    model: nn.Module,
+    task: Task,
+    config: FitConfig,
+    *,
+    loss_fn: LossFn | None = None,
+    progress: bool = True,
+    description: str = "train",
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+) -> FitResult:
+    """Train `model` on the task's train split; early-stop on the valid split's primary metric.
+
+    Under torch.distributed (a Ray Train worker group), the model is wrapped in DDP, each rank
+    trains on its share of every epoch's batches, and every rank evaluates the whole valid split
+    on identical weights, so all ranks take the same early-stopping decision."""
+    from tqdm.auto import tqdm
+
+    loss_fn = loss_fn or task_loss(task)
+    n_train = task.num_examples("train")
+    if n_train == 0:
+        raise ConfigError("the training split is empty")
+    world, rank = distributed_world()
+    batches_per_epoch = math.ceil(n_train / config.batch_size)
+    # DDP: rank r takes batches r, r + world, ...; every rank takes the same number of steps
+    steps_per_epoch = max(1, batches_per_epoch // world)
+    total = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    eval_every = config.eval_every or steps_per_epoch
+    optimizer = make_optimizer(model, config)
+    train_model = _ddp(model) if world > 1 else model
+    warmup = int(total * config.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+    )
+    torch.manual_seed(config.seed)
+    best_value, best_metrics, best_state = -math.inf, {}, None
+    stale, step, seen, stopped = 0, 0, 0, "epochs"
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    bar = tqdm(total=total, desc=description, disable=not progress, leave=False)
+    model.train()
+    epoch = 0
+    while step < total and stopped == "epochs":
+        for index, batch in enumerate(task.batches("train", config.batch_size, shuffle=True, seed=config.seed + epoch)):
+            if index >= steps_per_epoch * world:
+                break
+            if index % world != rank:
+                continue
+            loss, stats = loss_fn(train_model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            seen += int(next(iter(batch.values())).shape[0]) * world
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", best=f"{max(best_value, 0):.3f}")
+            if step % eval_every == 0 or step == total:
+                metrics = task.evaluate(model, "valid")
+                value = float(metrics[task.primary_metric])
+                record = {"step": step, "epoch": step / steps_per_epoch, "loss": float(loss.detach()), **stats, **_flat(metrics)}
+                history.append(record)
+                if on_eval:
+                    on_eval(record)
+                if value > best_value:
+                    best_value, best_metrics, stale = value, metrics, 0
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                else:
+                    stale += 1
+                    if stale >= config.patience:
+                        stopped = "early-stopping"
+                model.train()
+            if config.time_budget_s and time.perf_counter() - start > config.time_budget_s:
+                stopped = "time-budget"
+            if stopped != "epochs" or step >= total:
+                break
+        epoch += 1
+    if stopped == "epochs" and config.max_steps and step >= config.max_steps:
+        stopped = "max-steps"
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:  # stopped by the time budget before the first evaluation
+        best_metrics = task.evaluate(model, "valid")
+    model.eval()
+    return FitResult(best_metrics, step, step / steps_per_epoch, time.perf_counter() - start, seen, stopped, history)
+
+
+def distributed_world() -> tuple[int, int]:
+    """(world size, rank) of the torch.distributed group, (1, 0) when there is none."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _ddp(model: nn.Module) -> nn.Module:
+    """Wrap for data-parallel training. Unused parameters are allowed: a pruned block with no
+    heads left keeps (empty) projections that take no part in the forward pass."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+
+def _flat(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Scalar metrics only (for history rows)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}

@@ -1,0 +1,41 @@
+"""Shared fixtures: a small trained teacher on synthetic data (real training, no mocks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test when the folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def synthetic_splits():
+    from raykd.data import load_splits
+
+    return load_splits("synthetic:400:7")
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(tmp_path_factory, synthetic_splits) -> Path:
+    """A tiny-preset solver trained for a short, fixed budget and saved like `raykd teacher` does."""
+    from raykd.task.teacher import SolverSpec, train_teacher
+    from raykd.training import FitConfig
+
+    out = tmp_path_factory.mktemp("teacher") / "tiny"
+    train_teacher(synthetic_splits, SolverSpec(preset="tiny"), FitConfig(epochs=12, lr=2e-3, patience=12, seed=0), out, progress=False)
+    return out
