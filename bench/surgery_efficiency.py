@@ -26,8 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raykd.heads import head_counts, prune_heads  # noqa: E402
-from raykd.measure import compare_latency, count_params, flops, ideal_speedup, param_breakdown, peak_memory  # noqa: E402
+from raykd.heads import head_counts, prune_heads
+from raykd.measure import compare_latency, count_params, flops, ideal_speedup, param_breakdown, peak_memory
 
 
 def spread_heads(layers: int, heads: int, n: int, seed: int) -> dict[int, list[int]]:

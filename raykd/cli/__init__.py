@@ -22,6 +22,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "raykd.cli.prune",
     "raykd.cli.chain",
     "raykd.cli.bench",
+    "raykd.cli.sweep",
+    "raykd.cli.pareto",
+    "raykd.cli.export",
 )
 
 

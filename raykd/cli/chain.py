@@ -82,4 +82,4 @@ def print_round_table(records: list[dict[str, Any]], teacher_accuracy: float) ->
             f"{100 * r['params_reduction']:.1f}%", f"{100 * r['flops_reduction']:.1f}%", f"{r['speedup']:.3f}x",
             f"{r['ideal_speedup']:.3f}x", f"{100 * r['memory_reduction']:.1f}%", f"{r['train_s']:.0f}",
         )
-    Console().print(table)
+    Console(width=160).print(table)

@@ -56,6 +56,7 @@ Node = Num | Placeholder | Unknown | BinOp
 MAX_MAGNITUDE = 1e15
 """Largest intermediate value the evaluator accepts; beyond it an expression is not a word problem."""
 MAX_TOKENS = 512
+MAX_NESTING = 200  # parentheses / unary signs deep: an explicit bound, not the interpreter's recursion limit
 """Longest expression accepted, in tokens (infix or prefix): keeps every recursion shallow."""
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
@@ -123,6 +124,7 @@ class _Parser:
         self.tokens = tokens
         self.pos = 0
         self.source = source
+        self.depth = 0
 
     def fail(self, message: str) -> ExpressionError:
         return ExpressionError(f"{message} in {self.source!r}")
@@ -158,6 +160,15 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise ExpressionError(f"expression nested too deeply: {self.source[:40]!r}...")
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Node:
         if self.peek() == "-":
             self.take()
             return BinOp("-", Num(0.0, "0"), self.unary())

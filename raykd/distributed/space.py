@@ -64,7 +64,7 @@ class Param:
             if not isinstance(choices, list) or not choices:
                 raise ConfigError(f"search.{name}.choices must be a non-empty list")
             for c in choices:  # each choice must make a valid chain setting
-                ChainConfig.from_dict({name: c})
+                ChainConfig.from_dict(_alone(name, c))
             return cls(name, choices=tuple(choices))
         if "low" not in spec or "high" not in spec:
             raise ConfigError(f"search.{name}: needs low and high (or choices)")
@@ -85,7 +85,7 @@ class Param:
         if log and low <= 0:
             raise ConfigError(f"search.{name}: a log range needs low > 0")
         for v in (low, high):  # both ends must be valid chain settings
-            ChainConfig.from_dict({name: int(v) if kind == "int" else float(v)})
+            ChainConfig.from_dict(_alone(name, int(v) if kind == "int" else float(v)))
         return cls(name, float(low), float(high), log, kind == "int")
 
     @property
@@ -96,6 +96,8 @@ class Param:
                 return min(self.choices), max(self.choices)
             except TypeError:
                 return self.choices[0], self.choices[-1]
+        if self.integer:
+            return int(self.low), int(self.high)  # type: ignore[arg-type]
         return self.low, self.high
 
     def to_tune(self) -> Any:
@@ -106,6 +108,16 @@ class Param:
         if self.integer:
             return tune.randint(int(self.low), int(self.high) + 1)  # type: ignore[arg-type]
         return (tune.loguniform if self.log else tune.uniform)(self.low, self.high)
+
+
+def _alone(name: str, value: Any) -> dict[str, Any]:
+    """`{name: value}` plus neutral partners, so one end of a range is checked on its own
+    (p_min and p_max constrain each other; their joint ranges are checked separately)."""
+    if name == "p_min" and isinstance(value, (int, float)) and 0 <= value < 1:
+        return {"p_min": value, "p_max": value}
+    if name == "p_max":
+        return {"p_max": value, "p_min": 0.0}
+    return {name: value}
 
 
 @dataclass(frozen=True)

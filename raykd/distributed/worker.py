@@ -53,7 +53,7 @@ def chain_worker(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as d:
             state = json.loads((Path(d) / STATE_NAME).read_text())
             shutil.copytree(d, round_dir(work, int(state["round"])))
-    teacher_dir = download_dir(config["teacher_dir"], Path(tempfile.mkdtemp(prefix="raykd-teacher-")))
+    teacher_dir = download_dir(config["teacher_dir"], work / "teacher")
     teacher, tokenizer, _ = load_solver(teacher_dir)
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() and config.get("use_gpu") else torch.device("cpu")
     teacher.to(device)

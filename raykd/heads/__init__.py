@@ -38,19 +38,19 @@ from raykd.heads.surgery import (
 )
 
 __all__ = [
-    "AttentionBlock",
-    "AttentionCapture",
     "CONFIG_NAME",
     "DECODER_CROSS",
     "DECODER_SELF",
     "ENCODER_SELF",
+    "KINDS",
+    "WEIGHTS_NAME",
+    "AttentionBlock",
+    "AttentionCapture",
     "HeadAdapter",
     "HeadMap",
     "HeadSpec",
-    "KINDS",
     "Kind",
     "Projections",
-    "WEIGHTS_NAME",
     "apply_head_map",
     "blocks_by_kind",
     "capture_attention",

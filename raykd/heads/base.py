@@ -98,7 +98,7 @@ class HeadAdapter(ABC):
 
     # --- attention capture -------------------------------------------------------------------
     @abstractmethod
-    def capture(self, blocks: Sequence["AttentionBlock"], record: Recorder) -> contextlib.AbstractContextManager:
+    def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
         """A context in which every forward call of each block in `blocks` calls
         `record(block, probs)` with its attention probabilities (B, heads, Lq, Lk), before dropout,
         still attached to the autograd graph. The model's outputs must not change (beyond float

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from raykd.errors import ModelFormatError
+from raykd.errors import ModelFormatError, RaykdInputError
 from raykd.heads.surgery import apply_head_map, find_attention_blocks, head_map
 
 WEIGHTS_NAME = "model.safetensors"
@@ -94,7 +94,7 @@ def check_weights(model: nn.Module, weights: str | os.PathLike) -> None:
     weights = Path(weights)
     try:
         with safe_open(str(weights), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFormatError(f"{weights} is not a readable safetensors file: {exc}") from None
     state = model.state_dict()
@@ -120,7 +120,7 @@ def check_weights(model: nn.Module, weights: str | os.PathLike) -> None:
 def _block_owners(model: nn.Module) -> Callable[[str], str]:
     try:
         blocks = find_attention_blocks(model)
-    except Exception:  # a model without attention still gets plain messages
+    except RaykdInputError:  # a model without attention still gets plain messages
         blocks = []
 
     def owner(name: str) -> str:

@@ -149,6 +149,13 @@ class Chain:
     log: Callable[[str], None] = print
     _original: dict[str, int] = field(default_factory=dict, init=False)
 
+    def _shared_stats_fit(self, model: nn.Module) -> bool:
+        """The shared teacher statistics describe `model` and hold what the importance needs."""
+        st = self.teacher_stats
+        if st is None or not st.matches(model):
+            return False
+        return self.config.importance != "taylor" or all(len(b.taylor) == len(b.head_ids) for b in st.blocks.values())
+
     def run(self) -> ChainResult:
         cfg = self.config
         out = Path(self.out_dir)
@@ -168,7 +175,7 @@ class Chain:
             self.log(f"resuming chain after round {start_round}")
         for r in range(start_round + 1, cfg.rounds + 1):
             t0 = time.perf_counter()
-            stats = self.teacher_stats if (r == 1 and self.teacher_stats is not None and self.teacher_stats.matches(current)) else None
+            stats = self.teacher_stats if r == 1 and self._shared_stats_fit(current) else None
             shared = stats is not None
             if stats is None:
                 stats = collect_head_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
@@ -204,6 +211,10 @@ class Chain:
                 "accuracy": float(result.best_metrics.get(self.task.primary_metric, 0.0)),
                 "valid": result.best_metrics,
             }
+            try:
+                record["test_accuracy"] = float(self.task.evaluate(student, "test")[self.task.primary_metric])
+            except KeyError:  # the task has no test split
+                record["test_accuracy"] = None
             record.update(self.measure(reference, student, example))
             record["round_s"] = round(time.perf_counter() - t0, 2)
             records.append(record)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
@@ -11,7 +10,7 @@ from raykd.nn import MultiHeadAttention
 # Uneven counts in every layer, one whole block removed.
 BERT_LIKE_SPEC = {"encoder_self": {0: [1], 1: [0, 1, 2, 3], 2: [0, 3]}}
 
-SMALL = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=128, vocab_size=100)
+SMALL = {"hidden_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}
 
 
 def tiny_hf(family: str = "bert", impl: str = "sdpa", **overrides) -> nn.Module:
@@ -95,9 +94,3 @@ def assert_rel_close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> Non
     scale = max(a.abs().max().item(), b.abs().max().item(), 1e-12)
     err = (a - b).abs().max().item()
     assert err <= rel * scale, f"max abs diff {err:.3e} > {rel:g} * {scale:.3e}"
-
-
-@pytest.fixture
-def seq2seq() -> Seq2Seq:
-    torch.manual_seed(0)
-    return Seq2Seq().eval()

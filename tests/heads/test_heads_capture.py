@@ -2,7 +2,6 @@ import copy
 
 import pytest
 import torch
-from heads_fixtures import seq2seq  # noqa: F401  (fixture)
 from heads_fixtures import BERT_LIKE_SPEC, assert_rel_close, hf_inputs, seq2seq_inputs, tiny_hf, toy_decoder, toy_inputs
 
 from raykd.heads import capture_attention, head_positions, prune_heads, zero_heads
@@ -89,7 +88,7 @@ def test_mha_capture():
         plain = model(x, memory, mask)
         with capture_attention(model) as cap:
             captured = model(x, memory, mask)
-            out, weights = model.layers[0].self_attn(x, causal=True)
+            _, weights = model.layers[0].self_attn(x, causal=True)
             assert weights is None  # a caller that did not ask for weights still gets None
             _, weights = model.layers[0].self_attn(x, causal=True, need_weights=True)
             assert weights is not None

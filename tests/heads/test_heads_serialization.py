@@ -46,6 +46,7 @@ def test_round_trip_uneven_heads(tmp_path, pruned):
     config = json.loads((tmp_path / "m" / CONFIG_NAME).read_text())
     assert config["head_map"] == head_map(pruned) and config["note"] == "seq2seq"
     loaded, cfg = load_pruned(tmp_path / "m", build)
+    assert cfg["note"] == "seq2seq"
     assert head_map(loaded) == head_map(pruned)
     loaded.eval()
     with torch.no_grad():

@@ -2,10 +2,9 @@ import copy
 
 import pytest
 import torch
-from heads_fixtures import (  # noqa: F401  (seq2seq is a fixture)
+from heads_fixtures import (
     BERT_LIKE_SPEC,
     Seq2Seq,
-    seq2seq,
     assert_rel_close,
     hf_inputs,
     seq2seq_inputs,

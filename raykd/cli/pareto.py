@@ -1,0 +1,186 @@
+"""`raykd pareto`: a sweep's trials marked on/off the Pareto front, its hypervolume, a pick, a plot."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from raykd.cli.common import add_json_flag, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pareto", help="show a sweep's Pareto front (table, hypervolume, pick, plot)", description=__doc__)
+    p.add_argument("run", metavar="RUN", help="the sweep directory: <storage>/<name>, a local path or s3:// / gs:// URI")
+    p.add_argument("--objectives", help="METRIC:MODE,... (default: the sweep's own, e.g. accuracy:max,speedup:max)")
+    p.add_argument("--max-drop", type=float, metavar="PT",
+                   help="also pick the fastest complete trial at most PT accuracy points below the teacher")
+    p.add_argument("--reference", metavar="M=V,...",
+                   help="hypervolume reference point, e.g. accuracy=0.5,speedup=1 (default: accuracy 0, speedup 1.0)")
+    p.add_argument("--png", metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def parse_reference(text: str | None) -> dict[str, float] | None:
+    from raykd.errors import RaykdInputError
+
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        key, sep, value = part.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise RaykdInputError(f"bad --reference {text!r}: expected METRIC=NUMBER,...") from None
+        if not sep or not key.strip():
+            raise RaykdInputError(f"bad --reference {text!r}: expected METRIC=NUMBER,...")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from raykd.analysis import NoCompleteTrialError, open_sweep
+    from raykd.errors import RaykdInputError
+    from raykd.results import format_objectives
+
+    if args.max_drop is not None and not (args.max_drop >= 0 and math.isfinite(args.max_drop)):
+        raise RaykdInputError(f"--max-drop must be a number >= 0 (accuracy points), got {args.max_drop}")
+    sw = open_sweep(args.run)
+    objs = sw.resolve_objectives(args.objectives)
+    reference = parse_reference(args.reference)
+    front = sw.front(objs)  # NoCompleteTrialError (exit 2) when nothing is complete
+    mask = sw.pareto_mask(objs)
+    hv = sw.hypervolume(objs, reference)
+    ref = sw.reference_point(objs, reference)
+    pick, pick_error = None, None
+    if args.max_drop is not None:
+        try:
+            pick = sw.query(max_drop=args.max_drop)
+        except NoCompleteTrialError as exc:
+            pick_error = str(exc)
+    png = None
+    if args.png:
+        sw.plot_front(args.png, objectives=objs, max_drop=args.max_drop, pick=pick, reference=reference)
+        png = args.png
+    if args.json:
+        df = sw.df.assign(on_front=mask)
+        print_json({
+            "sweep": sw.name, "uri": sw.uri, "objectives": [{"metric": m, "mode": d} for m, d in objs],
+            "counts": sw.counts, "teacher": sw.teacher, "reference_point": ref, "hypervolume": hv,
+            "front": _records(front.assign(on_front=True)), "trials": _records(df),
+            "pick": _record(pick) if pick is not None else None, "pick_error": pick_error,
+            "max_drop": args.max_drop, "png": png,
+        })
+        return 0
+    print_table(sw, objs, mask)
+    t = sw.teacher
+    teacher_bits = [f"valid accuracy {_pct(t.get('accuracy'))}"]
+    if _finite(t.get("test_accuracy")):
+        teacher_bits.append(f"test {_pct(t.get('test_accuracy'))}")
+    teacher_bits.append("speedup 1.00x")
+    if _finite(t.get("params")):
+        teacher_bits.append(f"params {int(t['params']):,}")
+    print(f"teacher      {', '.join(teacher_bits)}")
+    counts = ", ".join(f"{v} {k}" for k, v in sw.counts.items())
+    print(f"front        {int(mask.sum())} of {len(sw.df)} trials ({counts}); objectives {format_objectives(objs)}")
+    print(f"hypervolume  {hv:.4f} (reference: {', '.join(f'{m} {v:g}' for m, v in ref.items())})")
+    if args.max_drop is not None:
+        if pick is not None:
+            print(f"pick         trial {pick['trial_id']} — fastest within {args.max_drop:g} pt of the teacher: "
+                  f"accuracy {_pct(pick['accuracy'])} (drop {pick['accuracy_drop']:.2f} pt), "
+                  f"speedup {pick['speedup']:.3f}x, params {_int(pick.get('params'))}")
+            print(f"             checkpoint {pick.get('checkpoint_path')}")
+            print(f"             export: raykd export {args.run} --trial {pick['trial_id']} --out DIR")
+        else:
+            print(f"pick         none: {pick_error}")
+    if png:
+        print(f"plot         {png}")
+    return 0
+
+
+def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    df = sw.df.assign(on_front=mask)
+    status_rank = {"complete": 0, "pruned": 1, "running": 2, "failed": 3}
+    m0, d0 = objs[0]
+    key = df[m0].astype(float) * (-1 if d0 == "max" else 1)
+    df = df.assign(_front=~df["on_front"], _status=df["status"].map(status_rank).fillna(9), _key=key.fillna(np.inf))
+    df = df.sort_values(["_front", "_status", "_key", "trial_id"], kind="stable")
+    hps = sw.hp_columns
+    metric_cols = ["accuracy", "accuracy_drop", "speedup", "ideal_speedup", "params", "heads_total", "rounds_done"]
+    metric_cols += [m for m, _ in objs if m not in metric_cols]
+    table = Table(title=f"sweep {sw.name}: {len(df)} trials, ★ = on the Pareto front ({', '.join(f'{m}:{d}' for m, d in objs)})")
+    table.add_column("", justify="center")
+    table.add_column("trial")
+    table.add_column("status")
+    for h in hps:
+        table.add_column(h[3:], justify="right")
+    heads = {"accuracy": "accuracy", "accuracy_drop": "drop pt", "speedup": "speedup", "ideal_speedup": "ideal",
+             "params": "params", "heads_total": "heads", "rounds_done": "rounds"}
+    for c in metric_cols:
+        table.add_column(heads.get(c, c), justify="right")
+    table.add_column("note", overflow="fold", max_width=40)
+    for _, r in df.iterrows():
+        cells = ["★" if r["on_front"] else "", str(r["trial_id"]), str(r["status"])]
+        cells += [_cell(r[h]) for h in hps]
+        for c in metric_cols:
+            v = r.get(c)
+            if c == "accuracy":
+                cells.append(_pct(v))
+            elif c == "accuracy_drop":
+                cells.append("–" if not _finite(v) else f"{v:.2f}")
+            elif c in ("speedup", "ideal_speedup"):
+                cells.append("–" if not _finite(v) else f"{v:.3f}x")
+            elif c == "heads_total":
+                cells.append("–" if not _finite(v) else f"{int(v)}/{_int(r.get('heads_original'))}")
+            elif c == "rounds_done":
+                cells.append("–" if not _finite(v) else f"{int(v)}/{_int(r.get('rounds'))}")
+            elif c in ("params", "flops", "memory_bytes"):
+                cells.append(_int(v))
+            else:
+                cells.append(_cell(v))
+        note = r.get("error") if isinstance(r.get("error"), str) else ("not final: stopped early" if r["status"] == "pruned" else "")
+        cells.append(" ".join(str(note).split())[:120])
+        table.add_row(*cells, style="bold" if r["on_front"] else ("dim" if r["status"] != "complete" else None))
+    Console(width=200).print(table)
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _pct(v: Any) -> str:
+    return "–" if not _finite(v) else f"{100 * float(v):.2f}%"
+
+
+def _int(v: Any) -> str:
+    return "–" if not _finite(v) else f"{int(v):,}"
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "–" if not math.isfinite(v) else f"{v:.3g}"
+    return "–" if v is None else str(v)
+
+
+def _clean(v: Any) -> Any:
+    if hasattr(v, "item") and callable(v.item):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _record(row: Any) -> dict[str, Any]:
+    return {k: _clean(v) for k, v in row.items() if not k.startswith("_")}
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    return [_record(r) for _, r in df.iterrows()]

@@ -1,0 +1,61 @@
+"""`raykd sweep`: the multi-objective search over chains, on a local or remote Ray cluster."""
+
+from __future__ import annotations
+
+import argparse
+
+from raykd.cli.common import add_json_flag, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="search chain hyperparameters with Ray Tune + Optuna", description=__doc__)
+    p.add_argument("--space", help="search-space YAML (default: the embedded search_spaces/default.yaml)")
+    p.add_argument("--data", help="override the space's data spec")
+    p.add_argument("--storage", help="where sweeps live: a path or s3://, gs:// URI (default: the space's storage)")
+    p.add_argument("--name", help="sweep name (default: the space's name)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--num-samples", type=int, help="override the number of trials")
+    p.add_argument("--resume", metavar="DIR", help="continue the sweep stored at DIR (after a crash or kill)")
+    p.add_argument("--quiet", action="store_true", help="no progress table")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from raykd.distributed.space import load_space
+    from raykd.distributed.sweep import run_sweep
+    from raykd.errors import ConfigError
+
+    space = None
+    if not args.resume:
+        space = load_space(args.space)
+        changes = {}
+        if args.data:
+            changes["data"] = args.data
+        if args.num_samples is not None:
+            if args.num_samples < 1:
+                raise ConfigError("--num-samples must be >= 1")
+            changes["num_samples"] = args.num_samples
+        space = dataclasses.replace(space, **changes)
+        if args.data:
+            from raykd.data import parse_spec
+
+            parse_spec(args.data)
+    elif args.space or args.data or args.num_samples:
+        raise ConfigError("--resume takes the stored sweep as it is: drop --space/--data/--num-samples")
+    quiet = args.quiet or args.json
+    outcome = run_sweep(space, storage_root=args.storage, name=args.name, address=args.address, resume=args.resume,
+                        progress=not quiet, log=(lambda _m: None) if quiet else print)
+    front = outcome.front
+    cols = [c for c in ("trial_id", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "heads_total") if c in front]
+    hp = [c for c in front.columns if c.startswith("hp_")]
+    if args.json:
+        print_json({"sweep": outcome.root, "trials": outcome.num_trials, "wall_s": round(outcome.wall_s, 1),
+                    "front": front[cols + hp].to_dict(orient="records")})
+        return 0
+    print(f"\nsweep {outcome.root}: {outcome.num_trials} trials in {outcome.wall_s:.0f} s; Pareto front ({len(front)} points):")
+    print(front.sort_values("speedup")[cols + hp].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nanalyse with: raykd pareto {outcome.root}")
+    return 0

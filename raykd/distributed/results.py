@@ -1,0 +1,104 @@
+"""The Tune callback that writes raykd's results store on the driver.
+
+Each finished, stopped or failed trial becomes one Parquet row (atomic, keyed by trial id, so a
+resumed trial overwrites its row instead of adding a duplicate point). The per-round history is
+read from the trial's final round checkpoint (`state.json`), not from memory, so it is complete
+also for trials that resumed after a driver crash. The Pareto front is recomputed after every row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from raykd.distributed import storage
+from raykd.distributed.space import SweepSpace
+from raykd.distributed.worker import CHAIN_DONE
+
+FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
+                 "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original")
+ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes",
+                 "heads_total", "latency_ms", "train_s", "stats_s", "shared_stats")
+
+
+def _checkpoint_uri(result: dict[str, Any], root: str) -> str | None:
+    path = result.get("checkpoint_path")
+    if not path:
+        return None
+    if storage.is_remote(root) and not storage.is_remote(path):
+        scheme = root.split("://", 1)[0]
+        return f"{scheme}://{path}"
+    return str(path)
+
+
+def _records(checkpoint: str | None) -> list[dict[str, Any]]:
+    if not checkpoint:
+        return []
+    try:
+        return json.loads(storage.read_bytes(storage.join(checkpoint, "state.json")))["records"]
+    except (OSError, FileNotFoundError, KeyError, ValueError):
+        return []
+
+
+def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] | None, status: str,
+              error: str | None, root: str) -> dict[str, Any]:
+    """One results-store row for a trial."""
+    result = result or {}
+    config = dict(trial.config or {})
+    try:
+        chain_json = json.dumps(space.chain_config(config).to_dict(), sort_keys=True)
+    except Exception as exc:  # an invalid sampled combination is recorded, not lost
+        chain_json = json.dumps({"invalid": str(exc)})
+    checkpoint = _checkpoint_uri(result, root)
+    records = _records(checkpoint)
+    last = records[-1] if records else result
+    row: dict[str, Any] = {
+        "sweep": sweep, "trial_id": trial.trial_id, "status": status, "error": error,
+        **{f"hp_{p.name}": config.get(p.name) for p in space.search},
+        "chain_config_json": chain_json,
+        **{c: _num(last.get(c)) for c in FINAL_COLUMNS},
+        "rounds_done": int(last.get("round", 0) or 0),
+        "rounds": int(json.loads(chain_json).get("rounds", 0) or 0),
+        "rounds_json": json.dumps([{c: r.get(c) for c in ROUND_COLUMNS} for r in records]),
+        "checkpoint_path": checkpoint,
+        "wall_s": _num(result.get("time_total_s")),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return row
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or isinstance(v, (str, dict, list)) else float(v)
+
+
+class ResultsCallback(Callback):
+    """Writes a row per ended trial and refreshes the Pareto front (driver side)."""
+
+    def __init__(self, root: str, space: SweepSpace, journal: Path, remote_journal: str | None) -> None:
+        self.root, self.space, self.journal, self.remote_journal = root, space, journal, remote_journal
+        self.sweep = root.rstrip("/").rsplit("/", 1)[-1]
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.last[trial.trial_id] = dict(result)
+
+    def _write(self, trial: Any, status: str, error: str | None) -> None:
+        from raykd.results.store import update_pareto, write_trial
+
+        result = self.last.get(trial.trial_id) or dict(getattr(trial, "last_result", {}) or {})
+        write_trial(self.root, trial_row(self.sweep, self.space, trial, result, status, error, self.root))
+        update_pareto(self.root)
+        if self.remote_journal and self.journal.exists():
+            storage.write_bytes_atomic(self.remote_journal, self.journal.read_bytes())
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = self.last.get(trial.trial_id) or dict(getattr(trial, "last_result", {}) or {})
+        self._write(trial, "complete" if result.get(CHAIN_DONE) else "pruned", None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = getattr(trial, "error_msg", None) or "trial failed"
+        self._write(trial, "failed", str(error).strip().splitlines()[-1][:500] if error else "trial failed")

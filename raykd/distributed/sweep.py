@@ -1,0 +1,310 @@
+"""The sweep driver: Ray Tune + Optuna over chains, each chain a Ray Train run.
+
+One Tune trial = one prune -> distill chain = one `TorchTrainer` named after the trial, so a
+re-launched trial (worker/node failure, resumed sweep) restores from its last round checkpoint.
+Concurrency is bounded by a custom resource, `trial_slot`, which each trial's driver function
+asks for instead of a CPU: the Ray scheduler enforces it even for trials resumed by
+`Tuner.restore` (which ignores `max_concurrent_trials`), so trial drivers can never take the CPUs
+their own Train workers need (see shared ray-notes §1). Only chains that reported `chain_done`
+are told to Optuna as complete and can reach the Pareto front.
+
+Sweep directory (`<storage>/<name>/`): `tune/` (Ray Tune state), `train/` (Train checkpoints),
+`optuna/study.journal` (the Optuna study; `optuna-dashboard` opens it), `teacher/` (the shared
+teacher and its head statistics), `results/` (raykd's Parquet results, the source of truth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raykd.distributed import storage
+from raykd.distributed.space import SweepSpace, parse_space
+from raykd.distributed.worker import CHAIN_DONE
+from raykd.errors import ConfigError
+
+TRIAL_SLOT = "trial_slot"
+META_NAME = "sweep.json"
+
+
+@dataclass
+class SweepPaths:
+    root: str
+
+    @property
+    def tune(self) -> str:
+        return storage.join(self.root, "tune")
+
+    @property
+    def train(self) -> str:
+        return storage.join(self.root, "train")
+
+    @property
+    def results(self) -> str:
+        return storage.join(self.root, "results")
+
+    @property
+    def meta(self) -> str:
+        return storage.join(self.root, "results", META_NAME)
+
+    @property
+    def journal(self) -> str:
+        return storage.join(self.root, "optuna", "study.journal")
+
+
+def _local_journal(paths: SweepPaths) -> Path:
+    """Optuna's journal needs a local file: the sweep's own when local, else a driver-side copy
+    that is uploaded after every trial."""
+    if not storage.is_remote(paths.root):
+        p = Path(paths.journal)
+    else:
+        p = Path.home() / ".raykd" / "journals" / (paths.root.replace("://", "_").replace("/", "_") + ".journal")
+        if storage.exists(paths.journal) and not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(storage.read_bytes(paths.journal))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def make_searcher(space: SweepSpace, journal: Path, study_name: str) -> Any:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    class FinalOnlyOptunaSearch(OptunaSearch):
+        """Chains stopped before their last round are told to Optuna as PRUNED, never COMPLETE."""
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if result is not None and not result.get(CHAIN_DONE, False):
+                result = None
+            super().on_trial_complete(trial_id, result=result, error=error)
+
+    s = space.sampler
+    seed = int(s.get("seed", space.seed))
+    if s["type"] == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=int(s.get("n_startup_trials", 4)))
+    elif s["type"] == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=int(s.get("population_size", 4)))
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    algo = FinalOnlyOptunaSearch(metric=space.metrics, mode=space.modes, sampler=sampler,
+                                 storage=JournalStorage(JournalFileBackend(str(journal))), study_name=study_name)
+    return ConcurrencyLimiter(algo, max_concurrent=space.resources.concurrent_trials)
+
+
+def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str):
+    """The Tune function trainable (its name, `raykd_trial`, is what `Tuner.restore` matches)."""
+    res = space.resources
+
+    def raykd_trial(config: dict[str, Any]) -> None:
+        import ray.train
+        from ray import tune
+        from ray.train.torch import TorchTrainer
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        from raykd.distributed.worker import chain_worker
+
+        trial_id = tune.get_context().get_trial_id()
+        chain = space.chain_config(config)
+        loop_config = {
+            "chain": chain.to_dict(), "teacher_dir": teacher_dir, "data": space.data, "data_seed": space.seed,
+            "use_gpu": res.gpus_per_worker > 0, "threads_per_worker": max(1, int(res.cpus_per_worker)),
+        }
+        per_worker = {"CPU": res.cpus_per_worker}
+        if res.gpus_per_worker:
+            per_worker["GPU"] = res.gpus_per_worker
+        TorchTrainer(
+            chain_worker,
+            train_loop_config=loop_config,
+            scaling_config=ray.train.ScalingConfig(num_workers=res.workers, use_gpu=res.gpus_per_worker > 0,
+                                                   resources_per_worker=per_worker),
+            run_config=ray.train.RunConfig(name=f"chain-{trial_id}", storage_path=train_storage,
+                                           callbacks=[TuneReportCallback()],
+                                           failure_config=ray.train.FailureConfig(max_failures=3)),
+        ).fit()
+
+    return raykd_trial
+
+
+def make_stopper(space: SweepSpace) -> Any:
+    """Early stopping of hopeless chains: accuracy below a floor after a given round."""
+    if not space.early_stop:
+        return None
+    from ray.tune.stopper import Stopper
+
+    floor = float(space.early_stop.get("accuracy_floor", 0.0))
+    after = int(space.early_stop.get("after_round", 1))
+
+    class AccuracyFloor(Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return (not result.get(CHAIN_DONE, False)) and int(result.get("round", 0)) >= after and float(result.get("accuracy", 1.0)) < floor
+
+        def stop_all(self) -> bool:
+            return False
+
+    return AccuracyFloor()
+
+
+def check_placement(space: SweepSpace, cluster: dict[str, float], *, autoscaling: bool) -> None:
+    """Refuse sweeps whose concurrent trials cannot all be placed (exit 2 before any trial)."""
+    res = space.resources
+    need = res.per_trial
+    k = res.concurrent_trials
+    slots = cluster.get(TRIAL_SLOT, 0)
+    if slots < 1:
+        raise ConfigError("the Ray cluster has no 'trial_slot' resource: start its head with "
+                          "--resources='{\"trial_slot\": N}' (see cluster/README.md)")
+    if k > slots:
+        raise ConfigError(f"resources.concurrent_trials is {k} but the cluster offers {int(slots)} trial slots")
+    if autoscaling:
+        return
+    for key in ("CPU", "GPU"):
+        if need[key] * k > cluster.get(key, 0) + 1e-9:
+            raise ConfigError(
+                f"{k} concurrent trials need {need[key] * k:g} {key} ({res.workers} workers x "
+                f"{need[key] / res.workers:g}) but the cluster has {cluster.get(key, 0):g}: "
+                "lower resources.concurrent_trials or resources.workers"
+            )
+
+
+def _progress_reporter(space: SweepSpace) -> Any:
+    from ray.tune import CLIReporter
+
+    return CLIReporter(
+        metric_columns={"round": "round", "accuracy": "acc", "speedup": "speedup", "heads_total": "heads"},
+        parameter_columns={p.name: p.name for p in space.search},
+        max_report_frequency=30,
+        sort_by_metric=False,
+    )
+
+
+@dataclass
+class SweepOutcome:
+    root: str
+    num_trials: int
+    front: Any  # pandas DataFrame of the Pareto front
+    wall_s: float
+
+
+def run_sweep(
+    space: SweepSpace | None = None,
+    *,
+    storage_root: str | None = None,
+    name: str | None = None,
+    address: str | None = None,
+    resume: str | None = None,
+    progress: bool = True,
+    log=print,
+) -> SweepOutcome:
+    """Run (or resume) a sweep; returns the stored Pareto front."""
+    import ray
+    from ray import tune
+
+    from raykd.distributed.results import ResultsCallback
+    from raykd.distributed.teacher import prepare_teacher
+
+    start = time.perf_counter()
+    if resume:
+        paths = SweepPaths(storage.resolve(resume))
+        if not storage.exists(paths.meta):
+            raise ConfigError(f"{resume} is not a raykd sweep (no results/{META_NAME})")
+        meta = json.loads(storage.read_bytes(paths.meta))
+        space = parse_space(meta["space_raw"], f"{resume} (stored space)")
+    else:
+        assert space is not None
+        paths = SweepPaths(storage.join(storage.resolve(storage_root or space.storage), name or space.name))
+        if storage.exists(paths.meta):
+            raise ConfigError(f"a sweep already exists at {paths.root}: use --resume {paths.root} or another --name")
+        meta = {}
+    res = space.resources
+    connect = address or os.environ.get("RAY_ADDRESS")
+    if not connect:  # a local cluster: check placement before starting anything
+        check_placement(space, {"CPU": float(os.cpu_count() or 1), "GPU": float(_local_gpus()), TRIAL_SLOT: res.concurrent_trials},
+                        autoscaling=False)
+    teacher = prepare_teacher(space, paths.root, progress=progress, log=log) if not resume else meta["teacher"]
+    if not resume:
+        meta = {
+            "name": paths.root.rstrip("/").rsplit("/", 1)[-1], "space": space.to_dict(), "space_raw": _raw(space),
+            "objectives": [{"metric": o.metric, "mode": o.mode} for o in space.objectives], "teacher": teacher,
+            "data": space.data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
+        }
+        storage.write_bytes_atomic(paths.meta, json.dumps(meta, indent=1, default=str).encode())
+    if connect:
+        ray.init(address=connect, log_to_driver=False)
+        cluster = ray.cluster_resources()
+        check_placement(space, cluster, autoscaling=_autoscaling())
+    else:
+        ray.init(num_cpus=os.cpu_count(), resources={TRIAL_SLOT: res.concurrent_trials}, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        journal = _local_journal(paths)
+        trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train), {"cpu": 0, TRIAL_SLOT: 1})
+        callbacks = [ResultsCallback(paths.root, space, journal, paths.journal if storage.is_remote(paths.root) else None)]
+        param_space = {p.name: p.to_tune() for p in space.search}
+        if resume and tune.Tuner.can_restore(paths.tune):
+            tuner = tune.Tuner.restore(paths.tune, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                       param_space=param_space)
+            log(f"resuming sweep {paths.root}")
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=param_space,
+                tune_config=tune.TuneConfig(search_alg=make_searcher(space, journal, f"raykd-{meta['name']}"),
+                                            num_samples=space.num_samples, max_concurrent_trials=res.concurrent_trials),
+                run_config=tune.RunConfig(name="tune", storage_path=paths.root, stop=make_stopper(space), callbacks=callbacks,
+                                          failure_config=tune.FailureConfig(max_failures=1),
+                                          progress_reporter=_progress_reporter(space) if progress else None,
+                                          verbose=1 if progress else 0),
+            )
+        tuner.fit()
+    finally:
+        ray.shutdown()
+    from raykd.results.store import read_pareto, read_trials
+
+    return SweepOutcome(paths.root, read_trials(paths.root).num_rows, read_pareto(paths.root).to_pandas(), time.perf_counter() - start)
+
+
+def _raw(space: SweepSpace) -> dict[str, Any]:
+    """The space as a parseable mapping (what --resume re-validates)."""
+    d = space.to_dict()
+    search = {}
+    for p in space.search:
+        if p.choices:
+            search[p.name] = {"choices": list(p.choices)}
+        else:
+            search[p.name] = {"low": int(p.low) if p.integer else p.low, "high": int(p.high) if p.integer else p.high,
+                              "log": p.log, "type": "int" if p.integer else "float"}
+    d["search"] = search
+    d["objectives"] = [{"metric": o.metric, "mode": o.mode} for o in space.objectives]
+    d["resources"] = dict(d["resources"])
+    d["sampler"] = {k: v for k, v in d["sampler"].items()}
+    return d
+
+
+def _local_gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # pragma: no cover
+        return 0
+
+
+def _autoscaling() -> bool:
+    """Whether the connected cluster can grow (set RAYKD_AUTOSCALING=1 in the job's environment
+    on autoscaling clusters): its present CPUs/GPUs then do not bound what trials may ask for."""
+    return os.environ.get("RAYKD_AUTOSCALING", "") == "1"
+
+
+def _version() -> str:
+    from raykd import __version__
+
+    return __version__

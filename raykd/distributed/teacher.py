@@ -1,0 +1,95 @@
+"""Shared teacher work: one teacher and one set of head statistics per sweep.
+
+The teacher is trained once (or taken from a path) and its per-head statistics (weight norms,
+attention entropies on the calibration set) are computed once, saved beside it as
+`head_stats.json`, and reused by round 1 of every trial. The time both took is recorded in the
+sweep's metadata so the saving (per extra trial: one teacher training + one statistics pass) is a
+measured figure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from raykd.distributed import storage
+from raykd.distributed.space import SweepSpace
+
+STATS_NAME = "head_stats.json"
+
+
+def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print) -> dict[str, Any]:
+    """Teacher directory URI + its reference metrics; trains and measures only what is missing."""
+    from raykd.data import load_splits
+
+    target = storage.join(sweep_uri, "teacher")
+    t_cfg = space.teacher
+    info: dict[str, Any] = {"dir": target, "trained_here": False, "train_s": 0.0, "stats_s": 0.0}
+    splits = load_splits(space.data, seed=space.seed)
+    work = Path(tempfile.mkdtemp(prefix="raykd-teacher-"))
+    try:
+        return _prepare(space, target, t_cfg, info, splits, work, progress, log)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[str, Any], splits: dict[str, Any],
+             work: Path, progress: bool, log: Any) -> dict[str, Any]:
+    from raykd.method.importance import HeadStats, collect_head_stats
+    from raykd.task.io import load_solver, save_solver
+    from raykd.task.mwp import MWPTask
+    from raykd.task.teacher import SolverSpec, train_teacher
+    from raykd.training import FitConfig
+
+    local = work / "teacher"
+    if "path" in t_cfg:
+        source = storage.download_dir(t_cfg["path"], work / "given")
+        model, tokenizer, _ = load_solver(source)
+        save_solver(model, tokenizer, local, extra={"copied_from": str(t_cfg["path"])})
+    elif storage.exists(storage.join(target, "config.json")):
+        local = storage.download_dir(target, local)
+        log(f"reusing the sweep's teacher at {target}")
+    else:
+        spec = SolverSpec(preset=t_cfg.get("preset"), encoder=t_cfg.get("encoder"))
+        pretrained = "encoder" in t_cfg
+        fit = FitConfig(
+            epochs=int(t_cfg.get("epochs", 20)), batch_size=int(t_cfg.get("batch_size", 32)),
+            lr=float(t_cfg.get("lr", 5e-5 if pretrained else 1e-3)), head_lr=float(t_cfg.get("head_lr", 1e-3 if pretrained else 0.0)),
+            patience=int(t_cfg.get("patience", 5)), max_steps=int(t_cfg.get("max_steps", 0)),
+            time_budget_s=float(t_cfg.get("time_budget_s", 0.0)), seed=space.seed,
+        )
+        log(f"training the sweep's teacher on {space.data} ...")
+        t0 = time.perf_counter()
+        train_teacher(splits, spec, fit, local, progress=progress, extra_config={"data": space.data})
+        info["train_s"] = round(time.perf_counter() - t0, 2)
+        info["trained_here"] = True
+    model, tokenizer, _ = load_solver(local)
+    task = MWPTask(tokenizer, model.vocab, splits)
+    stats_file = Path(local) / STATS_NAME
+    if not stats_file.is_file():
+        base = space.chain_config({})
+        t0 = time.perf_counter()
+        stats = collect_head_stats(model, task, batches=base.calib_batches, batch_size=base.calib_batch_size,
+                                   taylor=_needs_taylor(space))
+        info["stats_s"] = round(time.perf_counter() - t0, 3)
+        stats.save(stats_file)
+    else:
+        HeadStats.load(stats_file)  # fail early on a corrupt file
+    valid = task.evaluate(model, "valid")
+    test = task.evaluate(model, "test") if splits.get("test") else None
+    info.update({"accuracy": valid["accuracy"], "test_accuracy": test["accuracy"] if test else None})
+    from raykd.measure import count_params
+
+    info["params"] = count_params(model)
+    storage.upload_dir(Path(local), target)
+    return info
+
+
+def _needs_taylor(space: SweepSpace) -> bool:
+    for p in space.search:
+        if p.name == "importance" and "taylor" in p.choices:
+            return True
+    return space.fixed.get("importance") == "taylor"

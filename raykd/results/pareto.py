@@ -1,0 +1,228 @@
+"""Pareto front and hypervolume over a results table, with objective directions.
+
+The non-dominated sort and the hypervolume are Optuna's own (`optuna.study._multi_objective.
+_is_pareto_front` and `optuna._hypervolume.compute_hypervolume`, the code behind
+`Study.best_trials` and Optuna's hypervolume history): raykd only turns objectives into
+minimisation losses and picks the rows that may take part.
+
+Conventions (see docs/results.md):
+
+* Only rows with ``status == "complete"`` and a finite value for every objective take part.
+  Failed, pruned and running trials, and NaN/inf metrics, are never on the front and never add
+  hypervolume.
+* Dominance is the usual weak one: a dominates b when a is at least as good in every objective and
+  strictly better in one. Two rows with identical objective values therefore do not dominate each
+  other: duplicated points are *both* on the front (a resumed or repeated configuration is a real,
+  reproduced point, and hiding one of the two would depend on row order). A row tied with a front
+  row in one objective and worse in another is dominated.
+* Hypervolume is measured in the objectives' own units (accuracy as a fraction, speedup as a
+  ratio) against a reference point that every counted point must weakly dominate. The default
+  reference is the worst acceptable model: accuracy 0, speedup 1.0x (no faster than the teacher),
+  reductions 0, and for min-mode size metrics the teacher's value when the sweep records it
+  (params, flops), else the worst value seen among complete trials. Rows worse than the reference
+  in any objective are left out (they would add nothing). With the default reference the
+  hypervolume of accuracy/speedup fronts is sum-of-boxes area ``accuracy x (speedup - 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from raykd.errors import RaykdInputError
+
+COMPLETE = "complete"
+MODES = ("max", "min")
+
+# Default reference values for max-mode metrics: "no better than nothing / than the teacher".
+MAX_MODE_REFERENCE = {
+    "accuracy": 0.0,
+    "test_accuracy": 0.0,
+    "speedup": 1.0,
+    "ideal_speedup": 1.0,
+    "params_reduction": 0.0,
+    "flops_reduction": 0.0,
+    "memory_reduction": 0.0,
+}
+# Min-mode metrics whose reference is the teacher's value (from sweep.json's "teacher").
+TEACHER_REFERENCE = ("params", "flops", "memory_bytes", "latency_ms")
+
+Objectives = Sequence[tuple[str, str]]
+
+
+class UnknownObjectiveError(RaykdInputError):
+    """An objective metric that is not a numeric column of the results."""
+
+
+def parse_objectives(spec: Any) -> list[tuple[str, str]]:
+    """Objectives as ``[(metric, mode), ...]`` from any of: ``"accuracy:max,speedup:max"``,
+    ``[("accuracy", "max"), ...]``, ``[{"metric": ..., "mode": ...}, ...]`` or objects with
+    ``.metric``/``.mode`` (raykd.distributed.space.Objective). A metric without a mode is "max"."""
+    if isinstance(spec, str):
+        items: list[Any] = [s.strip() for s in spec.split(",") if s.strip()]
+    else:
+        items = list(spec or [])
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            metric, _, mode = item.partition(":")
+            metric, mode = metric.strip(), (mode.strip() or "max")
+        elif isinstance(item, Mapping):
+            metric, mode = item.get("metric"), item.get("mode", "max")
+        elif hasattr(item, "metric") and hasattr(item, "mode"):
+            metric, mode = item.metric, item.mode
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            metric, mode = item
+        else:
+            raise RaykdInputError(f"bad objective {item!r}; expected METRIC:MODE like accuracy:max")
+        if not isinstance(metric, str) or not metric:
+            raise RaykdInputError(f"bad objective {item!r}: empty metric name")
+        if mode not in MODES:
+            raise RaykdInputError(f"objective {metric}: mode must be max or min, got {mode!r}")
+        out.append((metric, mode))
+    if not out:
+        raise RaykdInputError("no objectives given; expected e.g. accuracy:max,speedup:max")
+    if len({m for m, _ in out}) != len(out):
+        raise RaykdInputError(f"an objective metric is listed twice in {format_objectives(out)}")
+    return out
+
+
+def format_objectives(objectives: Objectives) -> str:
+    return ",".join(f"{m}:{d}" for m, d in objectives)
+
+
+def metric_columns(df: Any) -> list[str]:
+    """Columns that can be objectives: numeric, not hyperparameters, not bookkeeping."""
+    import pandas as pd
+
+    skip = {"rounds_done", "rounds", "heads_original", "on_front"}
+    return [c for c in df.columns
+            if not c.startswith("hp_") and c not in skip
+            and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def check_objectives(df: Any, objectives: Any) -> list[tuple[str, str]]:
+    """Parsed objectives, or UnknownObjectiveError naming the known metrics."""
+    objs = parse_objectives(objectives)
+    known = metric_columns(df)
+    for metric, _ in objs:
+        if metric not in known:
+            raise UnknownObjectiveError(
+                f"unknown objective metric {metric!r} (known: {', '.join(known) or 'none: the table has no metric columns'})")
+    return objs
+
+
+def eligible_mask(df: Any, objectives: Objectives) -> np.ndarray:
+    """Rows that may be on a front: complete, with finite values for every objective."""
+    if len(df) == 0:
+        return np.zeros(0, dtype=bool)
+    ok = np.array(df["status"].astype(str) == COMPLETE, dtype=bool) if "status" in df.columns else np.ones(len(df), dtype=bool)
+    for metric, _ in objectives:
+        ok = ok & np.isfinite(_as_float(df[metric]))
+    return ok
+
+
+def loss_matrix(df: Any, objectives: Objectives) -> np.ndarray:
+    """Objective values as losses to minimise (max-mode columns negated), shape (rows, objectives)."""
+    cols = [(-1.0 if mode == "max" else 1.0) * _as_float(df[metric]) for metric, mode in objectives]
+    return np.stack(cols, axis=1) if cols else np.zeros((len(df), 0))
+
+
+def pareto_mask(df: Any, objectives: Any) -> np.ndarray:
+    """Boolean array, one per row of `df`: True for the non-dominated complete rows.
+
+    Failed/pruned/running rows and rows with a NaN objective are always False; duplicated points
+    are all True when they are non-dominated (see the module doc)."""
+    from optuna.study._multi_objective import _is_pareto_front
+
+    objs = check_objectives(df, objectives)
+    mask = np.zeros(len(df), dtype=bool)
+    ok = eligible_mask(df, objs)
+    if ok.any():
+        mask[ok] = _is_pareto_front(loss_matrix(df[ok], objs), assume_unique_lexsorted=False)
+    return mask
+
+
+def default_reference(objectives: Any, teacher: Mapping[str, Any] | None = None, df: Any = None) -> dict[str, float]:
+    """The default reference point, metric -> value (see the module doc for the convention)."""
+    objs = parse_objectives(objectives)
+    teacher = dict(teacher or {})
+    ref: dict[str, float] = {}
+    for metric, mode in objs:
+        value: float | None = None
+        if mode == "max" and metric in MAX_MODE_REFERENCE:
+            value = MAX_MODE_REFERENCE[metric]
+        elif mode == "min" and metric in TEACHER_REFERENCE and _finite(teacher.get(metric)):
+            value = float(teacher[metric])
+        elif df is not None and metric in df.columns:
+            ok = eligible_mask(df, [(metric, mode)])
+            values = _as_float(df[metric])[ok]
+            if values.size:
+                value = float(values.min() if mode == "max" else values.max())
+        if value is None:
+            raise RaykdInputError(f"no default hypervolume reference for {metric}:{mode}; give one explicitly")
+        ref[metric] = value
+    return ref
+
+
+def hypervolume(df: Any, objectives: Any, reference_point: Any = None, teacher: Mapping[str, Any] | None = None) -> float:
+    """Hypervolume of the complete rows of `df` against `reference_point`.
+
+    `reference_point`: a mapping metric -> value, a sequence aligned with `objectives`, or None for
+    `default_reference(objectives, teacher, df)`. Rows that do not weakly dominate the reference
+    are left out; no eligible row gives 0.0."""
+    from optuna._hypervolume import compute_hypervolume
+
+    objs = check_objectives(df, objectives)
+    ref = resolve_reference(objs, reference_point, teacher, df)
+    ref_loss = np.array([(-1.0 if mode == "max" else 1.0) * ref[m] for m, mode in objs])
+    ok = eligible_mask(df, objs)
+    if not ok.any():
+        return 0.0
+    loss = loss_matrix(df[ok], objs)
+    inside = np.all(loss <= ref_loss, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(compute_hypervolume(loss[inside], ref_loss))
+
+
+def resolve_reference(objectives: Any, reference_point: Any, teacher: Mapping[str, Any] | None = None,
+                      df: Any = None) -> dict[str, float]:
+    """A full reference point (metric -> finite float); missing metrics take their defaults."""
+    objs = parse_objectives(objectives)
+    if reference_point is None:
+        ref: dict[str, Any] = {}
+    elif isinstance(reference_point, Mapping):
+        ref = dict(reference_point)
+        extra = set(ref) - {m for m, _ in objs}
+        if extra:
+            raise RaykdInputError(f"reference point names {', '.join(sorted(extra))}, not among the objectives "
+                                  f"{format_objectives(objs)}")
+    else:
+        values = list(reference_point)
+        if len(values) != len(objs):
+            raise RaykdInputError(f"reference point has {len(values)} values for {len(objs)} objectives")
+        ref = {m: v for (m, _), v in zip(objs, values)}
+    missing = [(m, d) for m, d in objs if m not in ref]
+    if missing:
+        ref.update(default_reference(missing, teacher, df))
+    for metric, value in ref.items():
+        if not _finite(value):
+            raise RaykdInputError(f"reference point for {metric} must be a finite number, got {value!r}")
+    return {m: float(ref[m]) for m, _ in objs}
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return value is not None and not isinstance(value, bool) and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_float(series: Any) -> np.ndarray:
+    import pandas as pd
+
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -1,0 +1,164 @@
+"""`raykd pareto` and `raykd export`: output, exit codes, and the export round trip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sweep_factory import KNOWN_FRONT, KNOWN_HV, make_row, meta
+
+from raykd.cli import main
+from raykd.results import write_sweep_meta, write_trial
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_pareto_table(capsys, demo_sweep):
+    code, out, err = run_cli(capsys, "pareto", str(demo_sweep), "--max-drop", "0.5")
+    assert code == 0, err
+    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") > 5}
+    assert {tid for tid, line in rows.items() if "★" in line} == KNOWN_FRONT
+    assert set(rows) >= {"t4", "t5", "t6", "t7"}
+    assert "CUDA out of memory" in rows["t7"] and "not final" in rows["t6"]
+    assert "81.00%" in rows["t0"] and "1.050x" in rows["t0"] and "combined" in rows["t0"]
+    assert "hypervolume  0.3535 (reference: accuracy 0, speedup 1)" in out
+    assert "teacher      valid accuracy 81.20%" in out
+    assert "pick         trial t0" in out and "drop 0.20 pt" in out
+
+
+def test_pareto_json_and_png(capsys, tmp_path, demo_sweep):
+    png = tmp_path / "front.png"
+    code, out, err = run_cli(capsys, "pareto", str(demo_sweep), "--json", "--max-drop", "1", "--png", str(png))
+    assert code == 0, err
+    obj = json.loads(out)
+    assert {r["trial_id"] for r in obj["front"]} == KNOWN_FRONT
+    assert len(obj["trials"]) == 8 and obj["hypervolume"] == pytest.approx(KNOWN_HV)
+    assert obj["pick"]["trial_id"] == "t1" and obj["pick_error"] is None
+    assert obj["reference_point"] == {"accuracy": 0.0, "speedup": 1.0}
+    failed = next(r for r in obj["trials"] if r["trial_id"] == "t7")
+    assert failed["accuracy"] is None and failed["on_front"] is False  # NaN -> null: valid JSON
+    assert png.read_bytes()[:4] == b"\x89PNG" and obj["png"] == str(png)
+
+
+def test_pareto_other_objectives_and_an_impossible_pick(capsys, demo_sweep):
+    code, out, _ = run_cli(capsys, "pareto", str(demo_sweep), "--objectives", "accuracy:max,params:min",
+                           "--max-drop", "0.1", "--json")
+    obj = json.loads(out)
+    assert code == 0 and {r["trial_id"] for r in obj["front"]} == KNOWN_FRONT | {"t5"}
+    assert obj["pick"] is None and "accuracy drop <= 0.1 pt" in obj["pick_error"]
+    code, out, _ = run_cli(capsys, "pareto", str(demo_sweep), "--reference", "accuracy=0,speedup=1.2", "--json")
+    assert json.loads(out)["hypervolume"] == pytest.approx(0.790 * 0.10 + 0.760 * 0.15)
+
+
+def _all_failed(root: Path) -> Path:
+    write_sweep_meta(root, meta())
+    write_trial(root, make_row("demo", "a", "failed", None, None, None))
+    return root
+
+
+@pytest.mark.parametrize("case, argv, message", [
+    ("not-a-sweep", [], "is not a raykd sweep (no results/sweep.json)"),
+    ("empty", [], "has no trial rows yet"),
+    ("all-failed", [], "has no complete trial (1 failed; first error: RuntimeError: CUDA out of memory"),
+    ("demo", ["--objectives", "accuracy:max,sped:max"], "unknown objective metric 'sped' (known: accuracy, "),
+    ("demo", ["--objectives", "accuracy:up"], "mode must be max or min"),
+    ("demo", ["--max-drop", "-1"], "--max-drop must be a number >= 0"),
+    ("demo", ["--reference", "accuracy"], "bad --reference"),
+])
+def test_pareto_bad_input_exits_2_with_one_line(capsys, tmp_path, demo_sweep, case, argv, message):
+    root = tmp_path / case
+    if case == "empty":
+        write_sweep_meta(root, meta())
+    elif case == "all-failed":
+        _all_failed(root)
+    elif case == "demo":
+        root = demo_sweep
+    else:
+        root.mkdir()
+    code, out, err = run_cli(capsys, "pareto", str(root), *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("raykd: error: ") and message in err, err
+    assert out == ""
+
+
+def test_export_round_trip(capsys, tmp_path, demo_sweep):
+    from raykd.task.io import MODEL_KIND, load_solver
+
+    out_dir = tmp_path / "exported"
+    code, out, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t2", "--out", str(out_dir))
+    assert code == 0, err
+    assert "exported trial t2 of sweep demo" in out
+    model, tokenizer, config = load_solver(out_dir)
+    assert config["model_kind"] == MODEL_KIND and tokenizer is not None and model is not None
+    assert not (out_dir / "state.json").exists()  # the chain's resume file stays behind
+    readme = (out_dir / "README.md").read_text()
+    for text in ("sweep `demo`, trial `t2`", "| alpha | 0.3 |", "| tau | 3 |", "| importance | combined |",
+                 "| p_max | 0.35 |", "79.00%", "1.300x", "1,000,000", "selected by --trial t2", "## Provenance",
+                 "checkpoint copied from", "| round | ratio |"):
+        assert text in readme, text
+    record = json.loads((out_dir / "export.json").read_text())
+    assert record["trial_id"] == "t2" and record["hyperparameters"]["alpha"] == 0.3
+    assert record["metrics"]["speedup"] == pytest.approx(1.3) and len(record["rounds"]) == 2
+    # the copy is independent of the sweep
+    assert not any(p.is_symlink() for p in out_dir.iterdir())
+
+
+@pytest.mark.parametrize("pick, trial", [("max-drop=0.5", "t0"), ("min-speedup=1.2", "t5"),
+                                         ("min-speedup=1.2,max-drop=3", "t2"), ("max-drop=6,by=params:min", "t3")])
+def test_export_pick(capsys, tmp_path, demo_sweep, pick, trial):
+    out_dir = tmp_path / "m"
+    code, out, err = run_cli(capsys, "export", str(demo_sweep), "--pick", pick, "--out", str(out_dir), "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["trial_id"] == trial and obj["selected_by"] == f'--pick "{pick}"'
+    assert (out_dir / "model.safetensors").is_file() and f"trial `{trial}`" in (out_dir / "README.md").read_text()
+
+
+def test_export_refuses_to_overwrite_without_force(capsys, tmp_path, demo_sweep):
+    out_dir = tmp_path / "m"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("mine")
+    code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(out_dir))
+    assert code == 2 and "exists and is not empty (use --force" in err
+    assert (out_dir / "keep.txt").read_text() == "mine"
+    code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(out_dir), "--force")
+    assert code == 0, err
+    assert not (out_dir / "keep.txt").exists() and (out_dir / "config.json").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--trial", "t7"], "trial t7 (failed) has no checkpoint_path: nothing to export"),
+    (["--trial", "zz"], "no trial 'zz' in sweep demo"),
+    (["--pick", "max-drop=0.1"], "no complete trial in sweep demo has accuracy drop <= 0.1 pt"),
+    (["--pick", "fastest"], "bad --pick 'fastest'"),
+    (["--pick", "max-drop=half"], "max-drop needs a number"),
+])
+def test_export_bad_input_exits_2(capsys, tmp_path, demo_sweep, argv, message):
+    code, out, err = run_cli(capsys, "export", str(demo_sweep), *argv, "--out", str(tmp_path / "m"))
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert out == ""
+    assert not (tmp_path / "m").exists()
+
+
+def test_export_of_a_checkpoint_that_is_not_a_solver(capsys, tmp_path, demo_sweep):
+    sweep = tmp_path / "copy"
+    shutil.copytree(demo_sweep, sweep)
+    ck = sweep / "train" / "t1" / "checkpoint_000002"
+    (ck / "model.safetensors").unlink()
+    # the row still points at the original sweep: rewrite it to point at the damaged copy
+    write_trial(sweep, make_row("demo", "t1", "complete", 0.805, 1.15, 1_100_000, checkpoint_path=str(ck)))
+    code, _, err = run_cli(capsys, "export", str(sweep), "--trial", "t1", "--out", str(tmp_path / "m"))
+    assert code == 2 and "is not a raykd solver directory" in err
+    assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
+    # a relative checkpoint path is resolved against the sweep directory
+    write_trial(sweep, make_row("demo", "t1", "complete", 0.805, 1.15, 1_100_000,
+                                checkpoint_path="train/t0/checkpoint_000002"))
+    code, _, err = run_cli(capsys, "export", str(sweep), "--trial", "t1", "--out", str(tmp_path / "m"))
+    assert code == 0, err

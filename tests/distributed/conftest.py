@@ -1,0 +1,18 @@
+"""Fixtures for the Ray tests."""
+
+from __future__ import annotations
+
+from typing import Any
+from pathlib import Path
+
+import pytest
+
+from sweep_spaces import small_space, write_space
+
+
+@pytest.fixture
+def space_file(tmp_path, tiny_teacher_dir):
+    def make(**overrides: Any) -> Path:
+        return write_space(tmp_path / "space.yaml", small_space(tiny_teacher_dir, tmp_path / "runs", **overrides))
+
+    return make

@@ -1,0 +1,33 @@
+"""Small sweep spaces for the Ray tests (they reuse the session's tiny teacher)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+def small_space(teacher_dir: Path, storage: Path, **overrides: Any) -> dict[str, Any]:
+    space: dict[str, Any] = {
+        "name": "t",
+        "data": "synthetic:400:7",
+        "teacher": {"path": str(teacher_dir)},
+        "search": {"alpha": {"low": 0.0, "high": 1.0}, "p_max": {"low": 0.15, "high": 0.5}},
+        "fixed": {"p_min": 0.05, "rounds": 2, "epochs_per_round": 1, "steps_per_round": 6, "lr": 0.001,
+                  "calib_batches": 2, "latency_batch": 4, "latency_repeats": 3, "patience": 1},
+        "num_samples": 2,
+        "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 2},
+        "resources": {"workers": 1, "cpus_per_worker": 1, "concurrent_trials": 1},
+        "storage": str(storage),
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(space.get(key), dict):
+            space[key] = {**space[key], **value}
+        else:
+            space[key] = value
+    return space
+
+
+def write_space(path: Path, space: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(space))
+    return path

@@ -1,0 +1,91 @@
+"""Search-space validation: every mistake is one line on stderr and exit code 2, before Ray starts."""
+
+import pytest
+import yaml
+
+from raykd.cli import main
+from raykd.distributed.space import load_space, parse_space
+
+from sweep_spaces import small_space
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml"])
+def test_shipped_spaces_are_valid(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "search_spaces" / name
+    space = load_space(path)
+    assert space.metrics[:2] == ["accuracy", "speedup"] and space.modes[:2] == ["max", "max"]
+    for p in space.search:  # both ends of every range make a valid chain config
+        lo, hi = p.bounds
+        space.chain_config({p.name: lo})
+        space.chain_config({p.name: hi})
+
+
+def test_embedded_default_equals_the_shipped_file():
+    from pathlib import Path
+
+    from raykd.distributed.space import DEFAULT_SPACE_YAML
+
+    shipped = (Path(__file__).resolve().parents[2] / "search_spaces" / "default.yaml").read_text()
+    assert yaml.safe_load(shipped) == yaml.safe_load(DEFAULT_SPACE_YAML)
+
+
+BAD = [
+    ({"colour": "blue"}, "unknown key"),
+    ({"search": {"alpha": {"low": 0.0, "high": 1.0}, "alfa": {"low": 0, "high": 1}}}, "alfa: not a chain setting"),
+    ({"search": {"alpha": {"low": "zero", "high": 1.0}}}, "alpha.low must be a number"),
+    ({"search": {"alpha": {"low": 0.6, "high": 0.6}}}, "empty range"),
+    ({"search": {"p_max": {"low": 0.5, "high": 1.0}}}, "p_max must be in"),
+    ({"search": {"alpha": {"low": 0.0, "high": 1.0}}, "fixed": {"p_max": 1.2}}, "p_max must be in"),
+    ({"search": {"alpha": {"low": 0.0, "high": 1.0}, "p_min": {"low": 0.6, "high": 0.8}}, "fixed": {"p_max": 0.3}},
+     "p_min can never be"),
+    ({"fixed": {"rounds": "three"}}, "rounds must be an integer"),
+    ({"objectives": [{"metric": "beauty", "mode": "max"}]}, "unknown objective metric"),
+    ({"sampler": {"type": "annealing"}}, "sampler.type"),
+    ({"resources": {"workers": 0}}, "workers must be >= 1"),
+    ({"num_samples": 0}, "num_samples"),
+    ({"search": {"alpha": {"low": 0.0, "high": 1.0}}, "fixed": {"alpha": 0.5}}, "both fixed and searched"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD)
+def test_invalid_spaces_exit_2_with_one_line(change, message, tmp_path, capsys):
+    raw = small_space(tmp_path / "teacher", tmp_path / "runs")
+    raw.update(change)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["sweep", "--space", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+def test_broken_yaml_and_missing_file(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("search:\n  alpha: {low: 0, high: 1\n")
+    assert main(["sweep", "--space", str(path)]) == 2
+    assert "not valid YAML (line" in capsys.readouterr().err
+    assert main(["sweep", "--space", str(tmp_path / "nope.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_more_concurrent_trials_than_the_machine_can_place(tmp_path, capsys):
+    import os
+
+    raw = small_space(tmp_path / "teacher", tmp_path / "runs",
+                      resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": (os.cpu_count() or 2)})
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["sweep", "--space", str(path)]) == 2
+    assert "concurrent trials need" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sampled_p_min_above_p_max_is_clamped_not_an_error():
+    raw = small_space("x", "y")
+    raw["search"] = {"p_min": {"low": 0.0, "high": 0.3}, "p_max": {"low": 0.2, "high": 0.5}}
+    raw["fixed"] = {"rounds": 1}
+    space = parse_space(raw)
+    cfg = space.chain_config({"p_min": 0.3, "p_max": 0.2})
+    assert cfg.p_min == cfg.p_max == 0.2

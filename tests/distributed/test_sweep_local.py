@@ -1,0 +1,63 @@
+"""A real sweep on a local Ray: Tune + Optuna over chains that each run as a Ray Train job."""
+
+import json
+
+import pytest
+
+from raykd.distributed.space import load_space
+from raykd.distributed.sweep import run_sweep
+from raykd.results.store import read_pareto, read_trials
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_two_trial_two_round_sweep_writes_results_study_and_front(space_file, tmp_path):
+    # two DDP workers per chain (gloo on CPU): the chain really runs data-parallel
+    space = load_space(space_file(resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1}))
+    outcome = run_sweep(space, progress=False, log=lambda _m: None)
+    root = tmp_path / "runs" / "t"
+    assert outcome.root == str(root)
+
+    trials = read_trials(root).to_pandas()
+    assert len(trials) == 2 and trials.trial_id.is_unique
+    assert set(trials.status) == {"complete"}
+    for row in trials.itertuples():
+        rounds = json.loads(row.rounds_json)
+        assert [r["round"] for r in rounds] == [1, 2]
+        assert rounds[0]["shared_stats"] is True  # round 1 reused the sweep's teacher statistics
+        assert row.heads_total < row.heads_original
+        assert row.speedup > 0 and row.ideal_speedup > 1 and 0 <= row.accuracy <= 1
+        assert (root / "train").is_dir() and row.checkpoint_path.startswith(str(root / "train"))
+        assert 0 < row.hp_alpha < 1 and 0.15 <= row.hp_p_max <= 0.5
+    front = read_pareto(root).to_pandas()
+    assert 1 <= len(front) <= 2 and set(front.trial_id) <= set(trials.trial_id)
+    assert len(outcome.front) == len(front)
+
+    # the Optuna study is a journal file with both objectives and both trials complete
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name="raykd-t", storage=JournalStorage(JournalFileBackend(str(root / "optuna" / "study.journal"))))
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MAXIMIZE"]
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 2
+    meta = json.loads((root / "results" / "sweep.json").read_text())
+    assert meta["teacher"]["stats_s"] > 0 and meta["objectives"][0] == {"metric": "accuracy", "mode": "max"}
+    assert (root / "tune").is_dir() and (root / "teacher" / "head_stats.json").is_file()
+
+    # the trial's final checkpoint is a loadable, really pruned solver
+    from raykd.heads import total_heads
+    from raykd.task.io import load_solver
+
+    best = trials.iloc[0]
+    model, _, _ = load_solver(best.checkpoint_path)
+    assert total_heads(model) == best.heads_total
+
+
+def test_starting_the_same_sweep_twice_is_refused(space_file, tmp_path, capsys):
+    from raykd.cli import main
+
+    (tmp_path / "runs" / "t" / "results").mkdir(parents=True)
+    (tmp_path / "runs" / "t" / "results" / "sweep.json").write_text("{}")
+    assert main(["sweep", "--space", str(space_file())]) == 2
+    assert "already exists" in capsys.readouterr().err

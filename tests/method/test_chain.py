@@ -1,0 +1,115 @@
+"""The recursive chain on a real tiny teacher: it shrinks the model, keeps accuracy, resumes."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from raykd.data import prediction_correct
+from raykd.errors import ConfigError
+from raykd.heads import head_counts, total_heads
+from raykd.method.chain import Chain, last_complete_round
+from raykd.method.config import ChainConfig
+from raykd.method.measurement import make_measure
+from raykd.task.io import SolverIO, load_solver
+from raykd.task.mwp import MWPTask
+
+FAST = dict(rounds=2, p_min=0.1, p_max=0.3, epochs_per_round=2, lr=1e-3, calib_batches=2, latency_batch=4,
+            latency_repeats=2, patience=2)
+
+
+def _chain(teacher_dir, splits, out, **changes):
+    teacher, tok, _ = load_solver(teacher_dir)
+    task = MWPTask(tok, teacher.vocab, splits)
+    cfg = ChainConfig(**{**FAST, **changes})
+    return Chain(task, teacher, cfg, SolverIO(tok), out, make_measure(task, repeats=cfg.latency_repeats), progress=False,
+                 log=lambda _m: None), task
+
+
+def test_two_round_chain_shrinks_the_model_and_keeps_accuracy(tiny_teacher_dir, synthetic_splits, tmp_path):
+    chain, task = _chain(tiny_teacher_dir, synthetic_splits, tmp_path / "chain")
+    result = chain.run()
+    recs = result.records
+    assert [r["round"] for r in recs] == [1, 2]
+    original = recs[0]["heads_original"]
+    # floor(p_t * h) removed in all after round t, per kind
+    teacher, _, _ = load_solver(tiny_teacher_dir)
+    counts0 = {k: sum(v) for k, v in head_counts(teacher).items()}
+    expected_gone = sum(int(0.3 * n + 1e-9) for n in counts0.values())
+    assert total_heads(result.model) == original - expected_gone == recs[-1]["heads_total"]
+    assert recs[0]["heads_total"] > recs[1]["heads_total"]
+    assert recs[-1]["params"] < recs[-1]["params_reference"]
+    assert recs[-1]["flops"] < recs[-1]["flops_reference"] and recs[-1]["ideal_speedup"] > 1.0
+    assert recs[-1]["speedup"] > 0 and recs[-1]["latency_ms"] > 0
+    common = Counter(p.equation for p in synthetic_splits["train"]).most_common(1)[0][0]
+    trivial = sum(prediction_correct(p, common) for p in synthetic_splits["valid"]) / len(synthetic_splits["valid"])
+    assert task.evaluate(result.model, "valid")["accuracy"] > trivial
+    # each round is a loadable checkpoint of the pruned model
+    reloaded, _, cfg = load_solver(tmp_path / "chain" / "round-02")
+    assert head_counts(reloaded) == head_counts(result.model)
+    assert cfg["chain_round"] == 2
+    state = json.loads((tmp_path / "chain" / "round-02" / "state.json").read_text())
+    assert state["done"] is True and len(state["records"]) == 2
+
+
+def test_chain_resumes_after_its_last_complete_round(tiny_teacher_dir, synthetic_splits, tmp_path):
+    out = tmp_path / "chain"
+    first, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_max=0.2)
+    first.run()
+    # pretend the run was cut after round 1 of a 2-round chain: rewrite the state as not done
+    state_path = out / "round-01" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["done"] = False
+    state_path.write_text(json.dumps(state))
+    second, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=2, p_max=0.2)
+    result = second.run()
+    assert result.resumed_from == 1
+    assert [r["round"] for r in result.records] == [1, 2]
+    assert last_complete_round(out)[0] == 2
+    # a finished chain re-run does no work and returns the same records
+    seen = []
+    third, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=2, p_max=0.2)
+    third.on_round = lambda rec, _d: seen.append(rec["round"])
+    again = third.run()
+    assert again.records == result.records and seen == [2]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"p_max": 1.0}, "p_max"),
+        ({"p_min": 0.5, "p_max": 0.2}, "p_min"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"rounds": 0}, "rounds"),
+        ({"tau": 0.0}, "tau"),
+        ({"lambda1": 0.0, "lambda2": 0.0}, "both be 0"),
+        ({"importance": "magic"}, "importance"),
+        ({"ranking": "local"}, "ranking"),
+        ({"n": -1.0}, "exponent"),
+    ],
+)
+def test_chain_config_rejects_impossible_settings(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        ChainConfig(**changes)
+
+
+def test_chain_config_from_yaml_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("alpha: [0.5\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        ChainConfig.from_yaml(bad)
+    bad.write_text("alpha: 0.5\nalhpa: 0.3\n")
+    with pytest.raises(ConfigError, match="unknown chain setting.*alhpa"):
+        ChainConfig.from_yaml(bad)
+    bad.write_text("rounds: two\n")
+    with pytest.raises(ConfigError, match="rounds must be an integer"):
+        ChainConfig.from_yaml(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        ChainConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_more_heads_than_exist_is_a_config_error(tiny_teacher_dir, synthetic_splits, tmp_path):
+    # a floor of 4 heads per block on 4-head blocks leaves nothing to prune
+    chain, _ = _chain(tiny_teacher_dir, synthetic_splits, tmp_path / "c", min_heads_per_block=4, rounds=1)
+    with pytest.raises(ConfigError, match="cannot remove"):
+        chain.run()
