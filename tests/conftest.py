@@ -39,3 +39,18 @@ def tiny_teacher_dir(tmp_path_factory, synthetic_splits) -> Path:
     out = tmp_path_factory.mktemp("teacher") / "tiny"
     train_teacher(synthetic_splits, SolverSpec(preset="tiny"), FitConfig(epochs=12, lr=2e-3, patience=12, seed=0), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_sweep(tmp_path_factory, tiny_teacher_dir) -> Path:
+    """A real small sweep (local Ray; Tune + Optuna; 2 trials x 2 rounds; DDP over 2 workers),
+    run once per session and shared by the sweep and analysis tests."""
+    from sweep_spaces import small_space
+
+    from raykd.distributed.space import parse_space
+    from raykd.distributed.sweep import run_sweep
+
+    storage = tmp_path_factory.mktemp("sweeps")
+    space = parse_space(small_space(tiny_teacher_dir, storage, resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1}))
+    outcome = run_sweep(space, progress=False, log=lambda _m: None)
+    return Path(outcome.root)

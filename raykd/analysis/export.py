@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from raykd.distributed import storage
+from raykd import storage
 from raykd.errors import RaykdInputError
 
 MODEL_KIND = "raykd-mwp-solver"  # = raykd.task.io.MODEL_KIND (not imported: that pulls torch)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raykd.distributed import storage
+from raykd import storage
 from raykd.errors import RaykdInputError
 from raykd.results.pareto import (
     check_objectives,

@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="sweep name (default: the space's name)")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--num-samples", type=int, help="override the number of trials")
+    p.add_argument("--autoscaling", action="store_true",
+                   help="the cluster grows on demand: check trial slots only, not the CPUs/GPUs present now")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep stored at DIR (after a crash or kill)")
     p.add_argument("--quiet", action="store_true", help="no progress table")
     add_json_flag(p)
@@ -45,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
             parse_spec(args.data)
     elif args.space or args.data or args.num_samples:
         raise ConfigError("--resume takes the stored sweep as it is: drop --space/--data/--num-samples")
+    if args.autoscaling:
+        import os
+
+        os.environ["RAYKD_AUTOSCALING"] = "1"
     quiet = args.quiet or args.json
     outcome = run_sweep(space, storage_root=args.storage, name=args.name, address=args.address, resume=args.resume,
                         progress=not quiet, log=(lambda _m: None) if quiet else print)

@@ -27,7 +27,14 @@ from raykd.data.hf import from_hf_dataset, to_hf_dataset
 from raykd.data.masking import CONSTANTS, constant_vocabulary
 from raykd.data.numbers import NumberMention, extract_numbers, format_number
 from raykd.data.problem import COMPLEXITY_LEVELS, OPERATORS, Problem
-from raykd.data.readers import DataSpec, LoadResult, SkippedRow, load_problems, load_splits, parse_spec
+from raykd.data.readers import (
+    DataSpec,
+    LoadResult,
+    SkippedRow,
+    load_problems,
+    load_splits,
+    parse_spec,
+)
 from raykd.data.splits import SPLIT_RATIOS, stratified_split
 from raykd.data.synthetic import generate_problems
 

@@ -18,7 +18,12 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from raykd.data.expressions import ExpressionError, evaluate, evaluate_prefix, parse_infix
+from raykd.data.expressions import (
+    ExpressionError,
+    evaluate,
+    evaluate_prefix,
+    parse_infix,
+)
 from raykd.data.problem import Problem
 
 RELATIVE_TOLERANCE = 1e-4

@@ -18,7 +18,15 @@ from typing import Any
 
 from raykd.data.answers import AnswerError, answers_match, parse_answer
 from raykd.data.build import RowError, build_problem, field, row_id
-from raykd.data.expressions import BinOp, ExpressionError, Node, Num, operator_count, parse_infix, to_infix
+from raykd.data.expressions import (
+    BinOp,
+    ExpressionError,
+    Node,
+    Num,
+    operator_count,
+    parse_infix,
+    to_infix,
+)
 from raykd.data.problem import Problem
 
 _ANNOTATION = re.compile(r"<<([^<>]*)=([^<>=]*)>>")

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raykd.data.expressions import BinOp, ExpressionError, Node, Num, Unknown, evaluate, parse_infix
+from raykd.data.expressions import (
+    BinOp,
+    ExpressionError,
+    Node,
+    Num,
+    Unknown,
+    evaluate,
+    parse_infix,
+)
 
 Poly = list["Node | None"]
 """Coefficients by power of the unknown; None is an exact zero."""

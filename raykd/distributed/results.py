@@ -15,7 +15,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from raykd.distributed import storage
+from raykd import storage
 from raykd.distributed.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
 

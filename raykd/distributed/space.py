@@ -169,9 +169,6 @@ class SweepSpace:
     def modes(self) -> list[str]:
         return [o.mode for o in self.objectives]
 
-    def base_chain_config(self) -> dict[str, Any]:
-        return dict(self.fixed)
-
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
         values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
@@ -330,21 +327,21 @@ DEFAULT_SPACE_YAML = """\
 # arguments runs this; search_spaces/default.yaml is the same file for reading and copying.
 name: default
 data: synthetic:800
-teacher: {preset: tiny, epochs: 25, patience: 4}
+teacher: {preset: tiny, epochs: 30, patience: 8}
 search:
   alpha: {low: 0.0, high: 1.0}
   n: {low: 0.5, high: 3.0, log: true}
   tau: {low: 1.0, high: 4.0}
   lambda1: {low: 0.1, high: 1.0}
   lambda2: {low: 0.1, high: 1.0}
-  p_max: {low: 0.1, high: 0.6}
+  p_max: {low: 0.05, high: 0.75}
 fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 2, batch_size: 32, lr: 0.0005, patience: 2,
-        calib_batches: 4, latency_batch: 16, latency_repeats: 10}
+        calib_batches: 4, latency_batch: 32, latency_repeats: 20}
 objectives:
   - {metric: accuracy, mode: max}
   - {metric: speedup, mode: max}
 sampler: {type: tpe, seed: 0, n_startup_trials: 4}
-num_samples: 6
+num_samples: 12
 resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 1}
 storage: ~/raykd_runs
 """

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raykd.distributed import storage
+from raykd import storage
 from raykd.distributed.space import SweepSpace, parse_space
 from raykd.distributed.worker import CHAIN_DONE
 from raykd.errors import ConfigError

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from raykd.distributed import storage
+from raykd import storage
 from raykd.distributed.space import SweepSpace
 
 STATS_NAME = "head_stats.json"

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from raykd.distributed.storage import download_dir
+from raykd.storage import download_dir
 
 CHAIN_DONE = "chain_done"
 

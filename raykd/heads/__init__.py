@@ -11,7 +11,13 @@ Adapters: `raykd.heads.bert` (BERT/RoBERTa family, transformers 5) and `raykd.he
 
 from raykd.heads import bert as _bert  # noqa: F401  (registers the adapter)
 from raykd.heads import mha as _mha  # noqa: F401  (registers the adapter)
-from raykd.heads.base import AttentionBlock, HeadAdapter, Projections, register_adapter, registered_adapters
+from raykd.heads.base import (
+    AttentionBlock,
+    HeadAdapter,
+    Projections,
+    register_adapter,
+    registered_adapters,
+)
 from raykd.heads.capture import AttentionCapture, capture_attention
 from raykd.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, KINDS, Kind
 from raykd.heads.serialization import (

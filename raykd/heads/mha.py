@@ -16,7 +16,14 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from raykd.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder, hooks_removed, register_adapter
+from raykd.heads.base import (
+    AttentionBlock,
+    HeadAdapter,
+    Projections,
+    Recorder,
+    hooks_removed,
+    register_adapter,
+)
 from raykd.heads.kinds import KINDS, Kind
 from raykd.nn.attention import MultiHeadAttention
 

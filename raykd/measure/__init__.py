@@ -7,7 +7,13 @@ optuna, so it runs on a bare GPU box. See docs/heads.md#measure.
 """
 
 from raykd.measure.flops import BlockFlops, FlopsReport, flops, ideal_speedup
-from raykd.measure.latency import LatencyComparison, LatencyStats, compare_latency, measure_latency, peak_memory
+from raykd.measure.latency import (
+    LatencyComparison,
+    LatencyStats,
+    compare_latency,
+    measure_latency,
+    peak_memory,
+)
 from raykd.measure.params import count_params, param_breakdown
 
 __all__ = [

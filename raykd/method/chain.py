@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,23 @@ from torch import nn
 
 from raykd.heads import capture_attention, head_counts, prune_heads, total_heads
 from raykd.method.config import ChainConfig
-from raykd.method.distill import CapturedAttention, LossWeights, attention_mse, response_kl, total_loss
-from raykd.method.importance import HeadStats, collect_head_stats, random_scores, scores, taylor_scores
+from raykd.method.distill import (
+    CapturedAttention,
+    LossWeights,
+    attention_mse,
+    response_kl,
+    total_loss,
+)
+from raykd.method.importance import (
+    HeadStats,
+    collect_head_stats,
+    random_scores,
+    scores,
+    taylor_scores,
+)
 from raykd.method.pruner import removal_counts, select_heads
 from raykd.method.schedule import pruning_ratio
+from raykd.storage import write_bytes_atomic
 from raykd.task.base import Batch, Task
 from raykd.training import FitConfig, fit
 
@@ -78,9 +90,7 @@ def last_complete_round(out_dir: Path) -> tuple[int, dict[str, Any] | None]:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float))
-    os.replace(tmp, path)
+    write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=float).encode())
 
 
 def _captured(cap: Any, masks: dict[str, torch.Tensor]) -> dict[tuple[str, int], CapturedAttention]:

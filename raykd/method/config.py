@@ -122,9 +122,6 @@ class ChainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "ChainConfig":
-        return dataclasses.replace(self, **changes)
-
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """Check a value's type against the field annotation (ints are accepted for floats)."""

@@ -21,11 +21,10 @@ import datetime as _dt
 import json
 import math
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from raykd.distributed import storage
+from raykd import storage
 from raykd.errors import RaykdInputError
 from raykd.results.pareto import pareto_mask, parse_objectives
 
@@ -243,31 +242,7 @@ def read_pareto(sweep_uri: str | os.PathLike) -> Any:
 
 # -- atomic writes -------------------------------------------------------------------------------
 
-def write_atomic(uri: str | os.PathLike, data: bytes) -> None:
-    """Write a whole file so readers see the old version or the new one, never a torn one.
-
-    Local: a hidden temporary sibling, fsynced, then `os.replace`d over the target (and removed
-    if anything fails). Object stores: one upload, visible only once complete."""
-    fs, path = storage.filesystem(uri)
-    parent, name = path.rsplit("/", 1)
-    fs.create_dir(parent, recursive=True)
-    if storage.is_remote(str(uri)):
-        with fs.open_output_stream(path) as f:
-            f.write(data)
-        return
-    tmp = os.path.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+write_atomic = storage.write_bytes_atomic  # one implementation, shared with the sweep driver
 
 
 # -- helpers -------------------------------------------------------------------------------------

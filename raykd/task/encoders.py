@@ -53,7 +53,14 @@ def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
 
 def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:
     """A WordPiece tokenizer trained on `texts`, wrapped as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))

@@ -6,7 +6,13 @@ import math
 import re
 from typing import Any
 
-from raykd.data import ExpressionError, expression_value, extract_numbers, from_prefix, to_infix
+from raykd.data import (
+    ExpressionError,
+    expression_value,
+    extract_numbers,
+    from_prefix,
+    to_infix,
+)
 from raykd.data.problem import Problem
 from raykd.task.model import SolverModel
 from raykd.task.mwp import MWPTask

@@ -9,7 +9,11 @@ from typing import Any, Sequence
 import torch
 
 from raykd.data.problem import Problem
-from raykd.task.encoders import build_tiny_encoder, load_pretrained_encoder, train_tiny_tokenizer
+from raykd.task.encoders import (
+    build_tiny_encoder,
+    load_pretrained_encoder,
+    train_tiny_tokenizer,
+)
 from raykd.task.io import save_solver
 from raykd.task.model import DecoderConfig, SolverModel
 from raykd.task.mwp import MWPTask

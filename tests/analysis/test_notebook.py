@@ -21,10 +21,8 @@ def outputs_text(nb) -> str:
 def test_notebook_runs_headless(demo_sweep, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    # REAL-SWEEP FIXTURE PLUGS IN HERE: point RAYKD_SWEEP at the directory of a real small sweep
-    # (raykd sweep, 2 trials x 2 rounds) once the distributed tests provide one as a fixture; for now
-    # it is the hand-built demo sweep (written with raykd.results.write_trial, real tiny checkpoints,
-    # a real Optuna journal).
+    # a hand-built sweep with known figures (raykd.results.write_trial, real tiny checkpoints, a
+    # real Optuna journal); test_notebook_runs_on_a_real_sweep runs it on a real Ray sweep
     monkeypatch.setenv("RAYKD_SWEEP", str(demo_sweep))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -37,3 +35,22 @@ def test_notebook_runs_headless(demo_sweep, monkeypatch):
     assert "alpha" in text and "accuracy" in text  # the importance table
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the front and the rounds
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_notebook_runs_on_a_real_sweep(real_sweep, monkeypatch):
+    """The notebook against the results of a real `raykd sweep` (local Ray, 2 trials x 2 rounds)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("RAYKD_SWEEP", str(real_sweep))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    text = outputs_text(nb)
+    assert f"<Sweep '{real_sweep.name}'" in text
+    assert "hypervolume:" in text
+    # the pick cell either names a model to export or says why none is within 0.5 pt
+    assert "raykd export" in text or "no complete trial" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2

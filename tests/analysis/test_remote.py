@@ -11,8 +11,8 @@ import pyarrow.fs as pafs
 import pytest
 from sweep_factory import KNOWN_FRONT, KNOWN_HV, make_row
 
+from raykd import storage
 from raykd.analysis import export_trial, open_sweep
-from raykd.distributed import storage
 from raykd.results import read_pareto, read_trials, update_pareto, write_trial
 
 URI = "s3://bucket/runs/demo"

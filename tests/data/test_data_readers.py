@@ -5,7 +5,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from data_fixtures import ASDIV_ROWS, GSM8K_ROWS, MATH23K_ROWS, MAWPS_ROWS, SVAMP_ROWS, write_json, write_jsonl
+from data_fixtures import (
+    ASDIV_ROWS,
+    GSM8K_ROWS,
+    MATH23K_ROWS,
+    MAWPS_ROWS,
+    SVAMP_ROWS,
+    write_json,
+    write_jsonl,
+)
 
 from raykd.data.answers import equation_reproduces_answer
 from raykd.data.check import check_report

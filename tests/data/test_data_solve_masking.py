@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from raykd.data.expressions import ExpressionError, evaluate, parse_infix, to_infix, to_prefix
+from raykd.data.expressions import (
+    ExpressionError,
+    evaluate,
+    parse_infix,
+    to_infix,
+    to_prefix,
+)
 from raykd.data.masking import mask_numbers
 from raykd.data.solve import solve_equation
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
-
 from sweep_spaces import small_space, write_space
 
 

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_spaces import small_space, write_space
 
 from raykd.results.store import read_trials
-
-from sweep_spaces import small_space, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

@@ -2,11 +2,10 @@
 
 import pytest
 import yaml
+from sweep_spaces import small_space
 
 from raykd.cli import main
 from raykd.distributed.space import load_space, parse_space
-
-from sweep_spaces import small_space
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml"])

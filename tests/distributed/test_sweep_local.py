@@ -4,19 +4,14 @@ import json
 
 import pytest
 
-from raykd.distributed.space import load_space
-from raykd.distributed.sweep import run_sweep
 from raykd.results.store import read_pareto, read_trials
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_two_trial_two_round_sweep_writes_results_study_and_front(space_file, tmp_path):
-    # two DDP workers per chain (gloo on CPU): the chain really runs data-parallel
-    space = load_space(space_file(resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1}))
-    outcome = run_sweep(space, progress=False, log=lambda _m: None)
-    root = tmp_path / "runs" / "t"
-    assert outcome.root == str(root)
+def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
+    # the session's real sweep: two DDP workers per chain (gloo on CPU), 2 trials x 2 rounds
+    root = real_sweep
 
     trials = read_trials(root).to_pandas()
     assert len(trials) == 2 and trials.trial_id.is_unique
@@ -31,7 +26,6 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(space_file, tm
         assert 0 < row.hp_alpha < 1 and 0.15 <= row.hp_p_max <= 0.5
     front = read_pareto(root).to_pandas()
     assert 1 <= len(front) <= 2 and set(front.trial_id) <= set(trials.trial_id)
-    assert len(outcome.front) == len(front)
 
     # the Optuna study is a journal file with both objectives and both trials complete
     import optuna
@@ -61,3 +55,23 @@ def test_starting_the_same_sweep_twice_is_refused(space_file, tmp_path, capsys):
     (tmp_path / "runs" / "t" / "results" / "sweep.json").write_text("{}")
     assert main(["sweep", "--space", str(space_file())]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_hopeless_chains_are_stopped_early_and_recorded_as_pruned(space_file, tmp_path):
+    from raykd.distributed.space import load_space
+    from raykd.distributed.sweep import run_sweep
+
+    # an accuracy floor no chain can reach: the chain is stopped after round 1 of 2
+    space = load_space(space_file(name="floor", num_samples=1, early_stop={"accuracy_floor": 1.0, "after_round": 1}))
+    run_sweep(space, progress=False, log=lambda _m: None)
+    root = tmp_path / "runs" / "floor"
+    rows = read_trials(root).to_pandas()
+    assert list(rows.status) == ["pruned"] and rows.rounds_done[0] == 1
+    assert len(read_pareto(root)) == 0  # a stopped chain never reaches the front
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name="raykd-floor", storage=JournalStorage(JournalFileBackend(str(root / "optuna" / "study.journal"))))
+    assert [t.state.name for t in study.trials] == ["PRUNED"]

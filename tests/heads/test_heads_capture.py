@@ -2,7 +2,15 @@ import copy
 
 import pytest
 import torch
-from heads_fixtures import BERT_LIKE_SPEC, assert_rel_close, hf_inputs, seq2seq_inputs, tiny_hf, toy_decoder, toy_inputs
+from heads_fixtures import (
+    BERT_LIKE_SPEC,
+    assert_rel_close,
+    hf_inputs,
+    seq2seq_inputs,
+    tiny_hf,
+    toy_decoder,
+    toy_inputs,
+)
 
 from raykd.heads import capture_attention, head_positions, prune_heads, zero_heads
 

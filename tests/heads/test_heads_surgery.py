@@ -86,7 +86,12 @@ def test_hf_pruning_equals_zeroing(family, impl):
 
 @pytest.mark.parametrize("family", ["xlm-roberta", "electra"])
 def test_other_bert_like_families(family):
-    from transformers import ElectraConfig, ElectraModel, XLMRobertaConfig, XLMRobertaModel
+    from transformers import (
+        ElectraConfig,
+        ElectraModel,
+        XLMRobertaConfig,
+        XLMRobertaModel,
+    )
 
     torch.manual_seed(0)
     if family == "electra":

@@ -4,7 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raykd.method.distill import CapturedAttention, LossWeights, attention_mse, response_kl, total_loss
+from raykd.method.distill import (
+    CapturedAttention,
+    LossWeights,
+    attention_mse,
+    response_kl,
+    total_loss,
+)
 from raykd.method.importance import (
     BlockStats,
     HeadStats,

@@ -48,19 +48,30 @@ def exists(uri: str | os.PathLike) -> bool:
 
 
 def write_bytes_atomic(uri: str | os.PathLike, data: bytes) -> None:
-    """Write a whole file so readers never see it torn: a temporary sibling, then a rename
-    (object stores have no rename, but their single PUT is atomic)."""
+    """Write a whole file so readers see the old version or the new one, never a torn one.
+
+    Local: a hidden temporary sibling, fsynced, then `os.replace`d over the target (and removed
+    if anything fails). Object stores: one upload, visible only once complete."""
     fs, path = filesystem(uri)
-    parent = path.rsplit("/", 1)[0]
+    parent, name = path.rsplit("/", 1)
     fs.create_dir(parent, recursive=True)
     if is_remote(str(uri)):
         with fs.open_output_stream(path) as f:
             f.write(data)
         return
-    tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    os.replace(tmp, path)
+    tmp = os.path.join(parent, f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def read_bytes(uri: str | os.PathLike) -> bytes:

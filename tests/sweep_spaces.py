@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+
 def small_space(teacher_dir: Path, storage: Path, **overrides: Any) -> dict[str, Any]:
     space: dict[str, Any] = {
         "name": "t",
