@@ -128,7 +128,8 @@ def _check_solver_dir(d: Path, src: str) -> None:
         raise RaykdInputError(f"checkpoint {src} holds no raykd solver (config.json model_kind={kind!r})")
 
 
-def _clean(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
+    """A plain JSON value: numpy scalars unwrapped, NaN/inf as None."""
     if hasattr(v, "item") and callable(v.item):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
@@ -145,7 +146,7 @@ def _record(sw: Any, row: Any, src: str, selected_by: str) -> dict[str, Any]:
         "checkpoint_path": src, "selected_by": selected_by, "objectives": [f"{m}:{d}" for m, d in sw.objectives],
         "on_front": bool(row.get("on_front", False)), "hyperparameters": sw.hyperparameters(str(row["trial_id"])),
         "chain_config": sw.chain_config(str(row["trial_id"])),
-        "metrics": {k: _clean(row.get(k)) for k in _METRICS if k in row.index},
+        "metrics": {k: json_safe(row.get(k)) for k in _METRICS if k in row.index},
         "teacher": sw.teacher, "data": sw.meta.get("data"), "seed": sw.meta.get("seed"),
         "rounds": json.loads(rounds.to_json(orient="records")) if len(rounds) else [],
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -166,16 +167,16 @@ def readme(sw: Any, row: Any, src: str, selected_by: str) -> str:
     t = sw.teacher
 
     def pct(v: Any) -> str:
-        v = _clean(v)
+        v = json_safe(v)
         return "–" if v is None else f"{100 * float(v):.2f}%"
 
     def num(v: Any, fmt: str = "{:,.0f}") -> str:
-        v = _clean(v)
+        v = json_safe(v)
         return "–" if v is None else fmt.format(float(v))
 
-    mem = _clean(row.get("memory_bytes"))
+    mem = json_safe(row.get("memory_bytes"))
     heads = (f"{num(row.get('heads_total'))}/{num(row.get('heads_original'))}"
-             if _clean(row.get("heads_total")) is not None else "–")
+             if json_safe(row.get("heads_total")) is not None else "–")
     lines = [
         f"# raykd solver: sweep `{sw.name}`, trial `{tid}`",
         "",
@@ -218,7 +219,7 @@ def readme(sw: Any, row: Any, src: str, selected_by: str) -> str:
                 if c in rounds.columns]
         lines += ["## Per-round trajectory", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, r in rounds.iterrows():
-            lines.append("| " + " | ".join(_fmt_value(_clean(r[c])) for c in cols) + " |")
+            lines.append("| " + " | ".join(_fmt_value(json_safe(r[c])) for c in cols) + " |")
         lines.append("")
     cfg = sw.chain_config(tid)
     if cfg:

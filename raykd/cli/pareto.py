@@ -6,6 +6,7 @@ import argparse
 import math
 from typing import Any
 
+from raykd.analysis.export import json_safe
 from raykd.cli.common import add_json_flag, print_json
 
 
@@ -170,16 +171,8 @@ def _cell(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
-def _clean(v: Any) -> Any:
-    if hasattr(v, "item") and callable(v.item):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
 def _record(row: Any) -> dict[str, Any]:
-    return {k: _clean(v) for k, v in row.items() if not k.startswith("_")}
+    return {k: json_safe(v) for k, v in row.items() if not k.startswith("_")}
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
