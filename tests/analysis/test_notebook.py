@@ -18,39 +18,37 @@ def outputs_text(nb) -> str:
     return "\n".join(parts)
 
 
-def test_notebook_runs_headless(demo_sweep, monkeypatch):
+def run_notebook(sweep: Path, monkeypatch) -> tuple[str, int]:
+    """Execute the notebook on `sweep`; (all text output, number of images). Raises
+    CellExecutionError (naming the cell) if any cell fails."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    # a hand-built sweep with known figures (raykd.results.write_trial, real tiny checkpoints, a
-    # real Optuna journal); test_notebook_runs_on_a_real_sweep runs it on a real Ray sweep
-    monkeypatch.setenv("RAYKD_SWEEP", str(demo_sweep))
+    monkeypatch.setenv("RAYKD_SWEEP", str(sweep))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    # raises CellExecutionError (naming the cell) if any cell fails
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    text = outputs_text(nb)
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    return outputs_text(nb), len(images)
+
+
+def test_notebook_runs_headless(demo_sweep, monkeypatch):
+    # a hand-built sweep with known figures (raykd.results.write_trial, real tiny checkpoints, a
+    # real Optuna journal); test_notebook_runs_on_a_real_sweep runs it on a real Ray sweep
+    text, images = run_notebook(demo_sweep, monkeypatch)
     assert "<Sweep 'demo'" in text
     assert "hypervolume: 0.3535" in text
     assert "pick: trial t0" in text and "raykd export" in text
     assert "alpha" in text and "accuracy" in text  # the importance table
-    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2  # the front and the rounds
+    assert images == 2  # the front and the rounds
 
 
 @pytest.mark.ray
 @pytest.mark.slow
 def test_notebook_runs_on_a_real_sweep(real_sweep, monkeypatch):
     """The notebook against the results of a real `raykd sweep` (local Ray, 2 trials x 2 rounds)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("RAYKD_SWEEP", str(real_sweep))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    text = outputs_text(nb)
+    text, images = run_notebook(real_sweep, monkeypatch)
     assert f"<Sweep '{real_sweep.name}'" in text
     assert "hypervolume:" in text
     # the pick cell either names a model to export or says why none is within 0.5 pt
     assert "raykd export" in text or "no complete trial" in text
-    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2
+    assert images == 2
