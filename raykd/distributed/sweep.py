@@ -283,9 +283,7 @@ def _raw(space: SweepSpace) -> dict[str, Any]:
             search[p.name] = {"low": int(p.low) if p.integer else p.low, "high": int(p.high) if p.integer else p.high,
                               "log": p.log, "type": "int" if p.integer else "float"}
     d["search"] = search
-    d["objectives"] = [{"metric": o.metric, "mode": o.mode} for o in space.objectives]
-    d["resources"] = dict(d["resources"])
-    d["sampler"] = {k: v for k, v in d["sampler"].items()}
+    d["objectives"] = list(d["objectives"])  # asdict gives a tuple; the parser wants a YAML list
     return d
 
 

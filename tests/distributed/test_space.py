@@ -88,3 +88,16 @@ def test_sampled_p_min_above_p_max_is_clamped_not_an_error():
     space = parse_space(raw)
     cfg = space.chain_config({"p_min": 0.3, "p_max": 0.2})
     assert cfg.p_min == cfg.p_max == 0.2
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml"])
+def test_stored_space_parses_back_to_the_same_space(name):
+    """--resume re-validates the space stored in results/sweep.json (as JSON)."""
+    import json
+    from pathlib import Path
+
+    from raykd.distributed.sweep import _raw
+
+    space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
+    stored = json.loads(json.dumps(_raw(space), default=str))
+    assert parse_space(stored) == space
