@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "raykd.cli.prune",
     "raykd.cli.chain",
     "raykd.cli.bench",
+    "raykd.cli.reproduce",
     "raykd.cli.sweep",
     "raykd.cli.pareto",
     "raykd.cli.export",

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=float, default=0.0, help="stop training after this many seconds (0: none)")
     p.add_argument("--decoder-layers", type=int, default=0)
     p.add_argument("--decoder-heads", type=int, default=0)
+    p.add_argument("--encoder-layers", type=int, default=0, help="tiny preset: encoder layers (default 2)")
+    p.add_argument("--encoder-heads", type=int, default=0, help="tiny preset: heads per encoder layer (default 4; must divide 128)")
     p.add_argument("--beam-size", type=int, default=1, help="beam size for evaluation (1: greedy)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -46,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from raykd.training import FitConfig
 
     set_threads(args.threads)
-    spec = SolverSpec(encoder=args.encoder, preset=None if args.encoder else "tiny",
-                      decoder_layers=args.decoder_layers, decoder_heads=args.decoder_heads)
+    try:
+        spec = SolverSpec(encoder=args.encoder, preset=None if args.encoder else "tiny",
+                          decoder_layers=args.decoder_layers, decoder_heads=args.decoder_heads,
+                          encoder_layers=args.encoder_layers, encoder_heads=args.encoder_heads)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     lrs = dict(PRETRAINED_LR if args.encoder else TINY_LR)
     if args.lr is not None:
         lrs["lr"] = args.lr

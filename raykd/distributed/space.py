@@ -109,6 +109,17 @@ class Param:
             return tune.randint(int(self.low), int(self.high) + 1)  # type: ignore[arg-type]
         return (tune.loguniform if self.log else tune.uniform)(self.low, self.high)
 
+    def to_optuna(self) -> Any:
+        """The Optuna distribution of this parameter: the one Ray's OptunaSearch makes from
+        `to_tune()` (integer ranges include `high`), so Ray-free studies sample the same space."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.choices:
+            return CategoricalDistribution(list(self.choices))
+        if self.integer:
+            return IntDistribution(int(self.low), int(self.high))  # type: ignore[arg-type]
+        return FloatDistribution(float(self.low), float(self.high), log=self.log)  # type: ignore[arg-type]
+
 
 def _alone(name: str, value: Any) -> dict[str, Any]:
     """`{name: value}` plus neutral partners, so one end of a range is checked on its own
@@ -180,6 +191,23 @@ class SweepSpace:
         d = dataclasses.asdict(self)
         d["search"] = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in self.search}
         return d
+
+
+def make_sampler(space: SweepSpace, seed: int | None = None) -> Any:
+    """The Optuna sampler a sweep of `space` uses (`optuna.samplers.BaseSampler`), without Ray.
+
+    tpe: multivariate multi-objective TPE with `sampler.n_startup_trials` (default 4) random
+    trials first; nsga2: NSGA-II with `sampler.population_size` (default 4); random: uniform.
+    `seed` replaces the space's `sampler.seed` (itself defaulting to the space's `seed`)."""
+    import optuna
+
+    s = space.sampler
+    seed = int(s.get("seed", space.seed)) if seed is None else int(seed)
+    if s["type"] == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=int(s.get("n_startup_trials", 4)))
+    if s["type"] == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=int(s.get("population_size", 4)))
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def parse_space(raw: Any, source: str = "space") -> SweepSpace:

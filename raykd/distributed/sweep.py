@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from raykd import storage
-from raykd.distributed.space import SweepSpace, parse_space
+from raykd.distributed.space import SweepSpace, make_sampler, parse_space
 from raykd.distributed.worker import CHAIN_DONE
 from raykd.errors import ConfigError
 
@@ -85,16 +85,8 @@ def make_searcher(space: SweepSpace, journal: Path, study_name: str) -> Any:
                 result = None
             super().on_trial_complete(trial_id, result=result, error=error)
 
-    s = space.sampler
-    seed = int(s.get("seed", space.seed))
-    if s["type"] == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=int(s.get("n_startup_trials", 4)))
-    elif s["type"] == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=int(s.get("population_size", 4)))
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    algo = FinalOnlyOptunaSearch(metric=space.metrics, mode=space.modes, sampler=sampler,
+    algo = FinalOnlyOptunaSearch(metric=space.metrics, mode=space.modes, sampler=make_sampler(space),
                                  storage=JournalStorage(JournalFileBackend(str(journal))), study_name=study_name)
     return ConcurrencyLimiter(algo, max_concurrent=space.resources.concurrent_trials)
 

@@ -10,6 +10,7 @@ import torch
 
 from raykd.data.problem import Problem
 from raykd.task.encoders import (
+    TINY_PRESET,
     build_tiny_encoder,
     load_pretrained_encoder,
     train_tiny_tokenizer,
@@ -32,10 +33,16 @@ class SolverSpec:
     preset: str | None = None  # "tiny"
     decoder_layers: int = 0  # 0: preset default
     decoder_heads: int = 0
+    encoder_layers: int = 0  # tiny preset only; 0: preset default
+    encoder_heads: int = 0  # tiny preset only; must divide the preset's hidden size
 
     def __post_init__(self) -> None:
         if (self.encoder is None) == (self.preset is None):
             raise ValueError("give exactly one of encoder or preset")
+        if self.encoder is not None and (self.encoder_layers or self.encoder_heads):
+            raise ValueError("encoder_layers / encoder_heads shape the tiny preset only, not a pretrained encoder")
+        if self.encoder_heads and TINY_PRESET["hidden_size"] % self.encoder_heads:
+            raise ValueError(f"encoder_heads must divide the tiny hidden size {TINY_PRESET['hidden_size']}, got {self.encoder_heads}")
         if self.preset is not None and self.preset != "tiny":
             raise ValueError(f"unknown preset {self.preset!r} (known: tiny)")
 
@@ -45,7 +52,8 @@ def build_solver_from_spec(spec: SolverSpec, train_problems: Sequence[Problem], 
     torch.manual_seed(seed)
     if spec.preset == "tiny":
         tokenizer = train_tiny_tokenizer(p.text for p in train_problems)
-        encoder = build_tiny_encoder(tokenizer)
+        shape = {"num_hidden_layers": spec.encoder_layers, "num_attention_heads": spec.encoder_heads}
+        encoder = build_tiny_encoder(tokenizer, **{k: v for k, v in shape.items() if v})
         dec = dict(TINY_DECODER)
     else:
         encoder, tokenizer = load_pretrained_encoder(spec.encoder or "")

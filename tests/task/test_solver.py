@@ -109,3 +109,24 @@ def test_loading_a_directory_that_is_not_a_solver(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match="not valid JSON"):
         load_solver(tmp_path)
+
+
+def test_tiny_preset_encoder_shape_is_configurable_and_survives_save_load(synthetic_splits, tmp_path):
+    from raykd.heads import head_counts
+
+    model, tok = build_solver_from_spec(SolverSpec(preset="tiny", encoder_layers=3, encoder_heads=8, decoder_heads=8),
+                                        synthetic_splits["train"])
+    counts = head_counts(model)
+    assert counts["encoder_self"] == [8, 8, 8]
+    assert {k: v for k, v in counts.items() if k != "encoder_self"} == {"decoder_self": [8, 8], "decoder_cross": [8, 8]}
+    save_solver(model, tok, tmp_path / "s")
+    assert head_counts(load_solver(tmp_path / "s")[0]) == counts
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(preset="tiny", encoder_heads=12), "must divide the tiny hidden size 128"),
+    (dict(encoder="minilm", encoder_layers=3), "tiny preset only"),
+])
+def test_bad_tiny_preset_shapes_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        SolverSpec(**spec)

@@ -1,0 +1,67 @@
+"""`raykd reproduce`: run the paper's Tables 1, 3a, 3b and 4 from one teacher and write them.
+
+Writes OUT/results.json (every record), OUT/tables.md and OUT/tables.json; re-running on the
+same OUT resumes (finished experiments are kept). Train the teacher first with `raykd teacher`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from raykd.cli.common import add_json_flag, print_json, set_threads
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from raykd.experiments.plan import TABLES
+
+    p = sub.add_parser("reproduce", help="reproduce the paper's tables (chains in-process)", description=__doc__)
+    p.add_argument("--data", required=True, help="data spec (split as for the teacher)")
+    p.add_argument("--teacher", required=True, help="unpruned solver directory (from `raykd teacher`)")
+    p.add_argument("--out", required=True, help="output directory (resumable)")
+    p.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES), help="which tables (default: all)")
+    p.add_argument("--config", help="YAML of base chain settings (training budget, lr, measurement); "
+                                    "each experiment overrides ratio, schedule and the ablated part")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one base setting")
+    p.add_argument("--seed", type=int, default=0, help="data split seed")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from raykd.cli.chain import load_chain_config
+    from raykd.data import load_splits
+    from raykd.experiments import build_tables, plan_experiments, render_markdown, run_reproduction
+    from raykd.method.measurement import make_measure
+    from raykd.storage import write_bytes_atomic
+    from raykd.task.io import SolverIO, load_solver
+    from raykd.task.mwp import MWPTask
+
+    base = load_chain_config(args.config, args.set)
+    experiments = plan_experiments(args.tables)
+    set_threads(args.threads)
+    teacher, tokenizer, _ = load_solver(args.teacher)
+    splits = load_splits(args.data, seed=args.seed)
+    task = MWPTask(tokenizer, teacher.vocab, splits)
+    out = Path(args.out)
+    quiet = args.quiet or args.json
+    log = (lambda _m: None) if quiet else print
+
+    def write(result) -> None:
+        tables = build_tables(result, args.tables)
+        write_bytes_atomic(out / "tables.json", json.dumps(tables, indent=1, ensure_ascii=False).encode())
+        write_bytes_atomic(out / "tables.md", render_markdown(tables).encode())
+
+    result = run_reproduction(task, teacher, SolverIO(tokenizer), out, base, experiments,
+                              make_measure(task, repeats=base.latency_repeats, threads=args.threads or None),
+                              data=args.data, source=splits["train"][0].source, progress=not quiet, log=log, on_update=write)
+    write(result)
+    if args.json:
+        print_json({"out": str(out), "tables": build_tables(result, args.tables)})
+    else:
+        print(render_markdown(build_tables(result, args.tables)))
+        print(f"written: {out / 'tables.md'}, {out / 'results.json'}")
+    return 0

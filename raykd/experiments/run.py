@@ -1,0 +1,123 @@
+"""Run the reproduction's chains and the evaluations the tables need (pure PyTorch, no Ray).
+
+Layout of `out_dir` (re-running on it resumes: finished chains are read back, an interrupted one
+continues after its last complete round, evaluations are cached):
+
+    results.json            everything the tables are built from (rewritten after each experiment)
+    head_stats.json         the teacher's head statistics, computed once, shared by every chain
+    experiments/<name>/     one chain per experiment (round-NN checkpoints)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from raykd.method.chain import Chain, MeasureFn, ModelIO, round_dir
+from raykd.method.config import ChainConfig
+from raykd.method.importance import HeadStats, collect_head_stats
+from raykd.storage import write_bytes_atomic
+from raykd.task.base import Task
+from raykd.experiments.plan import Experiment
+
+RESULTS_NAME = "results.json"
+
+
+@dataclass
+class ReproductionResult:
+    data: str
+    source: str
+    teacher: dict[str, Any]
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": self.data, "source": self.source, "teacher": self.teacher, "experiments": self.experiments,
+                "evaluations": self.evaluations, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ReproductionResult":
+        return cls(d["data"], d["source"], d["teacher"], d.get("experiments", {}), d.get("evaluations", {}), d.get("meta", {}))
+
+    def save(self, out_dir: Path) -> None:
+        write_bytes_atomic(Path(out_dir) / RESULTS_NAME, json.dumps(self.to_dict(), indent=1, sort_keys=True, default=float).encode())
+
+
+def _metrics(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: result[k] for k in ("accuracy", "equation_accuracy", "n", "by_complexity")}
+
+
+def run_reproduction(
+    task: Task,
+    teacher: nn.Module,
+    io: ModelIO,
+    out_dir: str | Path,
+    base: ChainConfig,
+    experiments: list[Experiment],
+    measure: MeasureFn,
+    *,
+    data: str,
+    source: str,
+    evaluate_rounds_of: tuple[str, ...] = ("progressive",),
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+    on_update: Callable[[ReproductionResult], None] | None = None,
+) -> ReproductionResult:
+    """Run every experiment's chain from `teacher` with `base` + its overrides; evaluate the teacher
+    and every round of the chains in `evaluate_rounds_of` on the test split, by complexity."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = out / RESULTS_NAME
+    result = ReproductionResult.from_dict(json.loads(previous.read_text())) if previous.is_file() else None
+    if result is None or result.data != data:
+        t0 = time.perf_counter()
+        teacher_eval = {"valid": _metrics(task.evaluate(teacher, "valid")), "test": _metrics(task.evaluate(teacher, "test")),
+                        "eval_s": 0.0}
+        teacher_eval["eval_s"] = round(time.perf_counter() - t0, 2)
+        result = ReproductionResult(data, source, teacher_eval)
+    result.meta.update({"base_config": base.to_dict(), "machine": platform.platform(), "torch": torch.__version__,
+                        "threads": torch.get_num_threads()})
+    result.evaluations.setdefault("teacher", result.teacher["test"])
+
+    stats_path = out / "head_stats.json"
+    if stats_path.is_file():
+        stats = HeadStats.load(stats_path)
+    else:
+        t0 = time.perf_counter()
+        stats = collect_head_stats(teacher, task, batches=base.calib_batches, batch_size=base.calib_batch_size)
+        stats.save(stats_path)
+        result.meta["teacher_stats_s"] = round(time.perf_counter() - t0, 2)
+
+    for exp in experiments:
+        done = result.experiments.get(exp.name)
+        config = ChainConfig.from_dict({**base.to_dict(), **exp.overrides})
+        if done and done.get("config") == config.to_dict() and done.get("done"):
+            log(f"{exp.name}: done earlier, {len(done['records'])} round(s)")
+            continue
+        log(f"{exp.name}: {exp.description}")
+        t0 = time.perf_counter()
+        chain_dir = out / "experiments" / exp.name
+        chain = Chain(task, teacher, config, io, chain_dir, measure, teacher_stats=stats, progress=progress,
+                      log=log)
+        records = chain.run().records
+        result.experiments[exp.name] = {"description": exp.description, "overrides": exp.overrides, "config": config.to_dict(),
+                                        "records": records, "done": True, "wall_s": round(time.perf_counter() - t0, 2)}
+        if exp.name in evaluate_rounds_of:
+            for rec in records:
+                key = f"{exp.name}/round-{rec['round']:02d}"
+                if key not in result.evaluations:
+                    model = io.load(round_dir(chain_dir, rec["round"]))
+                    result.evaluations[key] = {"ratio": rec["ratio"], **_metrics(task.evaluate(model, "test"))}
+        result.save(out)
+        if on_update:
+            on_update(result)
+    result.save(out)
+    return result

@@ -1,0 +1,117 @@
+"""The paper's tables from a reproduction's results: measured (M), analytic (A), quoted (Q).
+
+speed↑ is (measured speedup − 1) in percent: the student's median latency against the unpruned
+teacher's, timed interleaved in one process on the chain's latency batch (see
+raykd/method/measurement.py). FLOPs↓ and params↓ count the whole solver (embeddings included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raykd.experiments import paper
+from raykd.experiments.plan import TABLES
+from raykd.experiments.run import ReproductionResult
+
+LEVELS = ("simple", "medium", "complex")
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f}"
+
+
+def _q(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _speed(rec: dict[str, Any], key: str = "speedup") -> str:
+    return f"{100 * (rec[key] - 1):.1f}"
+
+
+def _final(result: ReproductionResult, name: str) -> dict[str, Any] | None:
+    exp = result.experiments.get(name)
+    return exp["records"][-1] if exp and exp.get("records") else None
+
+
+def table1(result: ReproductionResult) -> dict[str, Any]:
+    quoted = paper.quoted(paper.TABLE1, result.source) or {}
+    t = result.teacher
+    rows = [["0% (teacher)", "all", _pct(t["test"]["accuracy"]), _pct(t["valid"]["accuracy"]), "0", "0", "0", "0", "0",
+             *_paper1(quoted.get(0.0))]]
+    exp = result.experiments.get("progressive")
+    for rec in (exp or {}).get("records", []):
+        rows.append([f"{100 * rec['ratio']:.0f}%", f"{rec['heads_total']}/{rec['heads_original']}", _pct(rec.get("test_accuracy")),
+                     _pct(rec["accuracy"]), _pct(rec["params_reduction"]), _pct(rec["flops_reduction"]), _speed(rec),
+                     _speed(rec, "ideal_speedup"), _pct(rec["memory_reduction"]), *_paper1(quoted.get(round(rec["ratio"], 2)))])
+    return {
+        "title": "Table 1: pruning ratio -> accuracy and cost",
+        "columns": ["ratio", "heads", "test acc % (M)", "valid acc % (M)", "params↓ % (M)", "FLOPs↓ % (A)", "speed↑ % (M)",
+                    "ideal speed↑ % (A)", "memory↓ % (M)", "paper acc (Q)", "paper params↓ / speed↑ / FLOPs↓ (Q)"],
+        "rows": rows,
+    }
+
+
+def _paper1(q: dict[str, float] | None) -> list[str]:
+    if not q:
+        return ["–", "–"]
+    return [_q(q["accuracy"]), f"{q['params']:.1f} / {q['speed']:.1f} / {q['flops']:.1f}"]
+
+
+def table3a(result: ReproductionResult) -> dict[str, Any]:
+    quoted = paper.quoted(paper.TABLE3A, result.source) or {}
+    rows = []
+    for label, name in TABLES["3a"]:
+        rec = _final(result, name)
+        if rec is None:
+            continue
+        rows.append([label, _pct(rec.get("test_accuracy")), _pct(rec["accuracy"]), f"{rec['heads_total']}/{rec['heads_original']}",
+                     _speed(rec), _q(quoted.get(float(label)))])
+    return {"title": "Table 3a: α (norm vs entropy) at 25% of heads",
+            "columns": ["α", "test acc % (M)", "valid acc % (M)", "heads", "speed↑ % (M)", "paper acc (Q)"], "rows": rows}
+
+
+def table3b(result: ReproductionResult) -> dict[str, Any]:
+    rows = []
+    for key, ev in result.evaluations.items():
+        label = "teacher (0%)" if key == "teacher" else f"{100 * ev['ratio']:.0f}% ({key})"
+        by = ev["by_complexity"]
+        rows.append([label, f"{_pct(ev['accuracy'])} (n={ev['n']})",
+                     *(f"{_pct(by[lv]['accuracy'])} (n={by[lv]['n']})" if by[lv]["n"] else "– (n=0)" for lv in LEVELS)])
+    return {"title": "Table 3b: test accuracy by complexity level, before and after pruning",
+            "columns": ["model", "all % (M)", *(f"{lv} % (M)" for lv in LEVELS)], "rows": rows}
+
+
+def table4(result: ReproductionResult) -> dict[str, Any]:
+    quoted = paper.quoted(paper.TABLE4, result.source) or {}
+    full = _final(result, "alpha-0.5")
+    rows = []
+    for label, name in TABLES["4"]:
+        rec = _final(result, name)
+        if rec is None:
+            continue
+        delta = "–" if full is None or rec.get("test_accuracy") is None else f"{100 * (rec['test_accuracy'] - full['test_accuracy']):+.1f}"
+        q = quoted.get(label)
+        q_delta = "–" if q is None or "full" not in quoted else f"{q - quoted['full']:+.1f}"
+        rows.append([label, _pct(rec.get("test_accuracy")), delta, _pct(rec["accuracy"]), f"{rec['heads_total']}/{rec['heads_original']}",
+                     _pct(rec["params_reduction"]), _speed(rec), _q(q), q_delta])
+    return {"title": "Table 4: ablations at 25% of heads",
+            "columns": ["variant", "test acc % (M)", "Δ vs full (M)", "valid acc % (M)", "heads", "params↓ % (M)", "speed↑ % (M)",
+                        "paper acc (Q)", "paper Δ vs full (Q)"], "rows": rows}
+
+
+BUILDERS = {"1": table1, "3a": table3a, "3b": table3b, "4": table4}
+
+
+def build_tables(result: ReproductionResult, tables: list[str] | tuple[str, ...] = tuple(TABLES)) -> dict[str, dict[str, Any]]:
+    return {t: BUILDERS[t](result) for t in tables}
+
+
+def render_markdown(tables: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for t in tables.values():
+        lines = [f"### {t['title']}", "", "| " + " | ".join(t["columns"]) + " |", "|" + "---|" * len(t["columns"])]
+        lines += ["| " + " | ".join(row) + " |" for row in t["rows"]]
+        if not t["rows"]:
+            lines.append("| " + " | ".join(["(not run)"] + ["" for _ in t["columns"][1:]]) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,100 @@
+"""The Ray-free Optuna pieces of a sweep: the sampler a space asks for, and its distributions."""
+
+from pathlib import Path
+
+import optuna
+import pytest
+from sweep_spaces import small_space
+
+from raykd.distributed.space import load_space, make_sampler, parse_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _space(**overrides):
+    return parse_space(small_space("teacher", "runs", **overrides))
+
+
+def _first_params(sampler, space, n=3):
+    """The parameters `sampler` proposes for the first `n` trials of a fresh two-objective study."""
+    study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
+    dists = {p.name: p.to_optuna() for p in space.search}
+    out = []
+    for _ in range(n):
+        trial = study.ask(fixed_distributions=dists)
+        out.append(trial.params)
+        study.tell(trial, [trial.params["alpha"], -trial.params["alpha"]])
+    return out
+
+
+@pytest.mark.parametrize("kind, cls", [("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
+                                       ("random", optuna.samplers.RandomSampler)])
+def test_sampler_type_follows_the_space(kind, cls):
+    assert type(make_sampler(_space(sampler={"type": kind}))) is cls
+
+
+def test_tpe_is_multivariate_with_the_space_s_startup_trials():
+    sampler = make_sampler(_space(sampler={"type": "tpe", "n_startup_trials": 3}))
+    assert sampler._multivariate and sampler._n_startup_trials == 3
+    assert make_sampler(_space(sampler={"type": "tpe", "n_startup_trials": 0}))._n_startup_trials == 0
+    nsga = make_sampler(_space(sampler={"type": "nsga2", "population_size": 6}))
+    assert nsga._population_size == 6
+
+
+@pytest.mark.parametrize("kind", ["tpe", "nsga2", "random"])
+def test_seed_comes_from_the_space_unless_given(kind):
+    space = _space(sampler={"type": kind, "seed": 3})
+    same = _first_params(make_sampler(space), space)
+    assert _first_params(make_sampler(space), space) == same  # seeded: reproducible
+    assert _first_params(make_sampler(space, seed=3), space) == same
+    assert _first_params(make_sampler(space, seed=4), space) != same  # the seed argument is used
+    assert _first_params(make_sampler(_space(sampler={"type": kind, "seed": 4})), space) != same
+
+
+def test_sampler_seed_defaults_to_the_space_seed():
+    raw = small_space("teacher", "runs", seed=7)
+    raw["sampler"] = {"type": "random"}
+    space = parse_space(raw)
+    assert _first_params(make_sampler(space), space) == _first_params(make_sampler(space, seed=7), space)
+
+
+def test_to_optuna_matches_bounds_log_and_choices():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    space = _space(search={"alpha": {"low": 0, "high": 1}, "n": {"low": 0.5, "high": 3.0, "log": True},
+                           "min_heads_per_block": {"low": 1, "high": 3}, "importance": {"choices": ["combined", "random"]}})
+    d = {p.name: p.to_optuna() for p in space.search}
+    assert d["alpha"] == FloatDistribution(0.0, 1.0) and not d["alpha"].log
+    assert d["n"] == FloatDistribution(0.5, 3.0, log=True)
+    assert d["min_heads_per_block"] == IntDistribution(1, 3)  # both ends included, like tune.randint(1, 4)
+    assert d["importance"] == CategoricalDistribution(["combined", "random"])
+    for params in _first_params(optuna.samplers.RandomSampler(seed=0), space, n=20):
+        assert 0.0 <= params["alpha"] <= 1.0 and 0.5 <= params["n"] <= 3.0
+        assert params["min_heads_per_block"] in (1, 2, 3) and params["importance"] in ("combined", "random")
+        space.chain_config(params)  # every sample makes a valid chain
+
+
+def test_to_optuna_is_what_ray_makes_of_to_tune():
+    """The sweep samples through Ray's OptunaSearch; a Ray-free study must sample the same space."""
+    pytest.importorskip("ray.tune")
+    from ray.tune.search.optuna import OptunaSearch
+
+    for name in ("default.yaml", "paper.yaml", "asdiv-minilm.yaml"):
+        space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
+        ray_side = dict(OptunaSearch.convert_search_space({p.name: p.to_tune() for p in space.search}))
+        assert ray_side == {p.name: p.to_optuna() for p in space.search}, name
+    space = _space(search={"alpha": {"low": 0.0, "high": 1.0}, "min_heads_per_block": {"low": 0, "high": 4},
+                           "importance": {"choices": ["combined", "random"]}})
+    ray_side = dict(OptunaSearch.convert_search_space({p.name: p.to_tune() for p in space.search}))
+    assert ray_side == {p.name: p.to_optuna() for p in space.search}
+
+
+def test_make_searcher_uses_make_sampler(tmp_path):
+    pytest.importorskip("ray.tune")
+    from raykd.distributed.sweep import make_searcher
+
+    space = _space(sampler={"type": "tpe", "seed": 5, "n_startup_trials": 2})
+    searcher = make_searcher(space, tmp_path / "study.journal", "t").searcher
+    sampler = searcher._sampler
+    assert type(sampler) is optuna.samplers.TPESampler and sampler._n_startup_trials == 2
+    assert _first_params(sampler, space) == _first_params(make_sampler(space, seed=5), space)

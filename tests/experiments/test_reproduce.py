@@ -1,0 +1,134 @@
+"""`raykd reproduce`: the experiment plan, the tables, and a real end-to-end run on a tiny teacher."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from raykd.errors import ConfigError
+from raykd.experiments import build_tables, plan_experiments, render_markdown
+from raykd.experiments.plan import EXPERIMENTS, TABLES
+from raykd.experiments.run import ReproductionResult
+from raykd.method.config import ChainConfig
+
+DATA = "synthetic:400:7"
+
+
+def test_plan_runs_shared_variants_once_and_table1_first():
+    names = [e.name for e in plan_experiments(list(TABLES))]
+    assert names[:2] == ["progressive", "alpha-0.5"]
+    assert len(names) == len(set(names)) == 12  # 1 chain + 5 alphas + 6 ablations of their own
+    assert {n for _, n in TABLES["4"]} <= set(names)
+
+
+def test_plan_of_one_table_and_unknown_table():
+    assert [e.name for e in plan_experiments(["3a"])] == ["alpha-0.5", "alpha-0.0", "alpha-0.3", "alpha-0.7", "alpha-1.0"]
+    with pytest.raises(ConfigError, match="unknown table"):
+        plan_experiments(["5"])
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_is_a_valid_chain_config(name):
+    config = ChainConfig.from_dict({**ChainConfig().to_dict(), **EXPERIMENTS[name].overrides})
+    if name == "progressive":
+        from raykd.method.schedule import pruning_ratio
+
+        ratios = [pruning_ratio(r, config.rounds, config.p_min, config.p_max, config.n) for r in (1, 2, 3)]
+        assert ratios == pytest.approx([0.2, 0.25, 0.3])
+    elif name == "no-pruning":
+        assert not config.prune
+    else:
+        assert config.rounds == 1 and config.p_min == config.p_max == 0.25
+
+
+def _record(ratio: float, acc: float, test: float, speedup: float = 1.2) -> dict:
+    return {"round": 1, "ratio": ratio, "heads_total": 9, "heads_original": 12, "accuracy": acc, "test_accuracy": test,
+            "params_reduction": 0.05, "flops_reduction": 0.08, "speedup": speedup, "ideal_speedup": 1.1, "memory_reduction": 0.04}
+
+
+def _metrics(acc: float) -> dict:
+    by = {"simple": {"n": 4, "accuracy": acc}, "medium": {"n": 0, "accuracy": 0.0}, "complex": {"n": 1, "accuracy": 0.0}}
+    return {"accuracy": acc, "equation_accuracy": acc, "n": 5, "by_complexity": by}
+
+
+def test_tables_quote_the_paper_for_math23k_and_compute_deltas():
+    result = ReproductionResult("math23k:x", "math23k", {"valid": _metrics(0.5), "test": _metrics(0.6)})
+    result.experiments["alpha-0.5"] = {"records": [_record(0.25, 0.5, 0.60)]}
+    result.experiments["random"] = {"records": [_record(0.25, 0.4, 0.55)]}
+    result.experiments["alpha-1.0"] = {"records": [_record(0.25, 0.4, 0.45)]}
+    result.evaluations["teacher"] = _metrics(0.6)
+    tables = build_tables(result)
+    t4 = {row[0]: row for row in tables["4"]["rows"]}
+    assert t4["random"][1:3] == ["55.0", "-5.0"]
+    assert t4["random"][-2:] == ["81.5", "-2.5"]  # paper: random 81.5 vs full 84.0
+    assert t4["norm-only"][-2] == "71.2"
+    assert t4["full"][2] == "+0.0"
+    t3a = {row[0]: row for row in tables["3a"]["rows"]}
+    assert t3a["0.5"][1] == "60.0" and t3a["0.5"][4] == "20.0" and t3a["0.5"][5] == "84.0"
+    assert tables["1"]["rows"][0][-2] == "84.4"
+    assert tables["3b"]["rows"][0][3] == "– (n=0)"
+    md = render_markdown(tables)
+    assert "### Table 4" in md and "| random | 55.0 | -5.0 |" in md
+
+
+def test_tables_of_a_data_set_the_paper_does_not_cover_have_no_quotes():
+    result = ReproductionResult("synthetic:10", "synthetic", {"valid": _metrics(0.5), "test": _metrics(0.6)})
+    result.experiments["alpha-0.5"] = {"records": [_record(0.25, 0.5, 0.60)]}
+    t3a = build_tables(result, ["3a"])["3a"]
+    assert t3a["rows"][0][-1] == "–"
+    t1 = build_tables(result, ["1"])["1"]
+    assert [r[0] for r in t1["rows"]] == ["0% (teacher)"] and t1["rows"][0][-2:] == ["–", "–"]
+    assert "(not run)" in render_markdown(build_tables(ReproductionResult("s", "synthetic", result.teacher), ["3a"]))
+
+
+def _reproduce(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "raykd", "reproduce", *args], capture_output=True, text=True, timeout=900)
+
+
+def test_reproduce_end_to_end_then_resume(tiny_teacher_dir: Path, tmp_path: Path):
+    out = tmp_path / "rep"
+    common = ["--data", DATA, "--teacher", str(tiny_teacher_dir), "--out", str(out), "--tables", "1", "3b", "--threads", "1",
+              "--set", "epochs_per_round=1", "--set", "steps_per_round=4", "--set", "latency_repeats=2", "--set", "calib_batches=1"]
+    first = _reproduce(*common, "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    tables = json.loads(first.stdout)["tables"]
+    rows = tables["1"]["rows"]
+    assert [r[0] for r in rows] == ["0% (teacher)", "20%", "25%", "30%"]
+    heads = [int(r[1].split("/")[0]) for r in rows[1:]]
+    assert heads == sorted(heads, reverse=True) and heads[0] < int(rows[1][1].split("/")[1])
+    assert len(tables["3b"]["rows"]) == 4
+    saved = json.loads((out / "results.json").read_text())
+    records = saved["experiments"]["progressive"]["records"]
+    assert [round(r["ratio"], 2) for r in records] == [0.2, 0.25, 0.3]
+    assert all(r["shared_stats"] for r in records[:1])  # round 1 reuses the teacher statistics computed once
+    assert (out / "head_stats.json").is_file() and "Table 1" in (out / "tables.md").read_text()
+
+    second = _reproduce(*common)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "progressive: done earlier, 3 round(s)" in second.stdout
+    assert json.loads((out / "results.json").read_text())["experiments"]["progressive"]["records"] == records
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tables", "9"], "invalid choice"),
+        (["--set", "alpha=2"], "alpha must be in [0, 1]"),
+        (["--teacher", "/nonexistent/teacher"], "/nonexistent/teacher"),
+    ],
+)
+def test_reproduce_bad_input_is_one_line_exit_2(tiny_teacher_dir: Path, tmp_path: Path, args, message):
+    base = {"--data": DATA, "--teacher": str(tiny_teacher_dir), "--out": str(tmp_path / "o")}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value if flag != "--set" else base.get(flag, value)
+    argv = [x for kv in base.items() for x in kv]
+    if "--set" in args:
+        argv += ["--set", args[1]]
+    proc = _reproduce(*argv)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not (tmp_path / "o" / "results.json").exists()
