@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from raykd.cli.common import add_json_flag, print_json, set_threads
 
@@ -17,9 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     from raykd.experiments.plan import TABLES
 
     p = sub.add_parser("reproduce", help="reproduce the paper's tables (chains in-process)", description=__doc__)
-    p.add_argument("--data", required=True, help="data spec (split as for the teacher)")
-    p.add_argument("--teacher", required=True, help="unpruned solver directory (from `raykd teacher`)")
+    p.add_argument("--data", help="data spec (split as for the teacher)")
+    p.add_argument("--teacher", help="unpruned solver directory (from `raykd teacher`)")
     p.add_argument("--out", required=True, help="output directory (resumable)")
+    p.add_argument("--render", action="store_true",
+                   help="run nothing: rebuild tables.md / tables.json from OUT/results.json (e.g. after runs of "
+                        "different tables with different budgets into the same OUT)")
     p.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES), help="which tables (default: all)")
     p.add_argument("--config", help="YAML of base chain settings (training budget, lr, measurement); "
                                     "each experiment overrides ratio, schedule and the ablated part")
@@ -34,34 +38,58 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from raykd.cli.chain import load_chain_config
     from raykd.data import load_splits
-    from raykd.experiments import build_tables, plan_experiments, render_markdown, run_reproduction
+    from raykd.experiments import plan_experiments, run_reproduction
     from raykd.method.measurement import make_measure
-    from raykd.storage import write_bytes_atomic
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
 
+    from raykd.errors import ConfigError
+    from raykd.experiments.run import RESULTS_NAME, ReproductionResult
+
+    out = Path(args.out)
+    if args.render:
+        path = out / RESULTS_NAME
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist: nothing to render")
+        try:
+            result = ReproductionResult.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a reproduction's results file ({exc})") from None
+        return _write_and_print(result, args, out)
+    if not args.data or not args.teacher:
+        raise ConfigError("--data and --teacher are needed (unless --render)")
     base = load_chain_config(args.config, args.set)
     experiments = plan_experiments(args.tables)
     set_threads(args.threads)
     teacher, tokenizer, _ = load_solver(args.teacher)
     splits = load_splits(args.data, seed=args.seed)
     task = MWPTask(tokenizer, teacher.vocab, splits)
-    out = Path(args.out)
     quiet = args.quiet or args.json
     log = (lambda _m: None) if quiet else print
-
-    def write(result) -> None:
-        tables = build_tables(result, args.tables)
-        write_bytes_atomic(out / "tables.json", json.dumps(tables, indent=1, ensure_ascii=False).encode())
-        write_bytes_atomic(out / "tables.md", render_markdown(tables).encode())
-
     result = run_reproduction(task, teacher, SolverIO(tokenizer), out, base, experiments,
                               make_measure(task, repeats=base.latency_repeats, threads=args.threads or None),
-                              data=args.data, source=splits["train"][0].source, progress=not quiet, log=log, on_update=write)
-    write(result)
+                              data=args.data, source=splits["train"][0].source, progress=not quiet, log=log,
+                              on_update=lambda r: write_tables(r, args.tables, out))
+    return _write_and_print(result, args, out)
+
+
+def write_tables(result: Any, tables: list[str], out: Path) -> dict[str, Any]:
+    from raykd.experiments import build_tables, render_markdown
+    from raykd.storage import write_bytes_atomic
+
+    built = build_tables(result, tables)
+    write_bytes_atomic(out / "tables.json", json.dumps(built, indent=1, ensure_ascii=False).encode())
+    write_bytes_atomic(out / "tables.md", render_markdown(built).encode())
+    return built
+
+
+def _write_and_print(result: Any, args: argparse.Namespace, out: Path) -> int:
+    from raykd.experiments import render_markdown
+
+    built = write_tables(result, args.tables, out)
     if args.json:
-        print_json({"out": str(out), "tables": build_tables(result, args.tables)})
+        print_json({"out": str(out), "tables": built})
     else:
-        print(render_markdown(build_tables(result, args.tables)))
+        print(render_markdown(built))
         print(f"written: {out / 'tables.md'}, {out / 'results.json'}")
     return 0

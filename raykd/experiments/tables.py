@@ -99,11 +99,38 @@ def table4(result: ReproductionResult) -> dict[str, Any]:
                         "paper acc (Q)", "paper Δ vs full (Q)"], "rows": rows}
 
 
-BUILDERS = {"1": table1, "3a": table3a, "3b": table3b, "4": table4}
+def front(result: ReproductionResult) -> dict[str, Any]:
+    """Every model the reproduction trained (each round of each experiment) and the teacher as
+    points of (valid accuracy, measured speedup); the non-dominated ones, by raykd's Pareto helper.
+    Selection uses the valid split only; the test accuracy is reported beside it."""
+    import pandas as pd
+
+    from raykd.results.pareto import pareto_mask
+
+    t = result.teacher
+    points = [{"point": "teacher", "accuracy": t["valid"]["accuracy"], "test_accuracy": t["test"]["accuracy"], "speedup": 1.0,
+               "ideal_speedup": 1.0, "params_reduction": 0.0, "flops_reduction": 0.0, "heads": "all"}]
+    for name, exp in result.experiments.items():
+        for rec in exp.get("records", []):
+            points.append({"point": f"{name} r{rec['round']} ({100 * rec['ratio']:.0f}%)", "accuracy": rec["accuracy"],
+                           "test_accuracy": rec.get("test_accuracy"), "speedup": rec["speedup"], "ideal_speedup": rec["ideal_speedup"],
+                           "params_reduction": rec["params_reduction"], "flops_reduction": rec["flops_reduction"],
+                           "heads": f"{rec['heads_total']}/{rec['heads_original']}"})
+    df = pd.DataFrame(points)
+    on_front = df[pareto_mask(df, [("accuracy", "max"), ("speedup", "max")])].sort_values("speedup")
+    rows = [[p.point, _pct(p.accuracy), _pct(p.test_accuracy), f"{p.speedup:.3f}x", f"{p.ideal_speedup:.3f}x", _pct(p.params_reduction),
+             _pct(p.flops_reduction), p.heads] for p in on_front.itertuples()]
+    return {"title": f"Pareto front over all {len(df)} models (valid accuracy max, measured speedup max)",
+            "columns": ["model", "valid acc % (M)", "test acc % (M)", "speedup (M)", "ideal speedup (A)", "params↓ % (M)",
+                        "FLOPs↓ % (A)", "heads"], "rows": rows}
+
+
+BUILDERS = {"1": table1, "3a": table3a, "3b": table3b, "4": table4, "front": front}
 
 
 def build_tables(result: ReproductionResult, tables: list[str] | tuple[str, ...] = tuple(TABLES)) -> dict[str, dict[str, Any]]:
-    return {t: BUILDERS[t](result) for t in tables}
+    """The requested tables, then the Pareto front over everything trained so far."""
+    return {t: BUILDERS[t](result) for t in [*tables, "front"]}
 
 
 def render_markdown(tables: dict[str, dict[str, Any]]) -> str:

@@ -221,10 +221,8 @@ class Chain:
                 "accuracy": float(result.best_metrics.get(self.task.primary_metric, 0.0)),
                 "valid": result.best_metrics,
             }
-            try:
-                record["test_accuracy"] = float(self.task.evaluate(student, "test")[self.task.primary_metric])
-            except KeyError:  # the task has no test split
-                record["test_accuracy"] = None
+            record["test_accuracy"] = (float(self.task.evaluate(student, "test")[self.task.primary_metric])
+                                       if self.task.has_split("test") else None)
             record.update(self.measure(reference, student, example))
             record["round_s"] = round(time.perf_counter() - t0, 2)
             records.append(record)

@@ -3,7 +3,7 @@
 The method (importance, pruning, distillation, the chain) never learns what a math problem is:
 it asks a `Task` for batches, for the model's outputs on a batch (logits over the task's output
 space, which positions count, and the task's own loss), and for an evaluation. The MWP solver is
-one `Task`; another task (classification, say) would implement the same four methods.
+one `Task`; another task (classification, say) would implement the same methods.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class Task(Protocol):
 
     def num_examples(self, split: str) -> int:
         """How many examples the split holds (for throughput figures)."""
+
+    def has_split(self, split: str) -> bool:
+        """Whether the task holds this split (a chain reports test accuracy only when it does)."""
 
     def run(self, model: nn.Module, batch: Batch) -> Any:
         """One inference forward pass on `batch` (what latency measures; batch already on device)."""

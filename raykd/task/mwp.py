@@ -58,6 +58,9 @@ class MWPTask:
         """Problems of `split` left out of training, by reason."""
         return self.features(split, for_training=True).skipped
 
+    def has_split(self, split: str) -> bool:
+        return split in self.splits
+
     def num_examples(self, split: str) -> int:
         return len(self.features(split, for_training=True))
 

@@ -71,6 +71,8 @@ def test_tables_quote_the_paper_for_math23k_and_compute_deltas():
     assert t3a["0.5"][1] == "60.0" and t3a["0.5"][4] == "20.0" and t3a["0.5"][5] == "84.0"
     assert tables["1"]["rows"][0][-2] == "84.4"
     assert tables["3b"]["rows"][0][3] == "– (n=0)"
+    front = [row[0] for row in tables["front"]["rows"]]
+    assert front == ["alpha-0.5 r1 (25%)"]  # 50% valid at 1.2x dominates the teacher (50% at 1.0x) and the rest
     md = render_markdown(tables)
     assert "### Table 4" in md and "| random | 55.0 | -5.0 |" in md
 
@@ -111,6 +113,20 @@ def test_reproduce_end_to_end_then_resume(tiny_teacher_dir: Path, tmp_path: Path
     assert second.returncode == 0, second.stderr[-2000:]
     assert "progressive: done earlier, 3 round(s)" in second.stdout
     assert json.loads((out / "results.json").read_text())["experiments"]["progressive"]["records"] == records
+
+    (out / "tables.md").unlink()
+    rendered = _reproduce("--out", str(out), "--render", "--tables", "1")
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert "| 30% |" in (out / "tables.md").read_text() and "Table 3b" not in (out / "tables.md").read_text()
+
+
+def test_render_needs_a_results_file(tmp_path: Path):
+    proc = _reproduce("--out", str(tmp_path / "nothing"), "--render")
+    assert proc.returncode == 2 and "results.json does not exist" in proc.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text('{"data": 1}')
+    proc = _reproduce("--out", str(tmp_path / "bad"), "--render")
+    assert proc.returncode == 2 and "not a reproduction's results file" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,11 @@ def test_more_heads_than_exist_is_a_config_error(tiny_teacher_dir, synthetic_spl
     chain, _ = _chain(tiny_teacher_dir, synthetic_splits, tmp_path / "c", min_heads_per_block=4, rounds=1)
     with pytest.raises(ConfigError, match="cannot remove"):
         chain.run()
+
+
+def test_a_task_without_test_split_records_no_test_accuracy(tiny_teacher_dir, synthetic_splits, tmp_path):
+    splits = {k: v for k, v in synthetic_splits.items() if k != "test"}
+    records = _chain(tiny_teacher_dir, splits, tmp_path / "c", rounds=1, epochs_per_round=1, steps_per_round=2)[0].run().records
+    assert records[0]["test_accuracy"] is None and records[0]["accuracy"] >= 0
+    with_test = _chain(tiny_teacher_dir, synthetic_splits, tmp_path / "d", rounds=1, epochs_per_round=1, steps_per_round=2)[0].run()
+    assert isinstance(with_test.records[0]["test_accuracy"], float)
