@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -80,11 +81,22 @@ def main() -> None:
 
     row = read_trials(outcome.root).to_pandas().iloc[0]
     steps_in = sum(r["train_steps"] for r in result.records)
+    # The worker's own per-round timings, from the last round's checkpoint (state.json holds every record).
+    states = sorted(Path(outcome.root).rglob("state.json"), key=lambda p: json.loads(p.read_text())["round"])
+    worker_records = json.loads(states[-1].read_text())["records"] if states else []
+
+    def chain_s(records: list) -> float:
+        return round(sum(r["round_s"] for r in records), 1)
     out = {
         "in_process_s": round(inproc_s, 1),
         "tune_train_s": round(sweep_s, 1),
         "ratio": round(sweep_s / inproc_s, 3),
         "trial_time_total_s": float(row.wall_s) if row.wall_s == row.wall_s else None,
+        "chain_rounds_s_in_process": chain_s(result.records),
+        "chain_rounds_s_in_worker": chain_s(worker_records) if worker_records else None,
+        "train_s_in_process": round(sum(r["train_s"] for r in result.records), 1),
+        "train_s_in_worker": round(sum(r["train_s"] for r in worker_records), 1) if worker_records else None,
+        "cpus": os.cpu_count(),
         "train_steps_in_process": steps_in,
         "rounds": args.rounds, "epochs_per_round": args.epochs_per_round, "threads": args.threads,
         "accuracy_in_process": result.records[-1]["accuracy"], "accuracy_tune_train": float(row.accuracy),
@@ -94,6 +106,7 @@ def main() -> None:
     print(f"{'chain in-process':<28}{out['in_process_s']:>10.1f} s")
     print(f"{'same chain in Tune + Train':<28}{out['tune_train_s']:>10.1f} s")
     print(f"{'ratio (goal <= 1.10)':<28}{out['ratio']:>10.3f}")
+    print(f"{'rounds in-process / worker':<28}{out['chain_rounds_s_in_process']:>10.1f} s / {out['chain_rounds_s_in_worker']} s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))

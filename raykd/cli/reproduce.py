@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML of base chain settings (training budget, lr, measurement); "
                                     "each experiment overrides ratio, schedule and the ablated part")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one base setting")
+    p.add_argument("--remeasure", action="store_true",
+                   help="train nothing: re-time the teacher and every trained model together, interleaved in one "
+                        "process (robust on a busy machine), store it in results.json and rebuild the tables")
+    p.add_argument("--repeats", type=int, default=20, help="--remeasure: interleaved timing rounds")
     p.add_argument("--seed", type=int, default=0, help="data split seed")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -58,12 +62,23 @@ def run(args: argparse.Namespace) -> int:
         return _write_and_print(result, args, out)
     if not args.data or not args.teacher:
         raise ConfigError("--data and --teacher are needed (unless --render)")
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     base = load_chain_config(args.config, args.set)
     experiments = plan_experiments(args.tables)
+    if args.remeasure and not (out / RESULTS_NAME).is_file():
+        raise ConfigError(f"{out / RESULTS_NAME} does not exist: nothing to re-measure")
     set_threads(args.threads)
     teacher, tokenizer, _ = load_solver(args.teacher)
     splits = load_splits(args.data, seed=args.seed)
     task = MWPTask(tokenizer, teacher.vocab, splits)
+    if args.remeasure:
+        from raykd.experiments.run import remeasure_speed
+
+        result = ReproductionResult.from_dict(json.loads((out / RESULTS_NAME).read_text()))
+        remeasure_speed(task, teacher, SolverIO(tokenizer), out, result, batch_size=base.latency_batch, repeats=args.repeats,
+                        threads=args.threads or None)
+        return _write_and_print(result, args, out)
     quiet = args.quiet or args.json
     log = (lambda _m: None) if quiet else print
     result = run_reproduction(task, teacher, SolverIO(tokenizer), out, base, experiments,

@@ -38,14 +38,16 @@ class ReproductionResult:
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    speed: dict[str, Any] = field(default_factory=dict)  # from remeasure_speed, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "source": self.source, "teacher": self.teacher, "experiments": self.experiments,
-                "evaluations": self.evaluations, "meta": self.meta}
+                "evaluations": self.evaluations, "meta": self.meta, "speed": self.speed}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ReproductionResult":
-        return cls(d["data"], d["source"], d["teacher"], d.get("experiments", {}), d.get("evaluations", {}), d.get("meta", {}))
+        return cls(d["data"], d["source"], d["teacher"], d.get("experiments", {}), d.get("evaluations", {}), d.get("meta", {}),
+                   d.get("speed", {}))
 
     def save(self, out_dir: Path) -> None:
         write_bytes_atomic(Path(out_dir) / RESULTS_NAME, json.dumps(self.to_dict(), indent=1, sort_keys=True, default=float).encode())
@@ -119,5 +121,44 @@ def run_reproduction(
         result.save(out)
         if on_update:
             on_update(result)
+    result.save(out)
+    return result
+
+
+def remeasure_speed(
+    task: Task,
+    teacher: nn.Module,
+    io: ModelIO,
+    out_dir: str | Path,
+    result: ReproductionResult,
+    *,
+    batch_size: int = 8,
+    repeats: int = 20,
+    threads: int | None = None,
+) -> ReproductionResult:
+    """Time the teacher and every model the reproduction trained in ONE interleaved comparison
+    (round-robin, rotating order, same batch, same process), so that a noisy machine slows all of
+    them alike; the in-chain speedups were each taken at a different time. Stored in
+    `result.speed` and preferred by the tables."""
+    from raykd.measure import compare_latency
+
+    out = Path(out_dir)
+    batch = next(iter(task.batches("valid", batch_size)))
+    models: dict[str, nn.Module] = {"teacher": teacher.eval()}
+    for name, exp in result.experiments.items():
+        for rec in exp.get("records", []):
+            models[f"{name}/round-{rec['round']:02d}"] = io.load(round_dir(out / "experiments" / name, rec["round"])).eval()
+    t0 = time.perf_counter()
+    lat = compare_latency({k: (lambda m=m: task.run(m, batch)) for k, m in models.items()}, rounds=repeats, num_threads=threads,
+                          reference="teacher")
+    result.speed = {
+        "how": ("one compare_latency call: all models round-robin with rotating order; speedup = median(teacher) / "
+                "median(model); paired_speedup = median over rounds of teacher/model within the round (the tables use it)"),
+        "batch": int(next(iter(batch.values())).shape[0]), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
+        "wall_s": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
+        "median_ms": {k: s.median_ms for k, s in lat.stats.items()},
+        "speedup": {k: v for k, v in lat.speedup.items() if k != "teacher"},
+        "paired_speedup": {k: v for k, v in lat.paired_speedup.items() if k != "teacher"},
+    }
     result.save(out)
     return result

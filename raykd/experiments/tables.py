@@ -28,6 +28,25 @@ def _speed(rec: dict[str, Any], key: str = "speedup") -> str:
     return f"{100 * (rec[key] - 1):.1f}"
 
 
+def speedup_of(result: ReproductionResult, name: str, rec: dict[str, Any]) -> float:
+    """The side-by-side re-measured speedup (paired, see run.remeasure_speed) when there is one,
+    else the one the chain measured right after training that round."""
+    paired = result.speed.get("paired_speedup", {})
+    return float(paired.get(f"{name}/round-{rec['round']:02d}", rec["speedup"]))
+
+
+def _measured(result: ReproductionResult, name: str, rec: dict[str, Any]) -> str:
+    return f"{100 * (speedup_of(result, name, rec) - 1):.1f}"
+
+
+def _speed_note(result: ReproductionResult) -> str:
+    sp = result.speed
+    if not sp:
+        return "speed↑: measured by the chain right after each round (one model vs the teacher at a time)."
+    return (f"speed↑: all models re-timed together against the teacher, interleaved round-robin, batch {sp['batch']}, "
+            f"{sp['repeats']} rounds, {sp['threads']} thread(s), {sp['date']}; median of per-round ratios.")
+
+
 def _final(result: ReproductionResult, name: str) -> dict[str, Any] | None:
     exp = result.experiments.get(name)
     return exp["records"][-1] if exp and exp.get("records") else None
@@ -41,13 +60,14 @@ def table1(result: ReproductionResult) -> dict[str, Any]:
     exp = result.experiments.get("progressive")
     for rec in (exp or {}).get("records", []):
         rows.append([f"{100 * rec['ratio']:.0f}%", f"{rec['heads_total']}/{rec['heads_original']}", _pct(rec.get("test_accuracy")),
-                     _pct(rec["accuracy"]), _pct(rec["params_reduction"]), _pct(rec["flops_reduction"]), _speed(rec),
+                     _pct(rec["accuracy"]), _pct(rec["params_reduction"]), _pct(rec["flops_reduction"]), _measured(result, "progressive", rec),
                      _speed(rec, "ideal_speedup"), _pct(rec["memory_reduction"]), *_paper1(quoted.get(round(rec["ratio"], 2)))])
     return {
         "title": "Table 1: pruning ratio -> accuracy and cost",
         "columns": ["ratio", "heads", "test acc % (M)", "valid acc % (M)", "params↓ % (M)", "FLOPs↓ % (A)", "speed↑ % (M)",
                     "ideal speed↑ % (A)", "memory↓ % (M)", "paper acc (Q)", "paper params↓ / speed↑ / FLOPs↓ (Q)"],
         "rows": rows,
+        "notes": [_speed_note(result)],
     }
 
 
@@ -65,9 +85,10 @@ def table3a(result: ReproductionResult) -> dict[str, Any]:
         if rec is None:
             continue
         rows.append([label, _pct(rec.get("test_accuracy")), _pct(rec["accuracy"]), f"{rec['heads_total']}/{rec['heads_original']}",
-                     _speed(rec), _q(quoted.get(float(label)))])
+                     _measured(result, name, rec), _q(quoted.get(float(label)))])
     return {"title": "Table 3a: α (norm vs entropy) at 25% of heads",
-            "columns": ["α", "test acc % (M)", "valid acc % (M)", "heads", "speed↑ % (M)", "paper acc (Q)"], "rows": rows}
+            "columns": ["α", "test acc % (M)", "valid acc % (M)", "heads", "speed↑ % (M)", "paper acc (Q)"], "rows": rows,
+            "notes": [_speed_note(result)]}
 
 
 def table3b(result: ReproductionResult) -> dict[str, Any]:
@@ -93,10 +114,10 @@ def table4(result: ReproductionResult) -> dict[str, Any]:
         q = quoted.get(label)
         q_delta = "–" if q is None or "full" not in quoted else f"{q - quoted['full']:+.1f}"
         rows.append([label, _pct(rec.get("test_accuracy")), delta, _pct(rec["accuracy"]), f"{rec['heads_total']}/{rec['heads_original']}",
-                     _pct(rec["params_reduction"]), _speed(rec), _q(q), q_delta])
+                     _pct(rec["params_reduction"]), _measured(result, name, rec), _q(q), q_delta])
     return {"title": "Table 4: ablations at 25% of heads",
             "columns": ["variant", "test acc % (M)", "Δ vs full (M)", "valid acc % (M)", "heads", "params↓ % (M)", "speed↑ % (M)",
-                        "paper acc (Q)", "paper Δ vs full (Q)"], "rows": rows}
+                        "paper acc (Q)", "paper Δ vs full (Q)"], "rows": rows, "notes": [_speed_note(result)]}
 
 
 def front(result: ReproductionResult) -> dict[str, Any]:
@@ -113,7 +134,8 @@ def front(result: ReproductionResult) -> dict[str, Any]:
     for name, exp in result.experiments.items():
         for rec in exp.get("records", []):
             points.append({"point": f"{name} r{rec['round']} ({100 * rec['ratio']:.0f}%)", "accuracy": rec["accuracy"],
-                           "test_accuracy": rec.get("test_accuracy"), "speedup": rec["speedup"], "ideal_speedup": rec["ideal_speedup"],
+                           "test_accuracy": rec.get("test_accuracy"), "speedup": speedup_of(result, name, rec),
+                           "ideal_speedup": rec["ideal_speedup"],
                            "params_reduction": rec["params_reduction"], "flops_reduction": rec["flops_reduction"],
                            "heads": f"{rec['heads_total']}/{rec['heads_original']}"})
     df = pd.DataFrame(points)
@@ -122,7 +144,7 @@ def front(result: ReproductionResult) -> dict[str, Any]:
              _pct(p.flops_reduction), p.heads] for p in on_front.itertuples()]
     return {"title": f"Pareto front over all {len(df)} models (valid accuracy max, measured speedup max)",
             "columns": ["model", "valid acc % (M)", "test acc % (M)", "speedup (M)", "ideal speedup (A)", "params↓ % (M)",
-                        "FLOPs↓ % (A)", "heads"], "rows": rows}
+                        "FLOPs↓ % (A)", "heads"], "rows": rows, "notes": [_speed_note(result)]}
 
 
 BUILDERS = {"1": table1, "3a": table3a, "3b": table3b, "4": table4, "front": front}
@@ -140,5 +162,6 @@ def render_markdown(tables: dict[str, dict[str, Any]]) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in t["rows"]]
         if not t["rows"]:
             lines.append("| " + " | ".join(["(not run)"] + ["" for _ in t["columns"][1:]]) + " |")
+        lines += ["", *t.get("notes", [])] if t.get("notes") else []
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

@@ -114,6 +114,13 @@ def test_reproduce_end_to_end_then_resume(tiny_teacher_dir: Path, tmp_path: Path
     assert "progressive: done earlier, 3 round(s)" in second.stdout
     assert json.loads((out / "results.json").read_text())["experiments"]["progressive"]["records"] == records
 
+    again = _reproduce(*common, "--remeasure", "--repeats", "2")
+    assert again.returncode == 0, again.stderr[-2000:]
+    speed = json.loads((out / "results.json").read_text())["speed"]
+    assert sorted(speed["paired_speedup"]) == ["progressive/round-01", "progressive/round-02", "progressive/round-03"]
+    assert speed["repeats"] == 2 and all(v > 0 for v in speed["paired_speedup"].values())
+    assert "re-timed together" in (out / "tables.md").read_text()
+
     (out / "tables.md").unlink()
     rendered = _reproduce("--out", str(out), "--render", "--tables", "1")
     assert rendered.returncode == 0, rendered.stderr[-2000:]
