@@ -7,7 +7,7 @@ the same number of optimiser steps, and torch using the same thread count (the T
 driver: `ray.init`, Tune, Optuna, the Train worker group, reporting, checkpoint upload and
 shutdown, i.e. everything a user waits for. The shared head statistics are computed on both sides.
 
-    python bench/ray_overhead.py --epochs-per-round 10 --json bench/results/ray_overhead.json
+    python bench/ray_overhead.py --epochs-per-round 10 --worker-niceness ray 0 --json bench/results/ray_overhead.json
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs-per-round", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--worker-niceness", nargs="+", default=["ray"], metavar="N",
+                    help="one sweep per value: 'ray' (Ray's default, 15) or 0..19 (resources.worker_niceness)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
 
@@ -67,49 +69,53 @@ def main() -> None:
                    teacher_stats=stats, progress=False, log=lambda _m: None).run()
     inproc_s = time.perf_counter() - t0
 
-    # 2. the same chain as a one-trial sweep on a local Ray (Tune + Optuna + Train, 1 worker)
-    space = parse_space({
-        "name": "overhead", "data": args.data, "teacher": {"path": str(teacher_dir)},
-        "search": {"tau": {"choices": [2.0]}}, "fixed": fixed, "num_samples": 1,
-        "resources": {"workers": 1, "cpus_per_worker": args.threads, "concurrent_trials": 1}, "storage": str(work / "sweeps"),
-    })
-    t0 = time.perf_counter()
-    outcome = run_sweep(space, progress=False, log=lambda _m: None)
-    sweep_s = time.perf_counter() - t0
-
+    # 2. the same chain as a one-trial sweep on a local Ray (Tune + Optuna + Train, 1 worker), once per
+    #    worker niceness asked for ("ray" = Ray's default, 15), one after the other.
     from raykd.results.store import read_trials
-
-    row = read_trials(outcome.root).to_pandas().iloc[0]
-    steps_in = sum(r["train_steps"] for r in result.records)
-    # The worker's own per-round timings, from the last round's checkpoint (state.json holds every record).
-    states = sorted(Path(outcome.root).rglob("state.json"), key=lambda p: json.loads(p.read_text())["round"])
-    worker_records = json.loads(states[-1].read_text())["records"] if states else []
 
     def chain_s(records: list) -> float:
         return round(sum(r["round_s"] for r in records), 1)
+
+    steps_in = sum(r["train_steps"] for r in result.records)
     out = {
-        "in_process_s": round(inproc_s, 1),
-        "tune_train_s": round(sweep_s, 1),
-        "ratio": round(sweep_s / inproc_s, 3),
-        "trial_time_total_s": float(row.wall_s) if row.wall_s == row.wall_s else None,
-        "chain_rounds_s_in_process": chain_s(result.records),
-        "chain_rounds_s_in_worker": chain_s(worker_records) if worker_records else None,
-        "train_s_in_process": round(sum(r["train_s"] for r in result.records), 1),
-        "train_s_in_worker": round(sum(r["train_s"] for r in worker_records), 1) if worker_records else None,
-        "cpus": os.cpu_count(),
-        "train_steps_in_process": steps_in,
-        "rounds": args.rounds, "epochs_per_round": args.epochs_per_round, "threads": args.threads,
-        "accuracy_in_process": result.records[-1]["accuracy"], "accuracy_tune_train": float(row.accuracy),
-        "machine": f"{platform.machine()} {torch.get_num_threads()} threads, {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
+        "in_process_s": round(inproc_s, 1), "chain_rounds_s_in_process": chain_s(result.records),
+        "train_s_in_process": round(sum(r["train_s"] for r in result.records), 1), "train_steps_in_process": steps_in,
+        "accuracy_in_process": result.records[-1]["accuracy"],
+        "rounds": args.rounds, "epochs_per_round": args.epochs_per_round, "threads": args.threads, "cpus": os.cpu_count(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}, Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d %H:%M"), "sweeps": [],
     }
-    print(f"{'chain in-process':<28}{out['in_process_s']:>10.1f} s")
-    print(f"{'same chain in Tune + Train':<28}{out['tune_train_s']:>10.1f} s")
-    print(f"{'ratio (goal <= 1.10)':<28}{out['ratio']:>10.3f}")
-    print(f"{'rounds in-process / worker':<28}{out['chain_rounds_s_in_process']:>10.1f} s / {out['chain_rounds_s_in_worker']} s")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1))
+    print(f"{'chain in-process':<40}{out['in_process_s']:>10.1f} s   (rounds {out['chain_rounds_s_in_process']} s)")
+    for i, nice in enumerate(args.worker_niceness):
+        resources = {"workers": 1, "cpus_per_worker": args.threads, "concurrent_trials": 1}
+        if nice != "ray":
+            resources["worker_niceness"] = int(nice)
+        space = parse_space({
+            "name": f"overhead-{i}", "data": args.data, "teacher": {"path": str(teacher_dir)},
+            "search": {"tau": {"choices": [2.0]}}, "fixed": fixed, "num_samples": 1,
+            "resources": resources, "storage": str(work / "sweeps"),
+        })
+        t0 = time.perf_counter()
+        outcome = run_sweep(space, progress=False, log=lambda _m: None)
+        sweep_s = time.perf_counter() - t0
+        row = read_trials(outcome.root).to_pandas().iloc[0]
+        # The worker's own per-round timings, from the last round's checkpoint (state.json holds every record).
+        states = sorted(Path(outcome.root).rglob("state.json"), key=lambda p: json.loads(p.read_text())["round"])
+        worker_records = json.loads(states[-1].read_text())["records"] if states else []
+        run = {
+            "worker_niceness": 15 if nice == "ray" else int(nice), "niceness_source": "Ray default" if nice == "ray" else "resources.worker_niceness",
+            "tune_train_s": round(sweep_s, 1), "ratio": round(sweep_s / inproc_s, 3),
+            "trial_time_total_s": float(row.wall_s) if row.wall_s == row.wall_s else None,
+            "chain_rounds_s_in_worker": chain_s(worker_records) if worker_records else None,
+            "train_s_in_worker": round(sum(r["train_s"] for r in worker_records), 1) if worker_records else None,
+            "accuracy_tune_train": float(row.accuracy),
+        }
+        out["sweeps"].append(run)
+        label = f"same chain in Tune + Train, nice {run['worker_niceness']}"
+        print(f"{label:<40}{run['tune_train_s']:>10.1f} s   (rounds {run['chain_rounds_s_in_worker']} s)   ratio {run['ratio']:.3f} (goal <= 1.10)")
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

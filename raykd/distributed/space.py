@@ -143,10 +143,16 @@ class Resources:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     concurrent_trials: int = 1
+    # Ray starts its worker processes at niceness 15, below its own daemons (raylet, GCS, agents)
+    # and anything else on the node; None keeps that. 0 runs chains at normal priority. Applied
+    # when raykd starts the local Ray; on a cluster, start the nodes with RAY_worker_niceness=N.
+    worker_niceness: int | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError("resources.workers must be >= 1")
+        if self.worker_niceness is not None and (not isinstance(self.worker_niceness, int) or not 0 <= self.worker_niceness <= 19):
+            raise ConfigError(f"resources.worker_niceness must be an integer in 0..19, got {self.worker_niceness!r}")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             raise ConfigError("resources.cpus_per_worker must be > 0 and gpus_per_worker >= 0")
         if self.concurrent_trials < 1:
@@ -336,6 +342,8 @@ def _resources(raw: Any, source: str) -> Resources:
     if unknown:
         raise ConfigError(f"{source}: resources has unknown key(s) {', '.join(sorted(unknown))}")
     for k, v in raw.items():
+        if k == "worker_niceness" and v is None:  # null: Ray's default
+            continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"{source}: resources.{k} must be a number")
     return Resources(**raw)

@@ -231,11 +231,15 @@ def run_sweep(
         storage.write_bytes_atomic(paths.meta, json.dumps(meta, indent=1, default=str).encode())
     if connect:
         ray.init(address=connect, log_to_driver=False)
+        if res.worker_niceness is not None:
+            log(f"note: resources.worker_niceness ({res.worker_niceness}) is not applied to a running cluster; "
+                "start its nodes with RAY_worker_niceness=N instead")
         cluster = ray.cluster_resources()
         check_placement(space, cluster, autoscaling=_autoscaling())
     else:
+        system = {} if res.worker_niceness is None else {"_system_config": {"worker_niceness": res.worker_niceness}}
         ray.init(num_cpus=os.cpu_count(), resources={TRIAL_SLOT: res.concurrent_trials}, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+                 log_to_driver=False, configure_logging=False, **system)
     try:
         journal = _local_journal(paths)
         trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train), {"cpu": 0, TRIAL_SLOT: 1})

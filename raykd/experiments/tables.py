@@ -93,7 +93,9 @@ def table3a(result: ReproductionResult) -> dict[str, Any]:
 
 def table3b(result: ReproductionResult) -> dict[str, Any]:
     rows = []
-    for key, ev in result.evaluations.items():
+    order = sorted(result.evaluations, key=lambda k: (k != "teacher", result.evaluations[k].get("ratio", 0.0), k))
+    for key in order:
+        ev = result.evaluations[key]
         label = "teacher (0%)" if key == "teacher" else f"{100 * ev['ratio']:.0f}% ({key})"
         by = ev["by_complexity"]
         rows.append([label, f"{_pct(ev['accuracy'])} (n={ev['n']})",

@@ -43,6 +43,8 @@ BAD = [
     ({"objectives": [{"metric": "beauty", "mode": "max"}]}, "unknown objective metric"),
     ({"sampler": {"type": "annealing"}}, "sampler.type"),
     ({"resources": {"workers": 0}}, "workers must be >= 1"),
+    ({"resources": {"worker_niceness": 25}}, "worker_niceness must be an integer in 0..19"),
+    ({"resources": {"worker_niceness": 0.5}}, "worker_niceness must be an integer in 0..19"),
     ({"num_samples": 0}, "num_samples"),
     ({"search": {"alpha": {"low": 0.0, "high": 1.0}}, "fixed": {"alpha": 0.5}}, "both fixed and searched"),
 ]
@@ -101,3 +103,10 @@ def test_stored_space_parses_back_to_the_same_space(name):
     space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
     stored = json.loads(json.dumps(_raw(space), default=str))
     assert parse_space(stored) == space
+
+
+def test_worker_niceness_is_optional_and_kept():
+    from raykd.distributed.space import Resources
+
+    assert Resources().worker_niceness is None  # Ray's own default (15) stays unless asked
+    assert Resources(worker_niceness=0).worker_niceness == 0
