@@ -107,7 +107,8 @@ def _empty_forward(self, hidden_states: torch.Tensor, *args, **kwargs):
     enc = kwargs.get("encoder_hidden_states")
     b, lq = hidden_states.shape[0], hidden_states.shape[-2]
     lk = enc.shape[-2] if enc is not None else lq
-    cache = kwargs.get("past_key_values", args[1] if len(args) > 1 else None)
+    # transformers >= 5.2x passes the cache as `cache` (was `past_key_values`, deprecated)
+    cache = kwargs.get("cache", kwargs.get("past_key_values", args[1] if len(args) > 1 else None))
     if cache is not None and not self._raykd_cross:
         # Keep the cache's sequence length right for later steps (transformers reads it from the
         # first layer and counts an empty tensor as length 0): store a (B, 1, L, 1) zero
