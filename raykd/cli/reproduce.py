@@ -42,43 +42,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from raykd.cli.chain import load_chain_config
     from raykd.data import load_splits
+    from raykd.errors import ConfigError
     from raykd.experiments import plan_experiments, run_reproduction
+    from raykd.experiments.run import ReproductionResult, remeasure_speed
     from raykd.method.measurement import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
 
-    from raykd.errors import ConfigError
-    from raykd.experiments.run import RESULTS_NAME, ReproductionResult
-
     out = Path(args.out)
     if args.render:
-        path = out / RESULTS_NAME
-        if not path.is_file():
-            raise ConfigError(f"{path} does not exist: nothing to render")
-        try:
-            result = ReproductionResult.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path} is not a reproduction's results file ({exc})") from None
-        return _write_and_print(result, args, out)
+        return _write_and_print(ReproductionResult.load(out), args, out)
     if not args.data or not args.teacher:
         raise ConfigError("--data and --teacher are needed (unless --render)")
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     base = load_chain_config(args.config, args.set)
     experiments = plan_experiments(args.tables)
-    if args.remeasure and not (out / RESULTS_NAME).is_file():
-        raise ConfigError(f"{out / RESULTS_NAME} does not exist: nothing to re-measure")
+    stored = ReproductionResult.load(out) if args.remeasure else None  # checked before any model is loaded
     set_threads(args.threads)
     teacher, tokenizer, _ = load_solver(args.teacher)
     splits = load_splits(args.data, seed=args.seed)
     task = MWPTask(tokenizer, teacher.vocab, splits)
-    if args.remeasure:
-        from raykd.experiments.run import remeasure_speed
-
-        result = ReproductionResult.from_dict(json.loads((out / RESULTS_NAME).read_text()))
-        remeasure_speed(task, teacher, SolverIO(tokenizer), out, result, batch_size=base.latency_batch, repeats=args.repeats,
+    if stored is not None:
+        remeasure_speed(task, teacher, SolverIO(tokenizer), out, stored, batch_size=base.latency_batch, repeats=args.repeats,
                         threads=args.threads or None)
-        return _write_and_print(result, args, out)
+        return _write_and_print(stored, args, out)
     quiet = args.quiet or args.json
     log = (lambda _m: None) if quiet else print
     result = run_reproduction(task, teacher, SolverIO(tokenizer), out, base, experiments,

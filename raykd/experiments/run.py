@@ -23,11 +23,21 @@ from torch import nn
 from raykd.method.chain import Chain, MeasureFn, ModelIO, round_dir
 from raykd.method.config import ChainConfig
 from raykd.method.importance import HeadStats, collect_head_stats
+from raykd.errors import ConfigError
 from raykd.storage import write_bytes_atomic
 from raykd.task.base import Task
 from raykd.experiments.plan import Experiment
 
 RESULTS_NAME = "results.json"
+
+
+def model_key(experiment: str, round_index: int) -> str:
+    """How one trained model is named in `evaluations` and `speed`."""
+    return f"{experiment}/round-{round_index:02d}"
+
+
+def experiment_dir(out_dir: Path, experiment: str) -> Path:
+    return Path(out_dir) / "experiments" / experiment
 
 
 @dataclass
@@ -48,6 +58,17 @@ class ReproductionResult:
     def from_dict(cls, d: dict[str, Any]) -> "ReproductionResult":
         return cls(d["data"], d["source"], d["teacher"], d.get("experiments", {}), d.get("evaluations", {}), d.get("meta", {}),
                    d.get("speed", {}))
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "ReproductionResult":
+        """The results stored in `out_dir`; ConfigError (one line, exit 2) when absent or malformed."""
+        path = Path(out_dir) / RESULTS_NAME
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a reproduction's results file ({exc})") from None
 
     def save(self, out_dir: Path) -> None:
         write_bytes_atomic(Path(out_dir) / RESULTS_NAME, json.dumps(self.to_dict(), indent=1, sort_keys=True, default=float).encode())
@@ -77,14 +98,11 @@ def run_reproduction(
     and every round of the chains in `evaluate_rounds_of` on the test split, by complexity."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    previous = out / RESULTS_NAME
-    result = ReproductionResult.from_dict(json.loads(previous.read_text())) if previous.is_file() else None
+    result = ReproductionResult.load(out) if (out / RESULTS_NAME).is_file() else None
     if result is None or result.data != data:
         t0 = time.perf_counter()
-        teacher_eval = {"valid": _metrics(task.evaluate(teacher, "valid")), "test": _metrics(task.evaluate(teacher, "test")),
-                        "eval_s": 0.0}
-        teacher_eval["eval_s"] = round(time.perf_counter() - t0, 2)
-        result = ReproductionResult(data, source, teacher_eval)
+        teacher_eval = {"valid": _metrics(task.evaluate(teacher, "valid")), "test": _metrics(task.evaluate(teacher, "test"))}
+        result = ReproductionResult(data, source, {**teacher_eval, "eval_s": round(time.perf_counter() - t0, 2)})
     result.meta.update({"base_config": base.to_dict(), "machine": platform.platform(), "torch": torch.__version__,
                         "threads": torch.get_num_threads()})
     result.evaluations.setdefault("teacher", result.teacher["test"])
@@ -106,7 +124,7 @@ def run_reproduction(
             continue
         log(f"{exp.name}: {exp.description}")
         t0 = time.perf_counter()
-        chain_dir = out / "experiments" / exp.name
+        chain_dir = experiment_dir(out, exp.name)
         chain = Chain(task, teacher, config, io, chain_dir, measure, teacher_stats=stats, progress=progress,
                       log=log)
         records = chain.run().records
@@ -114,7 +132,7 @@ def run_reproduction(
                                         "records": records, "done": True, "wall_s": round(time.perf_counter() - t0, 2)}
         if exp.name in evaluate_rounds_of:
             for rec in records:
-                key = f"{exp.name}/round-{rec['round']:02d}"
+                key = model_key(exp.name, rec["round"])
                 if key not in result.evaluations:
                     model = io.load(round_dir(chain_dir, rec["round"]))
                     result.evaluations[key] = {"ratio": rec["ratio"], **_metrics(task.evaluate(model, "test"))}
@@ -147,7 +165,7 @@ def remeasure_speed(
     models: dict[str, nn.Module] = {"teacher": teacher.eval()}
     for name, exp in result.experiments.items():
         for rec in exp.get("records", []):
-            models[f"{name}/round-{rec['round']:02d}"] = io.load(round_dir(out / "experiments" / name, rec["round"])).eval()
+            models[model_key(name, rec["round"])] = io.load(round_dir(experiment_dir(out, name), rec["round"])).eval()
     t0 = time.perf_counter()
     lat = compare_latency({k: (lambda m=m: task.run(m, batch)) for k, m in models.items()}, rounds=repeats, num_threads=threads,
                           reference="teacher")

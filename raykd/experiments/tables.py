@@ -11,7 +11,7 @@ from typing import Any
 
 from raykd.experiments import paper
 from raykd.experiments.plan import TABLES
-from raykd.experiments.run import ReproductionResult
+from raykd.experiments.run import ReproductionResult, model_key
 
 LEVELS = ("simple", "medium", "complex")
 
@@ -32,7 +32,7 @@ def speedup_of(result: ReproductionResult, name: str, rec: dict[str, Any]) -> fl
     """The side-by-side re-measured speedup (paired, see run.remeasure_speed) when there is one,
     else the one the chain measured right after training that round."""
     paired = result.speed.get("paired_speedup", {})
-    return float(paired.get(f"{name}/round-{rec['round']:02d}", rec["speedup"]))
+    return float(paired.get(model_key(name, rec["round"]), rec["speedup"]))
 
 
 def _measured(result: ReproductionResult, name: str, rec: dict[str, Any]) -> str:
