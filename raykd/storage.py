@@ -8,11 +8,19 @@ raykd's files (see shared ray-notes §4).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def is_run_name(name: str) -> bool:
+    """A name that is exactly one directory level everywhere (never '.', '..' or a path):
+    ASCII letters, digits, '-', '_', '.', starting with a letter or digit, at most 128 characters."""
+    return isinstance(name, str) and bool(_RUN_NAME.fullmatch(name))
 
 
 def is_remote(uri: str | os.PathLike) -> bool:

@@ -1,8 +1,9 @@
-"""Export one trial's model to a standalone directory with a README (no torch needed to copy).
+"""Export one trial's model to a standalone directory with a README.
 
 The trial's `checkpoint_path` (the final round's solver directory, local or s3:// / gs://) is
-copied file by file into a hidden temporary sibling of the target, checked to be a raykd solver
-(config.json + model.safetensors), given README.md and export.json, and then renamed into place.
+copied file by file into a hidden temporary sibling of the target, verified to load as a raykd
+solver (`load_solver`: checksum, shapes, tokenizer), given README.md and export.json, and then
+renamed into place.
 The chain's resume file state.json is left out: the export is a model, not a chain to continue
 (its per-round records are in README.md and export.json).
 """
@@ -14,14 +15,13 @@ import json
 import math
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from raykd import storage
-from raykd.errors import RaykdInputError
+from raykd.errors import ModelFormatError, RaykdInputError
+from raykd.outputs import atomic_dir, check_model_dir, is_model_dir
 
-MODEL_KIND = "raykd-mwp-solver"  # = raykd.task.io.MODEL_KIND (not imported: that pulls torch)
 DROPPED = ("state.json",)
 PICK_KEYS = {"max-drop": "max_drop", "min-speedup": "min_speedup", "max-params": "max_params",
              "max-flops": "max_flops", "min-accuracy": "min_accuracy", "by": "by"}
@@ -53,7 +53,9 @@ def export_trial(sweep: Any, out: str | os.PathLike, trial_id: str | None = None
                  selected_by: str | None = None, **query: Any) -> Path:
     """Copy the model of `trial_id` (or of `sweep.query(**query)`) to `out`; returns `out`.
 
-    `out` must not exist or be empty, unless `force` (then it is replaced)."""
+    `out` must not exist or be empty; `force` replaces a raykd model there, never other files
+    (`raykd.outputs`). The copy is verified as `load_solver` verifies a model (weights readable,
+    checksum and shapes as the config says, tokenizer present) before it is moved into place."""
     from raykd.analysis.sweep import open_sweep
 
     sw = open_sweep(sweep)
@@ -69,11 +71,9 @@ def export_trial(sweep: Any, out: str | os.PathLike, trial_id: str | None = None
         s = Path(src).resolve()
         if target == s or s in target.parents or target in s.parents:
             raise RaykdInputError(f"--out {target} overlaps the checkpoint directory {s}")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
-        raise RaykdInputError(f"{target} exists and is not empty (use --force to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    try:
+    check_model_dir(target, force=force)
+    with atomic_dir(target, may_replace=lambda p: force and is_model_dir(p)) as tmp:
+        tmp.rmdir()  # copytree wants to create it
         _copy_dir(src, tmp)
         for name in DROPPED:
             (tmp / name).unlink(missing_ok=True)
@@ -81,12 +81,6 @@ def export_trial(sweep: Any, out: str | os.PathLike, trial_id: str | None = None
         record = _record(sw, row, src, selected_by)
         (tmp / "export.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
         (tmp / "README.md").write_text(readme(sw, row, src, selected_by))
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -117,15 +111,13 @@ def _copy_dir(src: str, dst: Path) -> None:
 
 
 def _check_solver_dir(d: Path, src: str) -> None:
-    cfg = d / "config.json"
-    if not cfg.is_file() or not (d / "model.safetensors").is_file():
-        raise RaykdInputError(f"checkpoint {src} is not a raykd solver directory (needs config.json and model.safetensors)")
+    """The copied checkpoint must load as a raykd solver; one line naming the problem if not."""
+    from raykd.task.io import load_solver
+
     try:
-        kind = json.loads(cfg.read_text()).get("model_kind")
-    except (json.JSONDecodeError, AttributeError):
-        kind = None
-    if kind != MODEL_KIND:
-        raise RaykdInputError(f"checkpoint {src} holds no raykd solver (config.json model_kind={kind!r})")
+        load_solver(d)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"cannot export this trial's checkpoint: {str(exc).replace(str(d), src)}") from None
 
 
 def json_safe(v: Any) -> Any:

@@ -69,9 +69,19 @@ def _new_figure(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
 
 
 def _save(fig: Any, path: str | os.PathLike | None) -> None:
+    """Write the figure whole (rendered in memory, then one atomic write); a PNG is marked as
+    raykd's, so that `--png` may later replace it without --force."""
     if path is not None:
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(str(Path(path).expanduser()), dpi=150)
+        import io
+
+        from raykd.outputs import PNG_SOFTWARE
+        from raykd.storage import write_bytes_atomic
+
+        target = Path(path).expanduser()
+        fmt = target.suffix.lstrip(".").lower() or "png"
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150, metadata={"Software": PNG_SOFTWARE} if fmt == "png" else None)
+        write_bytes_atomic(target, buf.getvalue())
 
 
 def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None, objectives: Any = None,

@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import Sequence
 
+from raykd.cli.args import RaykdArgumentParser
+from raykd.cli.common import prepare_outputs
 from raykd.errors import RaykdInputError
 
 # Command modules, in the order `raykd --help` lists them.
@@ -30,10 +32,14 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = RaykdArgumentParser(
         prog="raykd",
         description="Prune attention heads and recover accuracy by recursive distillation; "
         "search the hyperparameters on Ray.",
+        epilog="Your files are safe by default: no command replaces a file or directory it did not write. "
+        "--out of teacher/prune/export must be new or empty (--force replaces an earlier raykd model, never "
+        "anything else); chain/reproduce --out resume only a run with the same settings, teacher and data; "
+        "sweep never reuses a name (--resume continues one). Bad input: one 'raykd: error:' line, exit code 2.",
     )
     from raykd import __version__
 
@@ -47,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (exit 2, one line already printed) or --help/--version (0)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    try:
+        prepare_outputs(args)  # every output location, checked before any work starts
         return int(args.func(args) or 0)
     except RaykdInputError as exc:
         print(f"raykd: error: {exc}", file=sys.stderr)

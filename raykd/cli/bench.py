@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from raykd.cli.args import BATCH, POSITIVE, REPEATS, add_device, add_threads, int_at_least
 from raykd.cli.common import add_json_flag, print_json, set_threads
 
 
@@ -11,13 +12,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure a solver's cost (and speedup over a baseline)", description=__doc__)
     p.add_argument("--model", required=True, help="solver directory")
     p.add_argument("--baseline", help="unpruned solver directory to compare against, side by side")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--decoder-len", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--batch", type=BATCH, default=8)
+    p.add_argument("--seq-len", type=POSITIVE, default=128, help="input tokens (at most the encoder's positions)")
+    p.add_argument("--decoder-len", type=POSITIVE, default=16, help="decoder tokens (at most the decoder's max_len)")
+    p.add_argument("--repeats", type=REPEATS, default=20)
+    p.add_argument("--warmup", type=int_at_least(0, 10_000), default=3)
+    add_device(p)
+    add_threads(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -32,13 +33,20 @@ def run(args: argparse.Namespace) -> int:
     from raykd.task.io import load_solver
     from raykd.task.mwp import MWPTask
 
-    if min(args.batch, args.seq_len, args.decoder_len, args.repeats) < 1:
-        raise ConfigError("--batch, --seq-len, --decoder-len and --repeats must be >= 1")
     set_threads(args.threads)
     model, tokenizer, _ = load_solver(args.model)
+    baseline = load_solver(args.baseline)[0] if args.baseline else None
+    for name, m in (("--model", model), ("--baseline", baseline)):
+        if m is None:
+            continue
+        positions = int(getattr(m.encoder.config, "max_position_embeddings", args.seq_len))
+        if args.seq_len > positions:
+            raise ConfigError(f"--seq-len {args.seq_len} exceeds the {positions} positions of the {name} encoder")
+        if args.decoder_len > m.decoder_config.max_len:
+            raise ConfigError(f"--decoder-len {args.decoder_len} exceeds the {name} decoder's max_len {m.decoder_config.max_len}")
     models = {"model": model.to(args.device)}
-    if args.baseline:
-        models = {"baseline": load_solver(args.baseline)[0].to(args.device), **models}
+    if baseline is not None:
+        models = {"baseline": baseline.to(args.device), **models}
     task = MWPTask(tokenizer, model.vocab, {})
     batch = {k: v.to(args.device) for k, v in synthetic_batch(model.vocab, tokenizer, args.batch, args.seq_len, args.decoder_len).items()}
     lat = compare_latency({n: (lambda m=m: task.run(m, batch)) for n, m in models.items()},

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from raykd.cli.common import add_json_flag, print_json, set_threads
+from raykd.cli.args import SEED, add_threads
+from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,32 +15,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", required=True, help="unpruned solver directory (from `raykd teacher`)")
     p.add_argument("--data", required=True, help="data spec (split as for the teacher)")
     p.add_argument("--config", help="YAML file of chain settings (see docs/method.md); defaults otherwise")
-    p.add_argument("--out", required=True, help="chain directory: one checkpoint per round; re-running resumes")
+    add_output(p, "--out", kind="chain", inputs=("teacher",), help="chain directory: one checkpoint per round; re-running resumes")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value)")
-    p.add_argument("--seed", type=int, default=0, help="data split seed")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="data split seed")
+    add_threads(p)
     p.add_argument("--quiet", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=run)
 
 
 def load_chain_config(path: str | None, overrides: list[str]) -> Any:
-    import yaml
-
     from raykd.errors import ConfigError
     from raykd.method.config import ChainConfig
+    from raykd.yaml_io import parse_yaml
 
     base = ChainConfig.from_yaml(path).to_dict() if path else {}
     for item in overrides:
-        if "=" not in item:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
             raise ConfigError(f"--set needs KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        base[key.strip()] = yaml.safe_load(value)
-    return ChainConfig.from_dict(base)
+        base[key.strip()] = parse_yaml(value, f"--set {item!r}")
+    try:
+        return ChainConfig.from_dict(base)
+    except ConfigError as exc:
+        raise ConfigError(f"{'--set/--config' if overrides else path}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from raykd.data import load_splits
+    from raykd.cli.teacher import require_splits
     from raykd.method.chain import Chain
     from raykd.method.measurement import make_measure
     from raykd.task.io import SolverIO, load_solver
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     teacher, tokenizer, _ = load_solver(args.teacher)
     splits = load_splits(args.data, seed=args.seed)
+    require_splits(splits, args.data, ("train", "valid"), why="each round trains on train and is scored on valid")
     task = MWPTask(tokenizer, teacher.vocab, splits)
     quiet = args.quiet or args.json
     chain = Chain(task, teacher, config, SolverIO(tokenizer), Path(args.out), make_measure(task, repeats=config.latency_repeats),

@@ -1,11 +1,14 @@
-"""Argument helpers shared by the command modules."""
+"""Argument helpers shared by the command modules, and the one place output locations are checked."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+OutputKind = Literal["model", "chain", "reproduce", "file"]
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -23,3 +26,67 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output location of a command, checked by `prepare_outputs` before the command runs."""
+
+    dest: str
+    flag: str
+    kind: OutputKind
+    inputs: tuple[str, ...] = ()  # dests of input directories the output must not overlap
+
+
+OUTPUT_HELP = {
+    "model": "must be new or empty; --force replaces an earlier raykd model there, "
+             "never a directory holding other files",
+    "chain": "new, empty, or an earlier chain's directory (resumed only if its settings, teacher and data match)",
+    "reproduce": "new, empty, or an earlier reproduction's directory (resumed only if teacher and data match)",
+    "file": "an existing file is replaced only if raykd wrote it, or with --force",
+}
+
+
+def add_output(parser: argparse.ArgumentParser, flag: str, *, kind: OutputKind, help: str, required: bool = True,
+               inputs: tuple[str, ...] = (), metavar: str | None = None) -> None:
+    """Add an output flag whose location `prepare_outputs` checks before any work starts."""
+    action = parser.add_argument(flag, required=required, metavar=metavar, help=f"{help} ({OUTPUT_HELP[kind]})")
+    specs = list(parser.get_default("_outputs") or [])
+    parser.set_defaults(_outputs=[*specs, OutputSpec(action.dest, flag, kind, inputs)])
+    if kind in ("model", "file") and not any("--force" in a.option_strings for a in parser._actions):
+        parser.add_argument("--force", action="store_true",
+                            help="replace an existing output that raykd wrote (default: refuse)")
+
+
+def prepare_outputs(args: argparse.Namespace) -> None:
+    """Check every output location of the command (exit 2 before any work if one is refused)."""
+    from pathlib import Path
+
+    from raykd.outputs import (
+        CHAIN_ENTRIES,
+        REPRODUCE_ENTRIES,
+        check_model_dir,
+        check_not_overlapping,
+        check_output_file,
+        check_resumable_dir,
+    )
+
+    force = bool(getattr(args, "force", False))
+    for spec in getattr(args, "_outputs", None) or []:
+        value = getattr(args, spec.dest, None)
+        if value is None:
+            continue
+        if not str(value).strip():
+            from raykd.errors import RaykdInputError
+
+            raise RaykdInputError(f"{spec.flag} is empty")
+        if spec.kind == "model":
+            out = check_model_dir(value, force=force, flag=spec.flag)
+        elif spec.kind == "chain":
+            out = check_resumable_dir(value, CHAIN_ENTRIES, what="chain", flag=spec.flag)
+        elif spec.kind == "reproduce":
+            out = check_resumable_dir(value, REPRODUCE_ENTRIES, what="reproduction", flag=spec.flag)
+        else:
+            out = check_output_file(value, force=force, flag=spec.flag)
+        inputs = {f"--{d.replace('_', '-')}": getattr(args, d) for d in spec.inputs if getattr(args, d, None)}
+        check_not_overlapping(Path(out), inputs, spec.flag)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from raykd.cli.args import int_at_least
 from raykd.data.check import check_report
 from raykd.data.expressions import from_prefix, to_infix
 from raykd.data.numbers import format_number
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "show", help="print the first parsed problems", description="Print the first N problems of SPEC as parsed."
     )
     show.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    show.add_argument("--n", type=int, default=5, help="how many problems to print (default 5)")
+    show.add_argument("--n", type=int_at_least(1), default=5, help="how many problems to print (default 5)")
     show.set_defaults(func=run_show)
 
 
@@ -78,7 +79,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     result = load_problems(args.spec)
-    for problem in result.problems[: max(args.n, 0)]:
+    for problem in result.problems[: args.n]:
         numbers = ", ".join(f"N{k}={format_number(v)}" for k, v in enumerate(problem.numbers)) or "(none)"
         equation = " ".join(problem.equation) or "(answer only)"
         infix = to_infix(from_prefix(problem.equation)) if problem.equation else ""
@@ -87,5 +88,5 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"  numbers:  {numbers}")
         print(f"  equation: {equation}" + (f"   ({infix})" if infix else ""))
         print(f"  answer:   {format_number(problem.answer)}   (as written: {problem.answer_text})")
-    print(f"{min(max(args.n, 0), len(result.problems))} of {len(result.problems)} problems from {result.source}")
+    print(f"{min(args.n, len(result.problems))} of {len(result.problems)} problems from {result.source}")
     return 0

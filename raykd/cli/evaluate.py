@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from raykd.cli.args import BATCH, BEAM, add_device, add_threads
 from raykd.cli.common import add_json_flag, print_json, set_threads
 
 
@@ -11,10 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a solver on a data set", description=__doc__)
     p.add_argument("--model", required=True, help="solver directory (from teacher, chain or export)")
     p.add_argument("--data", required=True, help="data spec; the whole set is evaluated (use a split file for a split)")
-    p.add_argument("--beam-size", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--beam-size", type=BEAM, default=1, help="beam size (1: greedy)")
+    p.add_argument("--batch-size", type=BATCH, default=64)
+    add_device(p)
+    add_threads(p)
     p.add_argument("--strict", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -28,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     model, tokenizer, _ = load_solver(args.model)
     loaded = load_problems(args.data, strict=args.strict)
+    if not loaded.problems:
+        from raykd.errors import DataError
+
+        raise DataError(f"{args.data} holds no usable problems to evaluate ({len(loaded.skipped)} rows skipped)")
     task = MWPTask(tokenizer, model.vocab, {"eval": loaded.problems}, eval_batch_size=args.batch_size, beam_size=args.beam_size)
     metrics = task.evaluate(model.to(args.device), "eval")
     metrics["skipped_rows"] = len(loaded.skipped)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from raykd.cli.common import add_json_flag, print_json
+from raykd.cli.common import add_json_flag, add_output, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help='choose by constraint: "max-drop=0.5" (fastest within 0.5 accuracy points of the '
                             'teacher), "min-speedup=1.2" (smallest with speedup >= 1.2x); also max-params=, '
                             'max-flops=, min-accuracy=, by=METRIC:MODE, comma-separated')
-    p.add_argument("--out", required=True, metavar="DIR", help="target directory (must not exist or be empty)")
-    p.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    add_output(p, "--out", kind="model", metavar="DIR", help="target directory")
     add_json_flag(p)
     p.set_defaults(func=run)
 

@@ -7,18 +7,19 @@ import math
 from typing import Any
 
 from raykd.analysis.export import json_safe
-from raykd.cli.common import add_json_flag, print_json
+from raykd.cli.args import NON_NEGATIVE_NUMBER
+from raykd.cli.common import add_json_flag, add_output, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pareto", help="show a sweep's Pareto front (table, hypervolume, pick, plot)", description=__doc__)
     p.add_argument("run", metavar="RUN", help="the sweep directory: <storage>/<name>, a local path or s3:// / gs:// URI")
     p.add_argument("--objectives", help="METRIC:MODE,... (default: the sweep's own, e.g. accuracy:max,speedup:max)")
-    p.add_argument("--max-drop", type=float, metavar="PT",
+    p.add_argument("--max-drop", type=NON_NEGATIVE_NUMBER, metavar="PT",
                    help="also pick the fastest complete trial at most PT accuracy points below the teacher")
     p.add_argument("--reference", metavar="M=V,...",
                    help="hypervolume reference point, e.g. accuracy=0.5,speedup=1 (default: accuracy 0, speedup 1.0)")
-    p.add_argument("--png", metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
+    add_output(p, "--png", kind="file", required=False, metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -35,6 +36,8 @@ def parse_reference(text: str | None) -> dict[str, float] | None:
             out[key.strip()] = float(value)
         except ValueError:
             raise RaykdInputError(f"bad --reference {text!r}: expected METRIC=NUMBER,...") from None
+        if not math.isfinite(out[key.strip()]):
+            raise RaykdInputError(f"bad --reference {text!r}: {key.strip()} must be a finite number")
         if not sep or not key.strip():
             raise RaykdInputError(f"bad --reference {text!r}: expected METRIC=NUMBER,...")
     return out
@@ -45,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from raykd.errors import RaykdInputError
     from raykd.results import format_objectives
 
-    if args.max_drop is not None and not (args.max_drop >= 0 and math.isfinite(args.max_drop)):
-        raise RaykdInputError(f"--max-drop must be a number >= 0 (accuracy points), got {args.max_drop}")
+    if args.png and not args.png.lower().endswith(".png"):
+        raise RaykdInputError(f"--png {args.png}: the file name must end in .png")
+    reference = parse_reference(args.reference)
     sw = open_sweep(args.run)
     objs = sw.resolve_objectives(args.objectives)
-    reference = parse_reference(args.reference)
     front = sw.front(objs)  # NoCompleteTrialError (exit 2) when nothing is complete
     mask = sw.pareto_mask(objs)
     hv = sw.hypervolume(objs, reference)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from raykd.cli.common import add_json_flag, print_json, set_threads
+from raykd.cli.args import FRACTION, POSITIVE, SEED, add_threads, number
+from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
 from raykd.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="remove the least important heads of a solver (no training)", description=__doc__)
     p.add_argument("--model", required=True, help="solver directory")
-    p.add_argument("--ratio", type=float, required=True, help="fraction of heads to remove, in [0, 1)")
-    p.add_argument("--alpha", type=float, default=0.5, help="weight of the norm term in S = a*w + (1-a)*H")
+    p.add_argument("--ratio", type=number(0.0, 1.0, high_open=True), required=True, help="fraction of heads to remove, in [0, 1)")
+    p.add_argument("--alpha", type=FRACTION, default=0.5, help="weight of the norm term in S = a*w + (1-a)*H, in [0, 1]")
     p.add_argument("--calib", required=True, help="data spec of the calibration problems (for attention entropy)")
-    p.add_argument("--out", required=True, help="directory for the pruned solver")
+    add_output(p, "--out", kind="model", inputs=("model",), help="directory for the pruned solver")
     p.add_argument("--importance", choices=["combined", "random", "taylor"], default="combined")
     p.add_argument("--normalisation", choices=["minmax", "zscore", "rank", "none"], default="minmax")
     p.add_argument("--ranking", choices=["per-kind", "global"], default="per-kind")
-    p.add_argument("--calib-batches", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--calib-batches", type=POSITIVE, default=8)
+    p.add_argument("--seed", type=SEED, default=0)
+    add_threads(p)
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -36,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from raykd.task.io import load_solver, save_solver
     from raykd.task.mwp import MWPTask
 
-    if not 0.0 <= args.ratio < 1.0:
-        raise ConfigError(f"--ratio must be in [0, 1), got {args.ratio}")
     cfg = ChainConfig(alpha=args.alpha, importance=args.importance, normalisation=args.normalisation,
                       ranking=args.ranking, seed=args.seed)
     set_threads(args.threads)
@@ -54,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if removal:
         prune_heads(model, removal)
     after = count_params(model)
-    save_solver(model, tokenizer, args.out, extra={"pruned_from": args.model, "prune": vars(args) | {"func": None}})
+    settings = {k: getattr(args, k) for k in ("ratio", "alpha", "calib", "importance", "normalisation", "ranking",
+                                              "calib_batches", "seed")}
+    save_solver(model, tokenizer, args.out, extra={"pruned_from": args.model, "prune": settings}, replace=args.force)
     summary = {"removed": removal, "heads": head_counts(model), "params_before": before, "params_after": after, "out": args.out}
     if args.json:
         print_json(summary)

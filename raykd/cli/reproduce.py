@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from raykd.cli.common import add_json_flag, print_json, set_threads
+from raykd.cli.args import REPEATS, SEED, add_threads
+from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="reproduce the paper's tables (chains in-process)", description=__doc__)
     p.add_argument("--data", help="data spec (split as for the teacher)")
     p.add_argument("--teacher", help="unpruned solver directory (from `raykd teacher`)")
-    p.add_argument("--out", required=True, help="output directory (resumable)")
+    add_output(p, "--out", kind="reproduce", inputs=("teacher",), help="output directory (resumable)")
     p.add_argument("--render", action="store_true",
                    help="run nothing: rebuild tables.md / tables.json from OUT/results.json (e.g. after runs of "
                         "different tables with different budgets into the same OUT)")
@@ -31,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remeasure", action="store_true",
                    help="train nothing: re-time the teacher and every trained model together, interleaved in one "
                         "process (robust on a busy machine), store it in results.json and rebuild the tables")
-    p.add_argument("--repeats", type=int, default=20, help="--remeasure: interleaved timing rounds")
-    p.add_argument("--seed", type=int, default=0, help="data split seed")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--repeats", type=REPEATS, default=20, help="--remeasure: interleaved timing rounds")
+    p.add_argument("--seed", type=SEED, default=0, help="data split seed")
+    add_threads(p)
     p.add_argument("--quiet", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -41,10 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from raykd.cli.chain import load_chain_config
+    from raykd.cli.teacher import require_splits
     from raykd.data import load_splits
     from raykd.errors import ConfigError
     from raykd.experiments import plan_experiments, run_reproduction
-    from raykd.experiments.run import ReproductionResult, remeasure_speed
+    from raykd.experiments.run import ReproductionResult, check_same_inputs, inputs_fingerprint, remeasure_speed
     from raykd.method.measurement import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
@@ -54,16 +56,16 @@ def run(args: argparse.Namespace) -> int:
         return _write_and_print(ReproductionResult.load(out), args, out)
     if not args.data or not args.teacher:
         raise ConfigError("--data and --teacher are needed (unless --render)")
-    if args.repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
     base = load_chain_config(args.config, args.set)
     experiments = plan_experiments(args.tables)
     stored = ReproductionResult.load(out) if args.remeasure else None  # checked before any model is loaded
     set_threads(args.threads)
     teacher, tokenizer, _ = load_solver(args.teacher)
     splits = load_splits(args.data, seed=args.seed)
+    require_splits(splits, args.data, ("train", "valid", "test"), why="the tables train on train, select on valid and report test")
     task = MWPTask(tokenizer, teacher.vocab, splits)
     if stored is not None:
+        check_same_inputs(stored, inputs_fingerprint(task, teacher), args.data, out)
         remeasure_speed(task, teacher, SolverIO(tokenizer), out, stored, batch_size=base.latency_batch, repeats=args.repeats,
                         threads=args.threads or None)
         return _write_and_print(stored, args, out)

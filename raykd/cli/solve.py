@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from raykd.cli.args import BEAM, problem_text
 from raykd.cli.common import add_json_flag, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("solve", help="solve one math word problem", description=__doc__)
     p.add_argument("--model", required=True, help="solver directory")
-    p.add_argument("text", help="the problem, in quotes")
-    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("text", type=problem_text, help="the problem, in quotes")
+    p.add_argument("--beam-size", type=BEAM, default=1, help="beam size (1: greedy)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -20,8 +21,14 @@ def run(args: argparse.Namespace) -> int:
     from raykd.task.io import load_solver
     from raykd.task.solve import solve_text
 
+    from raykd.data.numbers import NumberTooLarge
+    from raykd.errors import RaykdInputError
+
     model, tokenizer, _ = load_solver(args.model)
-    result = solve_text(model, tokenizer, args.text, beam_size=args.beam_size)
+    try:
+        result = solve_text(model, tokenizer, args.text, beam_size=args.beam_size)
+    except NumberTooLarge as exc:
+        raise RaykdInputError(f"cannot solve this text: {exc}") from None
     if args.json:
         print_json(result)
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from raykd.cli.args import POSITIVE, sweep_name
 from raykd.cli.common import add_json_flag, print_json
 
 
@@ -12,9 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", help="search-space YAML (default: the embedded search_spaces/default.yaml)")
     p.add_argument("--data", help="override the space's data spec")
     p.add_argument("--storage", help="where sweeps live: a path or s3://, gs:// URI (default: the space's storage)")
-    p.add_argument("--name", help="sweep name (default: the space's name)")
+    p.add_argument("--name", type=sweep_name, help="sweep name, one directory level (default: the space's name); "
+                                                "an existing sweep of that name is never overwritten: use --resume")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--num-samples", type=int, help="override the number of trials")
+    p.add_argument("--num-samples", type=POSITIVE, help="override the number of trials")
     p.add_argument("--autoscaling", action="store_true",
                    help="the cluster grows on demand: check trial slots only, not the CPUs/GPUs present now")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep stored at DIR (after a crash or kill)")
@@ -37,16 +39,15 @@ def run(args: argparse.Namespace) -> int:
         if args.data:
             changes["data"] = args.data
         if args.num_samples is not None:
-            if args.num_samples < 1:
-                raise ConfigError("--num-samples must be >= 1")
             changes["num_samples"] = args.num_samples
         space = dataclasses.replace(space, **changes)
         if args.data:
             from raykd.data import parse_spec
 
             parse_spec(args.data)
-    elif args.space or args.data or args.num_samples:
-        raise ConfigError("--resume takes the stored sweep as it is: drop --space/--data/--num-samples")
+    elif args.space or args.data or args.num_samples or args.name or args.storage:
+        raise ConfigError("--resume takes the sweep stored at DIR as it was created (its own copy of the space): "
+                          "drop --space/--data/--num-samples/--name/--storage")
     if args.autoscaling:
         import os
 

@@ -7,7 +7,7 @@ from typing import Any
 from raykd.data.answers import AnswerError, answers_match, apply_post_op, parse_answer
 from raykd.data.expressions import ExpressionError, complexity_of, evaluate, to_prefix
 from raykd.data.masking import mask_numbers
-from raykd.data.numbers import Language, extract_numbers
+from raykd.data.numbers import Language, NumberTooLarge, extract_numbers
 from raykd.data.problem import Problem
 from raykd.data.solve import solve_equation
 
@@ -62,7 +62,10 @@ def build_problem(
     except AnswerError:
         raise RowError("unparseable answer", repr(answer)) from None
     answer_text = answer if isinstance(answer, str) else repr(answer)
-    mentions = extract_numbers(text, language=language)
+    try:
+        mentions = extract_numbers(text, language=language)
+    except NumberTooLarge as exc:
+        raise RowError("number too large", str(exc)) from None
     values = [m.value for m in mentions]
     meta = {**(meta or {}), "post_op": post_op}
     tokens: tuple[str, ...] = ()

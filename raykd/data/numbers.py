@@ -16,6 +16,7 @@ part of the data contract. Conventions (see docs/data.md):
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Literal, NamedTuple
@@ -25,6 +26,10 @@ Language = Literal["en", "zh"]
 
 PERCENT_DIVISOR: dict[str, float] = {"en": 1.0, "zh": 100.0}
 """What a percentage's written number is divided by to give its value, by text language."""
+
+
+class NumberTooLarge(ValueError):
+    """A number in a text that no float can hold (say, 400 digits): refused, never read as inf."""
 
 
 class NumberMention(NamedTuple):
@@ -157,17 +162,25 @@ def extract_numbers(text: str, *, language: Language = "en") -> list[NumberMenti
     pattern = _ZH_NUMBER if language == "zh" else _EN_NUMBER
     found: list[NumberMention] = []
     for m in pattern.finditer(text):
-        if m.group("mixed"):
-            value = int(m.group("mw")) + int(m.group("mn")) / int(m.group("md"))
-        elif m.group("frac"):
-            denominator = _to_float(m.group("fd"))
-            if denominator == 0:
-                continue
-            value = _to_float(m.group("fn")) / denominator
-        else:
-            value = _to_float(m.group("dec"))
-            if m.group("pct"):
-                value /= PERCENT_DIVISOR[language]
+        try:
+            if m.group("mixed"):
+                if int(m.group("md")) == 0:
+                    continue
+                value = int(m.group("mw")) + int(m.group("mn")) / int(m.group("md"))
+            elif m.group("frac"):
+                denominator = _to_float(m.group("fd"))
+                if denominator == 0:
+                    continue
+                value = _to_float(m.group("fn")) / denominator
+            else:
+                value = _to_float(m.group("dec"))
+                if m.group("pct"):
+                    value /= PERCENT_DIVISOR[language]
+        except (OverflowError, ValueError):
+            value = math.inf
+        if not math.isfinite(value):
+            written = m.group()
+            raise NumberTooLarge(f"the number {written[:12]}... ({len(written)} characters) is too large to compute with")
         found.append(NumberMention(value, m.span()))
     if language == "en":
         found.extend(_word_numbers(text))

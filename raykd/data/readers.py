@@ -58,6 +58,10 @@ class LoadResult:
     source: str = ""
 
 
+MAX_SYNTHETIC = 100_000
+"""The most problems a synthetic spec may ask for (about 20 s to generate on one core)."""
+
+
 def parse_spec(spec: str) -> DataSpec:
     """Parse a data spec string (see the module doc); `DataError` if it cannot be one."""
     if not isinstance(spec, str) or not spec.strip():
@@ -65,11 +69,15 @@ def parse_spec(spec: str) -> DataSpec:
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "synthetic":
         parts = rest.split(":")
-        if len(parts) > 2 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        if len(parts) > 2 or not all((p.strip().lstrip("-").isascii() and p.strip().lstrip("-").isdigit()) for p in parts):
             raise DataError(f"bad synthetic spec {spec!r}; expected synthetic:N or synthetic:N:SEED")
         n, seed = int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
         if n <= 0:
             raise DataError(f"bad synthetic spec {spec!r}: N must be positive")
+        if n > MAX_SYNTHETIC:
+            raise DataError(f"bad synthetic spec {spec!r}: at most {MAX_SYNTHETIC:,} problems (they are generated in memory)")
+        if not 0 <= seed < 2**32:
+            raise DataError(f"bad synthetic spec {spec!r}: SEED must be in 0..{2**32 - 1}")
         return DataSpec("synthetic", n=n, seed=seed)
     if sep and prefix in FORMATS:
         if not rest:
@@ -113,8 +121,14 @@ def _json_rows(text: str, path: Path) -> list[Any]:
                 f"{path}: not JSON, JSON lines or ASDiv XML ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from None
         data = _json_stream(text, path)
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to hold problems") from None
     if isinstance(data, dict):
-        data = [data]
+        if "\n" in text.strip():  # one pretty-printed object: a wrapper or a single problem, not a data set
+            keys = ", ".join(repr(k) for k in list(data)[:3])
+            raise DataError(f"{path}: holds one JSON object (keys {keys}), not a list of problems: "
+                            "write a JSON list of problem objects, or one object per line")
+        data = [data]  # JSON lines with a single row
     if not isinstance(data, list):
         raise DataError(f"{path}: JSON holds a {type(data).__name__}, not a list of problems")
     return data
@@ -131,6 +145,8 @@ def _json_stream(text: str, path: Path) -> list[Any]:
             return rows
         try:
             row, pos = decoder.raw_decode(text, pos)
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply to hold problems") from None
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{path}: bad JSON after {len(rows)} objects ({exc.msg} at line {exc.lineno} column {exc.colno})"

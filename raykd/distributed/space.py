@@ -64,7 +64,7 @@ class Param:
             if not isinstance(choices, list) or not choices:
                 raise ConfigError(f"search.{name}.choices must be a non-empty list")
             for c in choices:  # each choice must make a valid chain setting
-                ChainConfig.from_dict(_alone(name, c))
+                _check_value(f"search.{name}.choices", name, c)
             return cls(name, choices=tuple(choices))
         if "low" not in spec or "high" not in spec:
             raise ConfigError(f"search.{name}: needs low and high (or choices)")
@@ -84,8 +84,8 @@ class Param:
             raise ConfigError(f"search.{name}.log must be true or false")
         if log and low <= 0:
             raise ConfigError(f"search.{name}: a log range needs low > 0")
-        for v in (low, high):  # both ends must be valid chain settings
-            ChainConfig.from_dict(_alone(name, int(v) if kind == "int" else float(v)))
+        for key, v in (("low", low), ("high", high)):  # both ends must be valid chain settings
+            _check_value(f"search.{name}.{key}", name, int(v) if kind == "int" else float(v))
         return cls(name, float(low), float(high), log, kind == "int")
 
     @property
@@ -119,6 +119,13 @@ class Param:
         if self.integer:
             return IntDistribution(int(self.low), int(self.high))  # type: ignore[arg-type]
         return FloatDistribution(float(self.low), float(self.high), log=self.log)  # type: ignore[arg-type]
+
+
+def _check_value(where: str, name: str, value: Any) -> None:
+    try:
+        ChainConfig.from_dict(_alone(name, value))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _alone(name: str, value: Any) -> dict[str, Any]:
@@ -217,6 +224,16 @@ def make_sampler(space: SweepSpace, seed: int | None = None) -> Any:
 
 
 def parse_space(raw: Any, source: str = "space") -> SweepSpace:
+    """A validated space; every error names `source` (the file, or the stored sweep)."""
+    try:
+        return _parse_space(raw, source)
+    except ConfigError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _parse_space(raw: Any, source: str) -> SweepSpace:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a search space must be a YAML mapping")
     unknown = set(raw) - set(TOP_LEVEL)
@@ -228,8 +245,11 @@ def parse_space(raw: Any, source: str = "space") -> SweepSpace:
             if not isinstance(raw[key], str) or not raw[key]:
                 raise ConfigError(f"{source}: {key} must be a non-empty string")
             kw[key] = raw[key]
-    if "name" in kw and not all(c.isalnum() or c in "-_." for c in kw["name"]):
-        raise ConfigError(f"{source}: name may hold only letters, digits, '-', '_' and '.'")
+    from raykd.storage import is_run_name
+
+    if "name" in kw and not is_run_name(kw["name"]):
+        raise ConfigError(f"{source}: name {kw['name']!r} must be one directory level: letters, digits, '-', '_', '.', "
+                          "starting with a letter or digit, at most 128 characters")
     for key in ("num_samples", "seed"):
         if key in raw:
             v = raw[key]
@@ -260,20 +280,11 @@ def parse_space(raw: Any, source: str = "space") -> SweepSpace:
 
 def load_space(path: str | Path | None) -> SweepSpace:
     """Parse a YAML space file (None: the embedded default, search_spaces/default.yaml)."""
-    import yaml
+    from raykd.yaml_io import load_yaml_file, parse_yaml
 
     if path is None:
-        return parse_space(yaml.safe_load(DEFAULT_SPACE_YAML), "embedded default space")
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"search space {p} does not exist")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"{p} is not valid YAML{where}") from None
-    return parse_space(raw, str(p))
+        return parse_space(parse_yaml(DEFAULT_SPACE_YAML, "embedded default space"), "embedded default space")
+    return parse_space(load_yaml_file(path, "search space"), str(path))
 
 
 def _teacher(raw: Any, source: str) -> dict[str, Any]:

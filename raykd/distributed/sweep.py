@@ -207,13 +207,27 @@ def run_sweep(
         paths = SweepPaths(storage.resolve(resume))
         if not storage.exists(paths.meta):
             raise ConfigError(f"{resume} is not a raykd sweep (no results/{META_NAME})")
-        meta = json.loads(storage.read_bytes(paths.meta))
-        space = parse_space(meta["space_raw"], f"{resume} (stored space)")
+        try:
+            meta = json.loads(storage.read_bytes(paths.meta))
+        except (ValueError, RecursionError):
+            raise ConfigError(f"{paths.meta} is not valid JSON: the sweep's metadata is damaged") from None
+        space = parse_space(meta.get("space_raw"), f"{resume} (stored space)")
+        check_resume_inputs(meta, space, paths)
+        log(f"resuming with the space stored at creation ({paths.meta}); a space file edited since is not read")
     else:
         assert space is not None
         paths = SweepPaths(storage.join(storage.resolve(storage_root or space.storage), name or space.name))
         if storage.exists(paths.meta):
             raise ConfigError(f"a sweep already exists at {paths.root}: use --resume {paths.root} or another --name")
+        if not storage.is_remote(paths.root):
+            from raykd.outputs import check_writable
+
+            if Path(paths.root).exists() and not Path(paths.root).is_dir():
+                raise ConfigError(f"{paths.root} is a file, not a sweep directory")
+            check_writable(Path(paths.root), "--storage/--name")
+        if not storage.is_remote(paths.root) and Path(paths.root).is_dir() and any(Path(paths.root).iterdir()):
+            raise ConfigError(f"{paths.root} exists and is not a raykd sweep (no results/{META_NAME}); raykd never "
+                              "writes into a directory it did not create: choose another --name or --storage")
         meta = {}
     res = space.resources
     connect = address or os.environ.get("RAY_ADDRESS")
@@ -227,6 +241,7 @@ def run_sweep(
             "objectives": [{"metric": o.metric, "mode": o.mode} for o in space.objectives], "teacher": teacher,
             "data": space.data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
+            "fingerprint": {"data": teacher.get("data_digest"), "teacher": teacher.get("weights_sha256")},
         }
         storage.write_bytes_atomic(paths.meta, json.dumps(meta, indent=1, default=str).encode())
     if connect:
@@ -266,6 +281,30 @@ def run_sweep(
     from raykd.results.store import read_pareto, read_trials
 
     return SweepOutcome(paths.root, read_trials(paths.root).num_rows, read_pareto(paths.root).to_pandas(), time.perf_counter() - start)
+
+
+def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPaths) -> None:
+    """A resumed sweep must read the same problems and teacher as its first trials did.
+
+    The space itself cannot drift: --resume uses the copy stored at creation. What can drift is
+    what the space points at: the data files (read by every trial) and the sweep's teacher copy."""
+    from raykd.data import load_splits
+    from raykd.resume import check_resume, problems_digest
+
+    stored = {k: v for k, v in (meta.get("fingerprint") or {}).items() if v}
+    if not stored:
+        return  # a sweep from before fingerprints: nothing to compare
+    current: dict[str, Any] = {}
+    if "data" in stored:
+        current["data"] = problems_digest(load_splits(space.data, seed=space.seed))
+    if "teacher" in stored:
+        config_uri = storage.join(meta["teacher"]["dir"], "config.json")
+        try:
+            current["teacher"] = json.loads(storage.read_bytes(config_uri)).get("weights_sha256")
+        except (OSError, ValueError, AttributeError):
+            raise ConfigError(f"the sweep's teacher at {meta['teacher']['dir']} is missing or damaged") from None
+    check_resume(stored, current, what="sweep", where=paths.root,
+                 hint=f"restore the data at {space.data!r} (and the sweep's teacher) or start a new sweep")
 
 
 def _raw(space: SweepSpace) -> dict[str, Any]:

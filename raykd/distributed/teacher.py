@@ -29,6 +29,12 @@ def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True,
     t_cfg = space.teacher
     info: dict[str, Any] = {"dir": target, "trained_here": False, "train_s": 0.0, "stats_s": 0.0}
     splits = load_splits(space.data, seed=space.seed)
+    empty = [name for name in ("train", "valid") if not splits.get(name)]
+    if empty:
+        from raykd.errors import DataError
+
+        raise DataError(f"{space.data} gives no {' and no '.join(empty)} problems (trials train on train and are "
+                        "scored on valid): use more data")
     work = Path(tempfile.mkdtemp(prefix="raykd-teacher-"))
     try:
         return _prepare(space, target, t_cfg, info, splits, work, progress, log)
@@ -78,6 +84,11 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
         stats.save(stats_file)
     else:
         HeadStats.load(stats_file)  # fail early on a corrupt file
+    from raykd.resume import problems_digest
+    from raykd.task.io import CHECKSUM_KEY, read_solver_config
+
+    info["data_digest"] = problems_digest(splits)
+    info["weights_sha256"] = read_solver_config(local).get(CHECKSUM_KEY)
     valid = task.evaluate(model, "valid")
     test = task.evaluate(model, "test") if splits.get("test") else None
     info.update({"accuracy": valid["accuracy"], "test_accuracy": test["accuracy"] if test else None})

@@ -24,6 +24,7 @@ from raykd.method.chain import Chain, MeasureFn, ModelIO, round_dir
 from raykd.method.config import ChainConfig
 from raykd.method.importance import HeadStats, collect_head_stats
 from raykd.errors import ConfigError
+from raykd.resume import ResumeMismatch, check_resume, differences, model_digest
 from raykd.storage import write_bytes_atomic
 from raykd.task.base import Task
 from raykd.experiments.plan import Experiment
@@ -49,15 +50,16 @@ class ReproductionResult:
     evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     speed: dict[str, Any] = field(default_factory=dict)  # from remeasure_speed, when it ran
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # teacher + data digests (raykd.resume)
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "source": self.source, "teacher": self.teacher, "experiments": self.experiments,
-                "evaluations": self.evaluations, "meta": self.meta, "speed": self.speed}
+                "evaluations": self.evaluations, "meta": self.meta, "speed": self.speed, "fingerprint": self.fingerprint}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ReproductionResult":
         return cls(d["data"], d["source"], d["teacher"], d.get("experiments", {}), d.get("evaluations", {}), d.get("meta", {}),
-                   d.get("speed", {}))
+                   d.get("speed", {}), d.get("fingerprint", {}))
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "ReproductionResult":
@@ -67,11 +69,37 @@ class ReproductionResult:
             raise ConfigError(f"{path} does not exist")
         try:
             return cls.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ConfigError(f"{path} is not a reproduction's results file ({exc})") from None
 
     def save(self, out_dir: Path) -> None:
         write_bytes_atomic(Path(out_dir) / RESULTS_NAME, json.dumps(self.to_dict(), indent=1, sort_keys=True, default=float).encode())
+
+
+def inputs_fingerprint(task: Task, teacher: nn.Module) -> dict[str, str]:
+    """What every experiment of a reproduction shares: the teacher's weights and the data."""
+    return {"teacher": model_digest(teacher), "data": task.fingerprint()}
+
+
+def check_same_inputs(result: ReproductionResult, current: dict[str, str], data: str, out_dir: Path) -> None:
+    """Refuse to add to (or re-time) a reproduction made from another teacher or other data."""
+    stored = result.fingerprint or ({"data_spec": result.data} if result.data != data else {})
+    check_resume(stored, {**current, "data_spec": data}, what="reproduction", where=out_dir)
+
+
+def check_experiment_configs(result: ReproductionResult, base: ChainConfig, experiments: list[Experiment],
+                             out_dir: Path) -> None:
+    """Refuse, before anything runs, experiments stored under other settings than asked now."""
+    clashes = []
+    for exp in experiments:
+        stored = (result.experiments.get(exp.name) or {}).get("config")
+        if stored:
+            diff = differences(stored, ChainConfig.from_dict({**base.to_dict(), **exp.overrides}).to_dict())
+            if diff:
+                clashes.append(f"{exp.name} ({', '.join(diff)})")
+    if clashes:
+        raise ResumeMismatch(f"{out_dir} holds experiments run with other settings: {'; '.join(clashes)}: "
+                             "use a new --out, or the --config/--set they were run with")
 
 
 def _metrics(result: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +125,17 @@ def run_reproduction(
     """Run every experiment's chain from `teacher` with `base` + its overrides; evaluate the teacher
     and every round of the chains in `evaluate_rounds_of` on the test split, by complexity."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     result = ReproductionResult.load(out) if (out / RESULTS_NAME).is_file() else None
-    if result is None or result.data != data:
+    fingerprint = inputs_fingerprint(task, teacher)
+    if result is not None:
+        check_same_inputs(result, fingerprint, data, out)
+        check_experiment_configs(result, base, experiments, out)
+    out.mkdir(parents=True, exist_ok=True)
+    if result is None:
         t0 = time.perf_counter()
         teacher_eval = {"valid": _metrics(task.evaluate(teacher, "valid")), "test": _metrics(task.evaluate(teacher, "test"))}
         result = ReproductionResult(data, source, {**teacher_eval, "eval_s": round(time.perf_counter() - t0, 2)})
+    result.fingerprint = fingerprint
     result.meta.update({"base_config": base.to_dict(), "machine": platform.platform(), "torch": torch.__version__,
                         "threads": torch.get_num_threads()})
     result.evaluations.setdefault("teacher", result.teacher["test"])

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from raykd.heads import capture_attention, head_counts, prune_heads, total_heads
+from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
 from raykd.method.distill import (
     CapturedAttention,
@@ -40,6 +41,7 @@ from raykd.method.importance import (
 )
 from raykd.method.pruner import removal_counts, select_heads
 from raykd.method.schedule import pruning_ratio
+from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
 from raykd.task.base import Batch, Task
 from raykd.training import FitConfig, fit
@@ -85,7 +87,10 @@ def last_complete_round(out_dir: Path) -> tuple[int, dict[str, Any] | None]:
         if state.is_file():
             r = int(d.name.split("-")[1])
             if r > best[0]:
-                best = (r, json.loads(state.read_text()))
+                try:
+                    best = (r, json.loads(state.read_text()))
+                except ValueError:
+                    raise ConfigError(f"{state} is not valid JSON: the chain directory is damaged") from None
     return best
 
 
@@ -166,14 +171,22 @@ class Chain:
             return False
         return self.config.importance != "taylor" or all(len(b.taylor) == len(b.head_ids) for b in st.blocks.values())
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What this chain's results depend on: its settings, the teacher's weights, the data."""
+        return {"config": self.config.to_dict(), "teacher": model_digest(self.teacher), "data": self.task.fingerprint()}
+
     def run(self) -> ChainResult:
         cfg = self.config
         out = Path(self.out_dir)
+        start_round, state = last_complete_round(out)
+        fingerprint = self.fingerprint()
+        if state is not None:  # older chains stored only their config
+            check_resume(state.get("fingerprint") or {"config": state.get("config", {})}, fingerprint,
+                         what="chain", where=out)
         out.mkdir(parents=True, exist_ok=True)
         self._original = {k: sum(v) for k, v in head_counts(self.teacher).items()}
         reference = self.teacher.eval()
         example = next(iter(self.task.batches("valid", cfg.latency_batch)))
-        start_round, state = last_complete_round(out)
         records: list[dict[str, Any]] = list(state["records"]) if state else []
         if state and state.get("done"):
             model = self.io.load(round_dir(out, start_round))
@@ -228,7 +241,8 @@ class Chain:
             records.append(record)
             rdir = round_dir(out, r)
             self.io.save(student, rdir, {"chain_round": r, "chain_config": cfg.to_dict()})
-            _write_json_atomic(rdir / STATE_NAME, {"round": r, "records": records, "done": r == cfg.rounds, "config": cfg.to_dict()})
+            _write_json_atomic(rdir / STATE_NAME, {"round": r, "records": records, "done": r == cfg.rounds, "config": cfg.to_dict(),
+                                                  "fingerprint": fingerprint})
             if self.on_round:
                 self.on_round(record, rdir)
             current = student

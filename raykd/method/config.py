@@ -102,22 +102,17 @@ class ChainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ChainConfig":
-        import yaml
+        from raykd.yaml_io import load_yaml_file
 
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) if path.is_file() else None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{path} is not valid YAML{where}") from None
-        if not path.is_file():
-            raise ConfigError(f"chain config {path} does not exist")
+        data = load_yaml_file(path, "chain config")
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of chain settings")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -44,6 +44,9 @@ class Task(Protocol):
     def has_split(self, split: str) -> bool:
         """Whether the task holds this split (a chain reports test accuracy only when it does)."""
 
+    def fingerprint(self) -> str:
+        """A digest of the task's data (every split, in order): what a resumed run must share."""
+
     def run(self, model: nn.Module, batch: Batch) -> Any:
         """One inference forward pass on `batch` (what latency measures; batch already on device)."""
 

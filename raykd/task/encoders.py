@@ -9,6 +9,7 @@ same preset serves English and Chinese (Math23k) data.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,19 +34,43 @@ def resolve_encoder_path(name: str) -> str:
     return name
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def check_encoder_source(name: str) -> str:
+    """The encoder's local path or hub id, refusing early what can be neither.
+
+    A value that is clearly a path (absolute, ~, ./, ../, or more than one '/') must exist; one
+    shaped like a hub id ("org/name") is a local directory when one exists, else a hub id."""
+    if not name.strip():
+        raise RaykdInputError("--encoder is empty")
+    path = resolve_encoder_path(name)
+    local = Path(path).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise RaykdInputError(f"encoder {name!r}: {local} is a file, not a model directory")
+        if not (local / "config.json").is_file():
+            raise RaykdInputError(f"encoder {name!r}: {local} has no config.json (not a Transformers model directory)")
+        return str(local)
+    if name.startswith(("/", "~", ".")) or name.count("/") > 1 or "\\" in name or not HUB_ID.fullmatch(name):
+        raise RaykdInputError(f"encoder path {name} does not exist")
+    return name
+
+
 def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
     """(encoder, tokenizer) from a hub name, local path or packaged short name."""
     from transformers import AutoModel, AutoTokenizer
 
-    path = resolve_encoder_path(name)
+    path = check_encoder_source(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         try:
             encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
         except TypeError:
             encoder = AutoModel.from_pretrained(path)
-    except OSError as exc:
-        raise RaykdInputError(f"cannot load encoder {name!r}: {str(exc).splitlines()[0]}") from None
+    except (OSError, ValueError) as exc:
+        where = "local directory" if Path(path).exists() else "hub model (no such local directory either)"
+        raise RaykdInputError(f"cannot load encoder {name!r} as a {where}: {(str(exc).strip().splitlines() or ['?'])[0][:200]}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise RaykdInputError(f"encoder {name!r} has no fast tokenizer (needed for number offsets)")
     return encoder, tokenizer

@@ -8,21 +8,22 @@ safetensors: never pickle).
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from raykd.errors import ModelFormatError
+from raykd.outputs import atomic_dir, is_model_dir
 from raykd.task.model import DecoderConfig, SolverModel
 from raykd.task.vocab import OutputVocab
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+TOKENIZER_NAME = "tokenizer.json"
 MODEL_KIND = "raykd-mwp-solver"
 FORMAT_VERSION = 1
+CHECKSUM_KEY = "weights_sha256"
 
 
 def solver_config(model: SolverModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -39,36 +40,52 @@ def solver_config(model: SolverModel, extra: dict[str, Any] | None = None) -> di
     }
 
 
-def save_solver(model: SolverModel, tokenizer: Any, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the solver atomically: into a temporary sibling, then renamed into place."""
+def save_solver(model: SolverModel, tokenizer: Any, directory: str | Path, extra: dict[str, Any] | None = None,
+                *, replace: bool = False) -> Path:
+    """Write the solver atomically: into a temporary sibling, then renamed into place.
+
+    An existing non-empty `directory` is replaced only with `replace=True` and only when it holds
+    a raykd model (`raykd.outputs`); anything else there raises `OutputError` and is left alone.
+    config.json (written last) records the weights' SHA-256, which `load_solver` checks.
+    """
     from safetensors.torch import save_model
 
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        (tmp / CONFIG_NAME).write_text(json.dumps(solver_config(model, extra), indent=2, sort_keys=True))
+    with atomic_dir(directory, may_replace=lambda p: replace and is_model_dir(p)) as tmp:
         save_model(model, str(tmp / WEIGHTS_NAME))
         tokenizer.save_pretrained(str(tmp))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        config = {**solver_config(model, extra), CHECKSUM_KEY: file_sha256(tmp / WEIGHTS_NAME)}
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
     return directory
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_solver_config(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / CONFIG_NAME
+    directory = Path(directory)
+    if not directory.exists():
+        raise ModelFormatError(f"model directory {directory} does not exist")
+    if not directory.is_dir():
+        raise ModelFormatError(f"{directory} is a file, not a model directory")
+    path = directory / CONFIG_NAME
     if not path.is_file():
         raise ModelFormatError(f"{directory} is not a raykd model directory (no {CONFIG_NAME})")
     try:
         config = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelFormatError(f"{path} is not valid JSON: {exc}") from None
-    if config.get("model_kind") != MODEL_KIND:
-        raise ModelFormatError(f"{directory} holds no raykd solver (model_kind={config.get('model_kind')!r})")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, absurd nesting
+        raise ModelFormatError(f"{path} is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(config, dict) or config.get("model_kind") != MODEL_KIND:
+        kind = config.get("model_kind") if isinstance(config, dict) else None
+        raise ModelFormatError(f"{directory} holds no raykd solver (model_kind={kind!r})")
+    for key, kind in (("encoder_config", dict), ("decoder", dict), ("vocab", dict)):
+        if not isinstance(config.get(key), kind):
+            raise ModelFormatError(f"{path} has no valid {key!r}: not a complete raykd solver config")
     return config
 
 
@@ -91,23 +108,55 @@ def build_solver(config: dict[str, Any]) -> SolverModel:
 
 
 def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]]:
-    """(model in eval mode, tokenizer, config) from a directory written by `save_solver`."""
+    """(model in eval mode, tokenizer, config) from a directory written by `save_solver`.
+
+    Verified before use: the config describes a solver, the weights are a readable safetensors
+    file with the checksum recorded at save time and exactly the shapes of that structure, and the
+    tokenizer is there and loads. Anything else is one `ModelFormatError` line naming the problem.
+    """
     from safetensors.torch import load_model
-    from transformers import AutoTokenizer
+
+    from raykd.heads.serialization import check_weights
 
     directory = Path(directory)
     config = read_solver_config(directory)
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise ModelFormatError(f"{directory} has no {WEIGHTS_NAME}")
-    model = build_solver(config)
+    try:
+        model = build_solver(config)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelFormatError(f"{directory / CONFIG_NAME} does not describe a buildable solver: {_first_line(exc)}") from None
+    check_weights(model, weights)  # readable, and every tensor's shape as the structure expects
+    expected = config.get(CHECKSUM_KEY)
+    if expected is not None and file_sha256(weights) != expected:
+        raise ModelFormatError(f"{weights} does not match the checksum in {CONFIG_NAME}: the file is corrupt or was replaced")
     try:
         load_model(model, str(weights), strict=True)
     except RuntimeError as exc:
         first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line or "Missing" in line or "Unexpected" in line), str(exc).splitlines()[0])
         raise ModelFormatError(f"{weights} does not match the structure in {CONFIG_NAME} (head map): {first}") from None
-    tokenizer = AutoTokenizer.from_pretrained(str(directory))
-    return model.eval(), tokenizer, config
+    return model.eval(), load_tokenizer(directory), config
+
+
+def load_tokenizer(directory: Path) -> Any:
+    """The fast tokenizer saved beside the model (`tokenizer.json`): ModelFormatError if absent or broken."""
+    from transformers import AutoTokenizer
+
+    if not (directory / TOKENIZER_NAME).is_file():
+        raise ModelFormatError(f"{directory} has no {TOKENIZER_NAME} (the tokenizer the model was trained with)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    except Exception as exc:  # OSError, ValueError, tokenizers' Rust errors (a torn tokenizer.json): no common base
+        raise ModelFormatError(f"{directory / TOKENIZER_NAME} cannot be loaded: {_first_line(exc)}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelFormatError(f"{directory} has no fast tokenizer (needed for number offsets)")
+    return tokenizer
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 class SolverIO:
@@ -117,7 +166,7 @@ class SolverIO:
         self.tokenizer = tokenizer
 
     def save(self, model: SolverModel, directory: Path, extra: dict[str, Any]) -> None:
-        save_solver(model, self.tokenizer, directory, extra)
+        save_solver(model, self.tokenizer, directory, extra, replace=True)  # a chain owns its round dirs
 
     def load(self, directory: Path) -> SolverModel:
         return load_solver(directory)[0]

@@ -61,6 +61,11 @@ class MWPTask:
     def has_split(self, split: str) -> bool:
         return split in self.splits
 
+    def fingerprint(self) -> str:
+        from raykd.resume import problems_digest
+
+        return problems_digest(self.splits)
+
     def num_examples(self, split: str) -> int:
         return len(self.features(split, for_training=True))
 

@@ -101,13 +101,16 @@ def train_teacher(
     beam_size: int = 1,
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
+    replace: bool = False,
 ) -> TeacherReport:
-    """Train a solver on splits["train"], early-stop on "valid", save it to `out`."""
+    """Train a solver on splits["train"], early-stop on "valid", save it to `out` (replacing a
+    raykd model there only with `replace`; see `save_solver`)."""
     model, tokenizer = build_solver_from_spec(spec, splits["train"], seed=fit_config.seed)
     model.to(device)
     task = MWPTask(tokenizer, model.vocab, splits, beam_size=beam_size)
     result = fit(model, task, fit_config, progress=progress, description="teacher")
     valid = result.best_metrics
     test = task.evaluate(model, "test") if splits.get("test") else None
-    save_solver(model.cpu(), tokenizer, out, extra={"training": {"fit": fit_config.to_dict(), "spec": spec.__dict__, **(extra_config or {})}})
+    save_solver(model.cpu(), tokenizer, out, extra={"training": {"fit": fit_config.to_dict(), "spec": spec.__dict__, **(extra_config or {})}},
+                replace=replace)
     return TeacherReport(result, valid, test, dict(task.skipped("train")), device, torch.get_num_threads())

@@ -44,6 +44,14 @@ def test_pareto_json_and_png(capsys, tmp_path, demo_sweep):
     failed = next(r for r in obj["trials"] if r["trial_id"] == "t7")
     assert failed["accuracy"] is None and failed["on_front"] is False  # NaN -> null: valid JSON
     assert png.read_bytes()[:4] == b"\x89PNG" and obj["png"] == str(png)
+    from raykd.outputs import is_raykd_png
+
+    assert is_raykd_png(png)  # marked as raykd's, so a later --png may replace it without --force
+    first = png.read_bytes()
+    code, _, err = run_cli(capsys, "pareto", str(demo_sweep), "--max-drop", "2", "--png", str(png))
+    assert code == 0, err
+    assert png.read_bytes() != first and is_raykd_png(png)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["front.png"]  # written atomically, no temporary left
 
 
 def test_pareto_other_objectives_and_an_impossible_pick(capsys, demo_sweep):
@@ -68,7 +76,7 @@ def _all_failed(root: Path) -> Path:
     ("all-failed", [], "has no complete trial (1 failed; first error: RuntimeError: CUDA out of memory"),
     ("demo", ["--objectives", "accuracy:max,sped:max"], "unknown objective metric 'sped' (known: accuracy, "),
     ("demo", ["--objectives", "accuracy:up"], "mode must be max or min"),
-    ("demo", ["--max-drop", "-1"], "--max-drop must be a number >= 0"),
+    ("demo", ["--max-drop", "-1"], "argument --max-drop: must be in [0, inf]"),
     ("demo", ["--reference", "accuracy"], "bad --reference"),
 ])
 def test_pareto_bad_input_exits_2_with_one_line(capsys, tmp_path, demo_sweep, case, argv, message):
@@ -124,12 +132,19 @@ def test_export_refuses_to_overwrite_without_force(capsys, tmp_path, demo_sweep)
     out_dir = tmp_path / "m"
     out_dir.mkdir()
     (out_dir / "keep.txt").write_text("mine")
-    code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(out_dir))
-    assert code == 2 and "exists and is not empty (use --force" in err
-    assert (out_dir / "keep.txt").read_text() == "mine"
-    code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(out_dir), "--force")
-    assert code == 0, err
-    assert not (out_dir / "keep.txt").exists() and (out_dir / "config.json").is_file()
+    for force in ([], ["--force"]):  # files raykd did not write are never replaced, not even with --force
+        code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(out_dir), *force)
+        assert code == 2 and "holds files raykd did not write (keep.txt)" in err
+        assert sorted(p.name for p in out_dir.iterdir()) == ["keep.txt"] and (out_dir / "keep.txt").read_text() == "mine"
+    model_dir = tmp_path / "model"
+    assert run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(model_dir))[0] == 0
+    first = (model_dir / "export.json").read_text()
+    code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t1", "--out", str(model_dir))
+    assert code == 2 and "already holds a raykd model; use --force" in err
+    assert (model_dir / "export.json").read_text() == first
+    code, _, err = run_cli(capsys, "export", str(demo_sweep), "--trial", "t2", "--out", str(model_dir), "--force")
+    assert code == 0, err  # an earlier raykd export is replaced on request
+    assert '"trial_id": "t2"' in (model_dir / "export.json").read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
@@ -155,8 +170,20 @@ def test_export_of_a_checkpoint_that_is_not_a_solver(capsys, tmp_path, demo_swee
     # the row still points at the original sweep: rewrite it to point at the damaged copy
     write_trial(sweep, make_row("demo", "t1", "complete", 0.805, 1.15, 1_100_000, checkpoint_path=str(ck)))
     code, _, err = run_cli(capsys, "export", str(sweep), "--trial", "t1", "--out", str(tmp_path / "m"))
-    assert code == 2 and "is not a raykd solver directory" in err
+    assert code == 2 and "has no model.safetensors" in err
     assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
+    # weights that are there but damaged are caught too: export verifies what it copies
+    ck0 = sweep / "train" / "t0" / "checkpoint_000002"
+    weights = ck0 / "model.safetensors"
+    for damage, message in ((lambda b: b[: len(b) // 2], "not a readable safetensors file"),
+                            (lambda b: b[:-1] + bytes([b[-1] ^ 0xFF]), "does not match the checksum")):
+        original = weights.read_bytes()
+        weights.write_bytes(damage(original))
+        write_trial(sweep, make_row("demo", "t1", "complete", 0.805, 1.15, 1_100_000, checkpoint_path=str(ck0)))
+        code, _, err = run_cli(capsys, "export", str(sweep), "--trial", "t1", "--out", str(tmp_path / "m"))
+        assert code == 2 and message in err and str(ck0) in err, err
+        assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
+        weights.write_bytes(original)
     # a relative checkpoint path is resolved against the sweep directory
     write_trial(sweep, make_row("demo", "t1", "complete", 0.805, 1.15, 1_100_000,
                                 checkpoint_path="train/t0/checkpoint_000002"))

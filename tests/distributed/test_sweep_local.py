@@ -57,6 +57,57 @@ def test_starting_the_same_sweep_twice_is_refused(space_file, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_a_new_sweep_never_writes_into_a_directory_it_did_not_create(space_file, tmp_path, capsys):
+    from raykd.cli import main
+
+    (tmp_path / "runs" / "t").mkdir(parents=True)
+    (tmp_path / "runs" / "t" / "thesis.tex").write_text("mine")
+    assert main(["sweep", "--space", str(space_file())]) == 2
+    assert "is not a raykd sweep" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "runs" / "t").iterdir()] == ["thesis.tex"]
+
+
+def test_resume_uses_the_stored_space_and_refuses_drifted_data_or_teacher(real_sweep, space_file, tmp_path, capsys):
+    """An edited space file cannot change a resumed sweep (--resume reads the copy stored at
+    creation and refuses --space); what the space points at (data files, the sweep's teacher) is
+    fingerprinted at creation and compared before Ray starts."""
+    import shutil
+
+    from raykd.cli import main
+    from raykd.data import load_splits
+    from raykd.resume import problems_digest
+
+    assert main(["sweep", "--resume", str(real_sweep), "--space", str(space_file(num_samples=9))]) == 2
+    assert "--resume takes the sweep stored at DIR as it was created" in capsys.readouterr().err
+    meta = json.loads((real_sweep / "results" / "sweep.json").read_text())
+    assert meta["fingerprint"]["data"] == problems_digest(load_splits(meta["data"], seed=meta["seed"]))
+    assert meta["fingerprint"]["teacher"] == json.loads((real_sweep / "teacher" / "config.json").read_text())["weights_sha256"]
+
+    copy = tmp_path / "copy"
+    shutil.copytree(real_sweep, copy, ignore=shutil.ignore_patterns("tune", "train"))
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([{"Body": f"Tom has {i + 2} apples.", "Question": "He eats 1. How many are left?",
+                                 "Formula": f"{i + 2}-1={i + 1}", "Answer": str(i + 1)} for i in range(30)]))
+    meta["space_raw"]["data"] = meta["data"] = f"asdiv-a:{data}"
+    meta["fingerprint"]["data"] = problems_digest(load_splits(meta["data"], seed=meta["seed"]))
+    meta["teacher"]["dir"] = str(copy / "teacher")
+    (copy / "results" / "sweep.json").write_text(json.dumps(meta))
+    before = (copy / "results" / "sweep.json").read_bytes()
+
+    data.write_text(data.read_text().replace("Tom has 2 apples.", "Tom has 2 apples!"))  # the data set changed
+    assert main(["sweep", "--resume", str(copy), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be resumed (data: " in err and len(err.strip().splitlines()) == 1
+
+    data.write_text(data.read_text().replace("Tom has 2 apples!", "Tom has 2 apples."))  # restored; now the teacher
+    config = json.loads((copy / "teacher" / "config.json").read_text())
+    config["weights_sha256"] = "0" * 64
+    (copy / "teacher" / "config.json").write_text(json.dumps(config))
+    assert main(["sweep", "--resume", str(copy), "--quiet"]) == 2
+    assert "cannot be resumed (teacher: " in capsys.readouterr().err
+    assert (copy / "results" / "sweep.json").read_bytes() == before
+
+
 def test_hopeless_chains_are_stopped_early_and_recorded_as_pruned(space_file, tmp_path):
     from raykd.distributed.space import load_space
     from raykd.distributed.sweep import run_sweep

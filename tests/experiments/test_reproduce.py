@@ -114,6 +114,20 @@ def test_reproduce_end_to_end_then_resume(tiny_teacher_dir: Path, tmp_path: Path
     assert "progressive: done earlier, 3 round(s)" in second.stdout
     assert json.loads((out / "results.json").read_text())["experiments"]["progressive"]["records"] == records
 
+    # other settings, or another teacher: refused before anything runs, naming what differs
+    stored = (out / "results.json").read_bytes()
+    changed = _reproduce(*common, "--set", "epochs_per_round=2")
+    assert changed.returncode == 2 and "progressive (epochs_per_round: 1 -> 2)" in changed.stderr, changed.stderr[-2000:]
+    from raykd.cli import main
+
+    other = tmp_path / "other-teacher"
+    assert main(["prune", "--model", str(tiny_teacher_dir), "--ratio", "0.25", "--calib", "synthetic:40", "--out", str(other)]) == 0
+    swapped = [str(other) if a == str(tiny_teacher_dir) else a for a in common]
+    for extra in ([], ["--remeasure", "--repeats", "2"]):
+        proc = _reproduce(*swapped, *extra)
+        assert proc.returncode == 2 and "teacher: " in proc.stderr and "cannot be resumed" in proc.stderr, proc.stderr[-2000:]
+    assert (out / "results.json").read_bytes() == stored
+
     again = _reproduce(*common, "--remeasure", "--repeats", "2")
     assert again.returncode == 0, again.stderr[-2000:]
     speed = json.loads((out / "results.json").read_text())["speed"]

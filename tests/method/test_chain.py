@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 import pytest
+import torch
 
 from raykd.data import prediction_correct
 from raykd.errors import ConfigError
@@ -52,15 +53,22 @@ def test_two_round_chain_shrinks_the_model_and_keeps_accuracy(tiny_teacher_dir, 
     assert state["done"] is True and len(state["records"]) == 2
 
 
+class _Crash(Exception):
+    pass
+
+
+def _crash_after_round_1(record, _directory):
+    if record["round"] == 1:
+        raise _Crash
+
+
 def test_chain_resumes_after_its_last_complete_round(tiny_teacher_dir, synthetic_splits, tmp_path):
     out = tmp_path / "chain"
-    first, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_max=0.2)
-    first.run()
-    # pretend the run was cut after round 1 of a 2-round chain: rewrite the state as not done
-    state_path = out / "round-01" / "state.json"
-    state = json.loads(state_path.read_text())
-    state["done"] = False
-    state_path.write_text(json.dumps(state))
+    first, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=2, p_max=0.2)
+    first.on_round = _crash_after_round_1  # the run dies right after round 1 was checkpointed
+    with pytest.raises(_Crash):
+        first.run()
+    assert last_complete_round(out)[0] == 1 and not (out / "round-02").exists()
     second, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=2, p_max=0.2)
     result = second.run()
     assert result.resumed_from == 1
@@ -72,6 +80,49 @@ def test_chain_resumes_after_its_last_complete_round(tiny_teacher_dir, synthetic
     third.on_round = lambda rec, _d: seen.append(rec["round"])
     again = third.run()
     assert again.records == result.records and seen == [2]
+
+
+def test_a_chain_never_resumes_under_other_settings_teacher_or_data(tiny_teacher_dir, synthetic_splits, tmp_path):
+    from raykd.data import load_splits
+    from raykd.resume import ResumeMismatch
+
+    out = tmp_path / "chain"
+    first, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_min=0.2, p_max=0.2, epochs_per_round=1)
+    first.run()
+    before = (out / "round-01" / "state.json").read_bytes()
+    # other settings: the differing keys are named, old and new value
+    other, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_min=0.2, p_max=0.5, alpha=0.0, epochs_per_round=1)
+    with pytest.raises(ResumeMismatch, match=r"config\.alpha: 0\.5 -> 0\.0; config\.p_max: 0\.2 -> 0\.5"):
+        other.run()
+    # other data (same spec shape, other seed)
+    other, _ = _chain(tiny_teacher_dir, load_splits("synthetic:400:8"), out, rounds=1, p_min=0.2, p_max=0.2, epochs_per_round=1)
+    with pytest.raises(ResumeMismatch, match=r"\bdata: "):
+        other.run()
+    # another teacher: the same structure with one weight changed
+    other, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_min=0.2, p_max=0.2, epochs_per_round=1)
+    with torch.no_grad():
+        next(other.teacher.parameters()).view(-1)[0] += 1.0
+    with pytest.raises(ResumeMismatch, match=r"\bteacher: "):
+        other.run()
+    assert (out / "round-01" / "state.json").read_bytes() == before  # nothing was touched
+    assert sorted(p.name for p in out.iterdir()) == ["round-01"]
+
+
+def test_a_chain_stored_before_fingerprints_still_resumes_when_its_config_matches(tiny_teacher_dir, synthetic_splits, tmp_path):
+    from raykd.resume import ResumeMismatch
+
+    out = tmp_path / "chain"
+    first, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_min=0.2, p_max=0.2, epochs_per_round=1)
+    records = first.run().records
+    state_path = out / "round-01" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["fingerprint"]  # as written by raykd before this change
+    state_path.write_text(json.dumps(state))
+    same, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_min=0.2, p_max=0.2, epochs_per_round=1)
+    assert same.run().records == records
+    other, _ = _chain(tiny_teacher_dir, synthetic_splits, out, rounds=1, p_min=0.2, p_max=0.25, epochs_per_round=1)
+    with pytest.raises(ResumeMismatch, match="p_max"):
+        other.run()
 
 
 @pytest.mark.parametrize(

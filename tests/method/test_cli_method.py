@@ -36,7 +36,9 @@ def test_prune_rejects_impossible_ratios(tiny_teacher_dir, tmp_path, capsys, rat
 
 
 def test_prune_refuses_a_directory_that_is_not_a_model(tmp_path, capsys):
-    assert main(["prune", "--model", str(tmp_path), "--ratio", "0.2", "--calib", "synthetic:20", "--out", str(tmp_path / "p")]) == 2
+    (tmp_path / "notamodel").mkdir()
+    assert main(["prune", "--model", str(tmp_path / "notamodel"), "--ratio", "0.2", "--calib", "synthetic:20",
+                 "--out", str(tmp_path / "p")]) == 2
     assert "not a raykd model directory" in capsys.readouterr().err
 
 
