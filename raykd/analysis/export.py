@@ -24,7 +24,7 @@ from raykd.outputs import atomic_dir, check_model_dir, is_model_dir
 
 DROPPED = ("state.json",)
 PICK_KEYS = {"max-drop": "max_drop", "min-speedup": "min_speedup", "max-params": "max_params",
-             "max-flops": "max_flops", "min-accuracy": "min_accuracy", "by": "by"}
+             "max-flops": "max_flops", "min-accuracy": "min_accuracy", "not-worse-at": "not_worse_at", "by": "by"}
 
 
 def parse_pick(spec: str) -> dict[str, Any]:
@@ -146,7 +146,8 @@ def _record(sw: Any, row: Any, src: str, selected_by: str) -> dict[str, Any]:
     }
 
 
-_METRICS = ("accuracy", "accuracy_drop", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes",
+_METRICS = ("accuracy", "accuracy_drop", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup",
+            "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher", "accuracy_lost", "accuracy_gained", "params", "flops", "memory_bytes",
             "latency_ms", "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original",
             "rounds_done", "rounds", "wall_s", "finished_at")
 
@@ -185,7 +186,12 @@ def readme(sw: Any, row: Any, src: str, selected_by: str) -> str:
         f"| answer accuracy (valid) | {pct(row.get('accuracy'))} | {pct(t.get('accuracy'))} |",
         f"| accuracy drop vs teacher | {num(row.get('accuracy_drop'), '{:.2f} pt')} | |",
         f"| answer accuracy (test) | {pct(row.get('test_accuracy'))} | {pct(t.get('test_accuracy'))} |",
-        f"| speedup (measured latency ratio) | {num(row.get('speedup'), '{:.3f}x')} | 1.000x |",
+        f"| speedup ({row.get('speedup_source') or 'measured'}) | {num(row.get('speedup'), '{:.3f}x')} | 1.000x |",
+        f"| measured speedup (latency ratio, side by side) | {num(row.get('measured_speedup', row.get('speedup')), '{:.3f}x')} | 1.000x |",
+        (f"| answer accuracy (valid), 95% CI, n | {pct(row.get('accuracy_ci_low'))}–{pct(row.get('accuracy_ci_high'))}, "
+         f"n {num(row.get('accuracy_n'))} | |"),
+        (f"| vs teacher (exact McNemar, valid) | p {num(row.get('accuracy_p_vs_teacher'), '{:.3g}')}, "
+         f"lost {num(row.get('accuracy_lost'))}, gained {num(row.get('accuracy_gained'))} | |"),
         f"| ideal speedup (FLOPs ratio) | {num(row.get('ideal_speedup'), '{:.3f}x')} | 1.000x |",
         f"| parameters | {num(row.get('params'))} | {num(t.get('params'))} |",
         f"| FLOPs (analytic, per benchmark batch) | {num(row.get('flops'))} | {num(t.get('flops'))} |",

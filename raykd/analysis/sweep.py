@@ -169,7 +169,7 @@ class Sweep:
 
     def query(self, max_drop: float | None = _UNSET, min_speedup: float | None = None,
               max_params: float | None = None, max_flops: float | None = None,
-              min_accuracy: float | None = None, by: Any = None) -> pd.Series:
+              min_accuracy: float | None = None, by: Any = None, not_worse_at: float | None = None) -> pd.Series:
         """The best complete trial under constraints.
 
         * ``query()`` / ``query(max_drop=0.5)``: the fastest trial (max measured speedup) whose
@@ -179,8 +179,10 @@ class Sweep:
         `max_drop` is in accuracy points (0.5 = half a percentage point) and defaults to 0.5 only
         when no other constraint is given; `min_accuracy` is a fraction like the results. `by`
         ("metric:mode") overrides what is optimised; ties go to the higher accuracy, then the
-        higher speedup, then the trial id. NoCompleteTrialError when no trial qualifies."""
-        others = (min_speedup, max_params, max_flops, min_accuracy)
+        higher speedup, then the trial id. `not_worse_at=0.05` keeps only trials whose valid
+        accuracy is not significantly below the teacher's (at or above it, or an exact McNemar
+        p >= 0.05 on the same problems). NoCompleteTrialError when no trial qualifies."""
+        others = (min_speedup, max_params, max_flops, min_accuracy, not_worse_at)
         if max_drop is _UNSET:
             max_drop = 0.5 if all(v is None for v in others) else None
         if by is None:
@@ -199,6 +201,16 @@ class Sweep:
             if not max_drop >= 0:
                 raise RaykdInputError(f"max_drop must be >= 0 accuracy points, got {max_drop}")
             conds.append((f"accuracy drop <= {max_drop:g} pt", "accuracy_drop", _num(df, "accuracy_drop") <= max_drop + 1e-9))
+        if not_worse_at is not None:
+            if not 0 < not_worse_at < 1:
+                raise RaykdInputError(f"not_worse_at is a significance level in (0, 1), got {not_worse_at}")
+            if "accuracy_p_vs_teacher" not in df or not df["accuracy_p_vs_teacher"].notna().any():
+                raise RaykdInputError(f"sweep {self.name} records no paired tests against the teacher "
+                                      "(made before raykd recorded per-problem results)")
+            p = _num(df, "accuracy_p_vs_teacher")
+            not_below = _num(df, "accuracy") >= (self.teacher_accuracy if self.teacher_accuracy is not None else np.inf)
+            conds.append((f"no significant drop (McNemar p >= {not_worse_at:g})", "accuracy_p_vs_teacher",
+                          not_below | (p >= not_worse_at)))
         for value, col, op, text in ((min_speedup, "speedup", "ge", "speedup >= {:g}x"),
                                      (max_params, "params", "le", "params <= {:,.0f}"),
                                      (max_flops, "flops", "le", "FLOPs <= {:,.0f}"),

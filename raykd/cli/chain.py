@@ -59,10 +59,11 @@ def run(args: argparse.Namespace) -> int:
     chain = Chain(task, teacher, config, SolverIO(tokenizer), Path(args.out), make_measure(task, repeats=config.latency_repeats),
                   progress=not quiet, log=(lambda _m: None) if quiet else print,
                   on_round=None if quiet else (lambda rec, _d: print(round_line(rec))))
-    teacher_valid = task.evaluate(teacher, "valid")["accuracy"]
     result = chain.run()
+    teacher_valid = result.teacher_metrics["valid"]
     if args.json:
-        print_json({"teacher_accuracy": teacher_valid, "rounds": result.records, "out": args.out})
+        print_json({"teacher_accuracy": teacher_valid["accuracy"], "teacher": result.teacher_metrics,
+                    "rounds": result.records, "out": args.out})
         return 0
     print_round_table(result.records, teacher_valid)
     print(f"final model: {Path(args.out) / f'round-{len(result.records):02d}'}")
@@ -71,19 +72,37 @@ def run(args: argparse.Namespace) -> int:
 
 def round_line(rec: dict[str, Any]) -> str:
     return (f"round {rec['round']}: ratio {rec['ratio']:.3f}, heads {rec['heads_total']}/{rec['heads_original']}, "
-            f"accuracy {rec['accuracy']:.3f}, speedup {rec['speedup']:.3f}x (ideal {rec['ideal_speedup']:.3f}x)")
+            f"accuracy {_acc(rec)}, speedup {rec['speedup']:.3f}x (ideal {rec['ideal_speedup']:.3f}x)")
 
 
-def print_round_table(records: list[dict[str, Any]], teacher_accuracy: float) -> None:
+def _acc(rec: dict[str, Any], prefix: str = "accuracy") -> str:
+    """'0.741 [0.64, 0.82] n 81' (95% Wilson interval) from a round record."""
+    low, high = rec.get(f"{prefix}_ci_low"), rec.get(f"{prefix}_ci_high")
+    if low is None or high is None:
+        return f"{rec[prefix]:.3f}"
+    return f"{rec[prefix]:.3f} [{low:.2f}, {high:.2f}] n {rec.get(f'{prefix}_n')}"
+
+
+def _paired(rec: dict[str, Any]) -> str:
+    """Problems lost/gained against the teacher on valid and the exact McNemar p-value."""
+    p = rec.get("accuracy_p_vs_teacher")
+    return "–" if p is None else f"-{rec['accuracy_lost']}/+{rec['accuracy_gained']}, p {p:.2g}"
+
+
+def print_round_table(records: list[dict[str, Any]], teacher: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"chain (teacher valid accuracy {teacher_accuracy:.3f})")
-    for col in ("round", "ratio", "heads", "accuracy", "params↓", "FLOPs↓", "speed↑ (measured)", "ideal speed↑", "memory↓", "train s"):
+    from raykd.results.stats import format_accuracy
+
+    table = Table(title=f"chain (teacher valid accuracy {format_accuracy(teacher)}; intervals 95% Wilson; "
+                        "vs teacher: problems lost/gained, exact McNemar p)")
+    for col in ("round", "ratio", "heads", "accuracy [95% CI] n", "vs teacher", "params↓", "FLOPs↓", "speed↑ (measured)",
+                "ideal speed↑", "memory↓", "train s"):
         table.add_column(col, justify="right")
     for r in records:
         table.add_row(
-            str(r["round"]), f"{r['ratio']:.3f}", f"{r['heads_total']}/{r['heads_original']}", f"{r['accuracy']:.3f}",
+            str(r["round"]), f"{r['ratio']:.3f}", f"{r['heads_total']}/{r['heads_original']}", _acc(r), _paired(r),
             f"{100 * r['params_reduction']:.1f}%", f"{100 * r['flops_reduction']:.1f}%", f"{r['speedup']:.3f}x",
             f"{r['ideal_speedup']:.3f}x", f"{100 * r['memory_reduction']:.1f}%", f"{r['train_s']:.0f}",
         )

@@ -39,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(metrics)
         return 0
+    from raykd.results.stats import format_accuracy
+
     print(f"n {metrics['n']} (skipped rows: {metrics['skipped_rows']})")
-    print(f"answer accuracy   {metrics['accuracy']:.4f}")
+    print(f"answer accuracy   {format_accuracy(metrics)}")
     print(f"equation accuracy {metrics['equation_accuracy']:.4f}")
     for level, m in metrics["by_complexity"].items():
-        print(f"  {level:<8} n {m['n']:>5}  accuracy {m['accuracy']:.4f}")
+        print(f"  {level:<8} {format_accuracy(m)}")
     return 0

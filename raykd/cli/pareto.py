@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from raykd.analysis.export import json_safe
-from raykd.cli.args import NON_NEGATIVE_NUMBER
+from raykd.cli.args import NON_NEGATIVE_NUMBER, number
 from raykd.cli.common import add_json_flag, add_output, print_json
 
 
@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also pick the fastest complete trial at most PT accuracy points below the teacher")
     p.add_argument("--reference", metavar="M=V,...",
                    help="hypervolume reference point, e.g. accuracy=0.5,speedup=1 (default: accuracy 0, speedup 1.0)")
+    p.add_argument("--not-worse-at", type=number(0.0, 1.0, low_open=True, high_open=True), metavar="A",
+                   help="also pick (or restrict the --max-drop pick to) trials whose accuracy is not significantly "
+                        "below the teacher's: exact McNemar p >= A on the same valid problems, e.g. 0.05")
     add_output(p, "--png", kind="file", required=False, metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -58,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     hv = sw.hypervolume(objs, reference)
     ref = sw.reference_point(objs, reference)
     pick, pick_error = None, None
-    if args.max_drop is not None:
+    picking = args.max_drop is not None or args.not_worse_at is not None
+    if picking:
         try:
-            pick = sw.query(max_drop=args.max_drop)
+            pick = sw.query(max_drop=args.max_drop, not_worse_at=args.not_worse_at)
         except NoCompleteTrialError as exc:
             pick_error = str(exc)
     png = None
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             "counts": sw.counts, "teacher": sw.teacher, "reference_point": ref, "hypervolume": hv,
             "front": _records(front.assign(on_front=True)), "trials": _records(df),
             "pick": _record(pick) if pick is not None else None, "pick_error": pick_error,
-            "max_drop": args.max_drop, "png": png,
+            "max_drop": args.max_drop, "not_worse_at": args.not_worse_at, "png": png,
         })
         return 0
     print_table(sw, objs, mask)
@@ -89,9 +93,11 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{v} {k}" for k, v in sw.counts.items())
     print(f"front        {int(mask.sum())} of {len(sw.df)} trials ({counts}); objectives {format_objectives(objs)}")
     print(f"hypervolume  {hv:.4f} (reference: {', '.join(f'{m} {v:g}' for m, v in ref.items())})")
-    if args.max_drop is not None:
+    if picking:
+        rule = " and ".join(([f"within {args.max_drop:g} pt of the teacher"] if args.max_drop is not None else [])
+                            + ([f"no significant drop at {args.not_worse_at:g}"] if args.not_worse_at is not None else []))
         if pick is not None:
-            print(f"pick         trial {pick['trial_id']} — fastest within {args.max_drop:g} pt of the teacher: "
+            print(f"pick         trial {pick['trial_id']} — fastest {rule}: "
                   f"accuracy {_pct(pick['accuracy'])} (drop {pick['accuracy_drop']:.2f} pt), "
                   f"speedup {pick['speedup']:.3f}x, params {_int(pick.get('params'))}")
             print(f"             checkpoint {pick.get('checkpoint_path')}")
@@ -115,7 +121,10 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
     df = df.assign(_front=~df["on_front"], _status=df["status"].map(status_rank).fillna(9), _key=key.fillna(np.inf))
     df = df.sort_values(["_front", "_status", "_key", "trial_id"], kind="stable")
     hps = sw.hp_columns
-    metric_cols = ["accuracy", "accuracy_drop", "speedup", "ideal_speedup", "params", "heads_total", "rounds_done"]
+    stats = "accuracy_ci_low" in df and df["accuracy_ci_low"].notna().any()
+    measured = "measured_speedup" in df and df["measured_speedup"].notna().any()
+    metric_cols = ["accuracy", *(["accuracy_ci", "accuracy_p_vs_teacher"] if stats else []), "accuracy_drop", "speedup",
+                   *(["measured_speedup"] if measured else []), "ideal_speedup", "params", "heads_total", "rounds_done"]
     metric_cols += [m for m, _ in objs if m not in metric_cols]
     table = Table(title=f"sweep {sw.name}: {len(df)} trials, ★ = on the Pareto front ({', '.join(f'{m}:{d}' for m, d in objs)})")
     table.add_column("", justify="center")
@@ -123,7 +132,7 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
     table.add_column("status")
     for h in hps:
         table.add_column(h[3:], justify="right")
-    heads = {"accuracy": "accuracy", "accuracy_drop": "drop pt", "speedup": "speedup", "ideal_speedup": "ideal",
+    heads = {"accuracy": "accuracy", "accuracy_ci": "95% CI", "accuracy_p_vs_teacher": "p vs teacher", "accuracy_drop": "drop pt", "measured_speedup": "measured", "speedup": "speedup", "ideal_speedup": "ideal",
              "params": "params", "heads_total": "heads", "rounds_done": "rounds"}
     for c in metric_cols:
         table.add_column(heads.get(c, c), justify="right")
@@ -135,9 +144,14 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
             v = r.get(c)
             if c == "accuracy":
                 cells.append(_pct(v))
+            elif c == "accuracy_ci":
+                lo, hi = r.get("accuracy_ci_low"), r.get("accuracy_ci_high")
+                cells.append("–" if not (_finite(lo) and _finite(hi)) else f"{100 * lo:.1f}–{100 * hi:.1f}")
+            elif c == "accuracy_p_vs_teacher":
+                cells.append("–" if not _finite(v) else f"{v:.2g} (-{_int(r.get('accuracy_lost'))}/+{_int(r.get('accuracy_gained'))})")
             elif c == "accuracy_drop":
                 cells.append("–" if not _finite(v) else f"{v:.2f}")
-            elif c in ("speedup", "ideal_speedup"):
+            elif c in ("speedup", "ideal_speedup", "measured_speedup"):
                 cells.append("–" if not _finite(v) else f"{v:.3f}x")
             elif c == "heads_total":
                 cells.append("–" if not _finite(v) else f"{int(v)}/{_int(r.get('heads_original'))}")

@@ -94,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
         print("left out of training: " + ", ".join(f"{n} {reason}" for reason, n in report.skipped_train.items()))
     print(f"trained {summary['steps']} steps ({summary['epochs']} epochs, stopped by {summary['stopped']}) in "
           f"{summary['wall_s']} s on {report.device} with {report.threads} threads, {summary['examples_per_s']} examples/s")
+    from raykd.results.stats import format_accuracy
+
     for name, metrics in (("valid", report.valid), ("test", report.test)):
         if metrics:
-            print(f"{name}: accuracy {metrics['accuracy']:.3f}  equation accuracy {metrics['equation_accuracy']:.3f}  n {metrics['n']}")
+            print(f"{name}: accuracy {format_accuracy(metrics)}  equation accuracy {metrics['equation_accuracy']:.3f}")
     print(f"saved to {args.out}")
     return 0
 

@@ -19,9 +19,13 @@ from raykd import storage
 from raykd.distributed.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
 
-FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
+FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
                  "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original")
-ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes",
+# Accuracy with its n, 95% Wilson interval, per-problem bits and the paired test against the
+# teacher (raykd.results.stats.accuracy_fields), for the valid and the test split.
+STATS_COLUMNS = tuple(f"{split}_{key}" for split in ("accuracy", "test_accuracy")
+                      for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct"))
+ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup", "params", "flops", "memory_bytes",
                  "heads_total", "latency_ms", "train_s", "stats_s", "shared_stats")
 
 
@@ -61,6 +65,8 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         **{f"hp_{p.name}": config.get(p.name) for p in space.search},
         "chain_config_json": chain_json,
         **{c: _num(last.get(c)) for c in FINAL_COLUMNS},
+        "speedup_source": last.get("speedup_source"),
+        **{c: last.get(c) if c.endswith("_correct") else _num(last.get(c)) for c in STATS_COLUMNS},
         "rounds_done": int(last.get("round", 0) or 0),
         "rounds": int(json.loads(chain_json).get("rounds", 0) or 0),
         "rounds_json": json.dumps([{c: r.get(c) for c in ROUND_COLUMNS} for r in records]),

@@ -35,7 +35,8 @@ from raykd.method.config import ChainConfig
 OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
 SAMPLERS = ("tpe", "nsga2", "random")
 TOP_LEVEL = ("name", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
-             "resources", "storage", "seed")
+             "resources", "storage", "seed", "speed")
+SPEED_SOURCES = ("table", "measured")
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
 
 
@@ -184,6 +185,9 @@ class SweepSpace:
     resources: Resources = field(default_factory=Resources)
     storage: str = "~/raykd_runs"
     seed: int = 0
+    # where the `speedup` objective comes from: "table" (the sweep's latency table, deterministic per
+    # shape; every trial still records `measured_speedup`) or "measured" (each trial's own timing)
+    speed: dict[str, Any] = field(default_factory=lambda: {"source": "table", "rounds": 60})
 
     @property
     def metrics(self) -> list[str]:
@@ -275,6 +279,7 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), source, raw.get("seed", 0))
     kw["early_stop"] = _early_stop(raw.get("early_stop") or {}, source)
     kw["resources"] = _resources(raw.get("resources") or {}, source)
+    kw["speed"] = _speed(raw.get("speed") or {}, source)
     return SweepSpace(**kw)
 
 
@@ -334,15 +339,31 @@ def _sampler(raw: Any, source: str, seed: int) -> dict[str, Any]:
     return {"seed": seed, **raw}
 
 
-def _early_stop(raw: Any, source: str) -> dict[str, Any]:
+def _section(raw: Any, source: str, name: str, known: set[str], example: str) -> Mapping[str, Any]:
+    """A space section that must be a mapping of known keys."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: early_stop must be a mapping")
-    unknown = set(raw) - {"accuracy_floor", "after_round"}
+        raise ConfigError(f"{source}: {name} must be a mapping like {example}")
+    unknown = set(raw) - known
     if unknown:
-        raise ConfigError(f"{source}: early_stop has unknown key(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{source}: {name} has unknown key(s) {', '.join(sorted(unknown))}")
+    return raw
+
+
+def _early_stop(raw: Any, source: str) -> dict[str, Any]:
+    _section(raw, source, "early_stop", {"accuracy_floor", "after_round"}, "{accuracy_floor: 0.3, after_round: 1}")
     if raw and not (0.0 <= float(raw.get("accuracy_floor", 0.0)) <= 1.0):
         raise ConfigError(f"{source}: early_stop.accuracy_floor must be in [0, 1]")
     return dict(raw)
+
+
+def _speed(raw: Any, source: str) -> dict[str, Any]:
+    _section(raw, source, "speed", {"source", "rounds"}, "{source: table, rounds: 60}")
+    out = {"source": raw.get("source", "table"), "rounds": raw.get("rounds", 60)}
+    if out["source"] not in SPEED_SOURCES:
+        raise ConfigError(f"{source}: speed.source must be one of {SPEED_SOURCES}, got {out['source']!r}")
+    if isinstance(out["rounds"], bool) or not isinstance(out["rounds"], int) or not 1 <= out["rounds"] <= 10_000:
+        raise ConfigError(f"{source}: speed.rounds must be an integer in 1..10000, got {out['rounds']!r}")
+    return out
 
 
 def _resources(raw: Any, source: str) -> Resources:

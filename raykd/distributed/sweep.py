@@ -91,7 +91,8 @@ def make_searcher(space: SweepSpace, journal: Path, study_name: str) -> Any:
     return ConcurrencyLimiter(algo, max_concurrent=space.resources.concurrent_trials)
 
 
-def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str):
+def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
+                  teacher_metrics: dict[str, Any] | None = None):
     """The Tune function trainable (its name, `raykd_trial`, is what `Tuner.restore` matches)."""
     res = space.resources
 
@@ -108,6 +109,7 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str):
         loop_config = {
             "chain": chain.to_dict(), "teacher_dir": teacher_dir, "data": space.data, "data_seed": space.seed,
             "use_gpu": res.gpus_per_worker > 0, "threads_per_worker": max(1, int(res.cpus_per_worker)),
+            "teacher_metrics": teacher_metrics, "speed_source": space.speed["source"],
         }
         per_worker = {"CPU": res.cpus_per_worker}
         if res.gpus_per_worker:
@@ -257,7 +259,7 @@ def run_sweep(
                  log_to_driver=False, configure_logging=False, **system)
     try:
         journal = _local_journal(paths)
-        trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train), {"cpu": 0, TRIAL_SLOT: 1})
+        trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train, teacher.get("metrics")), {"cpu": 0, TRIAL_SLOT: 1})
         callbacks = [ResultsCallback(paths.root, space, journal, paths.journal if storage.is_remote(paths.root) else None)]
         param_space = {p.name: p.to_tune() for p in space.search}
         if resume and tune.Tuner.can_restore(paths.tune):

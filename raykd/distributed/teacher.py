@@ -84,6 +84,8 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
         stats.save(stats_file)
     else:
         HeadStats.load(stats_file)  # fail early on a corrupt file
+    if space.speed["source"] == "table":
+        _latency_table(space, model, task, Path(local), info, log)
     from raykd.resume import problems_digest
     from raykd.task.io import CHECKSUM_KEY, read_solver_config
 
@@ -91,12 +93,32 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
     info["weights_sha256"] = read_solver_config(local).get(CHECKSUM_KEY)
     valid = task.evaluate(model, "valid")
     test = task.evaluate(model, "test") if splits.get("test") else None
-    info.update({"accuracy": valid["accuracy"], "test_accuracy": test["accuracy"] if test else None})
+    info.update({"accuracy": valid["accuracy"], "test_accuracy": test["accuracy"] if test else None,
+                 # with n, interval and per-problem bits: every trial's paired test against the teacher
+                 "metrics": {"valid": valid, **({"test": test} if test else {})}})
     from raykd.measure import count_params
 
     info["params"] = count_params(model)
     storage.upload_dir(Path(local), target)
     return info
+
+
+def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: dict[str, Any], log: Any) -> None:
+    """The sweep's latency table (teacher/latency_table.json), built once, on the batch and thread
+    count the trials time with; kept as it is when the teacher directory already has one."""
+    from raykd.method.latency_table import TABLE_NAME, LatencyTable, build_latency_table
+
+    path = local / TABLE_NAME
+    if path.is_file():
+        LatencyTable.load(path)  # fail early on a corrupt file
+        return
+    base = space.chain_config({})
+    batch = next(iter(task.batches("valid", base.latency_batch)))
+    threads = max(1, int(space.resources.cpus_per_worker))
+    log(f"timing the latency table ({space.speed['rounds']} interleaved rounds, {threads} thread(s)) ...")
+    t0 = time.perf_counter()
+    build_latency_table(task, model, batch, rounds=space.speed["rounds"], threads=threads).save(path)
+    info["latency_table_s"] = round(time.perf_counter() - t0, 2)
 
 
 def _needs_taylor(space: SweepSpace) -> bool:

@@ -61,6 +61,10 @@ def chain_worker(config: dict[str, Any]) -> None:
     task = MWPTask(tokenizer, teacher.vocab, splits)
     stats_path = teacher_dir / "head_stats.json"
     stats = HeadStats.load(stats_path) if stats_path.is_file() else None
+    from raykd.method.latency_table import TABLE_NAME, LatencyTable
+
+    table_path = teacher_dir / TABLE_NAME
+    table = LatencyTable.load(table_path) if config.get("speed_source") == "table" and table_path.is_file() else None
 
     def on_round(record: dict[str, Any], rdir: Path) -> None:
         metrics = flatten_record(record, chain_config.rounds)
@@ -71,7 +75,8 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     try:
         Chain(task, teacher, chain_config, SolverIO(tokenizer), work,
-              make_measure(task, repeats=chain_config.latency_repeats, threads=threads or None),
-              teacher_stats=stats, progress=False, on_round=on_round, log=lambda _m: None).run()
+              make_measure(task, repeats=chain_config.latency_repeats, threads=threads or None, table=table),
+              teacher_stats=stats, teacher_metrics=config.get("teacher_metrics"), progress=False, on_round=on_round,
+              log=lambda _m: None).run()
     finally:
         shutil.rmtree(work, ignore_errors=True)

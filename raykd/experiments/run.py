@@ -103,7 +103,8 @@ def check_experiment_configs(result: ReproductionResult, base: ChainConfig, expe
 
 
 def _metrics(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: result[k] for k in ("accuracy", "equation_accuracy", "n", "by_complexity")}
+    return {k: result[k] for k in ("accuracy", "equation_accuracy", "n", "by_complexity", "ci_low", "ci_high", "correct_bits")
+            if k in result}
 
 
 def run_reproduction(
@@ -149,6 +150,9 @@ def run_reproduction(
         stats.save(stats_path)
         result.meta["teacher_stats_s"] = round(time.perf_counter() - t0, 2)
 
+    # the teacher's per-problem results, for every chain's paired tests (older results files lack them)
+    teacher_metrics = ({s: result.teacher[s] for s in ("valid", "test")}
+                       if all("correct_bits" in result.teacher.get(s, {}) for s in ("valid", "test")) else None)
     for exp in experiments:
         done = result.experiments.get(exp.name)
         config = ChainConfig.from_dict({**base.to_dict(), **exp.overrides})
@@ -159,7 +163,7 @@ def run_reproduction(
         t0 = time.perf_counter()
         chain_dir = experiment_dir(out, exp.name)
         chain = Chain(task, teacher, config, io, chain_dir, measure, teacher_stats=stats, progress=progress,
-                      log=log)
+                      log=log, teacher_metrics=teacher_metrics)
         records = chain.run().records
         result.experiments[exp.name] = {"description": exp.description, "overrides": exp.overrides, "config": config.to_dict(),
                                         "records": records, "done": True, "wall_s": round(time.perf_counter() - t0, 2)}

@@ -41,6 +41,7 @@ from raykd.method.importance import (
 )
 from raykd.method.pruner import removal_counts, select_heads
 from raykd.method.schedule import pruning_ratio
+from raykd.results.stats import accuracy_fields
 from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
 from raykd.task.base import Batch, Task
@@ -67,6 +68,7 @@ class ChainResult:
     out_dir: Path
     resumed_from: int = 0
     done: bool = True
+    teacher_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> the teacher's metrics
 
     @property
     def final(self) -> dict[str, Any]:
@@ -159,6 +161,7 @@ class Chain:
     out_dir: Path
     measure: MeasureFn
     teacher_stats: HeadStats | None = None
+    teacher_metrics: dict[str, dict[str, Any]] | None = None  # split -> metrics with correct_bits; evaluated if None
     progress: bool = True
     on_round: Callable[[dict[str, Any], Path], None] | None = None
     log: Callable[[str], None] = print
@@ -170,6 +173,13 @@ class Chain:
         if st is None or not st.matches(model):
             return False
         return self.config.importance != "taylor" or all(len(b.taylor) == len(b.head_ids) for b in st.blocks.values())
+
+    def _teacher_metrics(self) -> dict[str, dict[str, Any]]:
+        """The teacher's valid (and test) metrics, with per-problem bits for the paired tests."""
+        if self.teacher_metrics is None:
+            splits = ["valid"] + (["test"] if self.task.has_split("test") else [])
+            self.teacher_metrics = {s: self.task.evaluate(self.teacher, s) for s in splits}
+        return self.teacher_metrics
 
     def fingerprint(self) -> dict[str, Any]:
         """What this chain's results depend on: its settings, the teacher's weights, the data."""
@@ -192,7 +202,8 @@ class Chain:
             model = self.io.load(round_dir(out, start_round))
             if self.on_round:
                 self.on_round(records[-1], round_dir(out, start_round))
-            return ChainResult(records, model, out, resumed_from=start_round)
+            return ChainResult(records, model, out, resumed_from=start_round, teacher_metrics=self._teacher_metrics())
+        teacher_metrics = self._teacher_metrics()
         current = self.io.load(round_dir(out, start_round)) if start_round else reference
         if start_round:
             self.log(f"resuming chain after round {start_round}")
@@ -233,9 +244,12 @@ class Chain:
                 "stopped": result.stopped,
                 "accuracy": float(result.best_metrics.get(self.task.primary_metric, 0.0)),
                 "valid": result.best_metrics,
+                **accuracy_fields("accuracy", result.best_metrics, teacher_metrics.get("valid")),
             }
-            record["test_accuracy"] = (float(self.task.evaluate(student, "test")[self.task.primary_metric])
-                                       if self.task.has_split("test") else None)
+            test = self.task.evaluate(student, "test") if self.task.has_split("test") else None
+            record["test_accuracy"] = float(test[self.task.primary_metric]) if test else None
+            if test:
+                record.update(accuracy_fields("test_accuracy", test, teacher_metrics.get("test")))
             record.update(self.measure(reference, student, example))
             record["round_s"] = round(time.perf_counter() - t0, 2)
             records.append(record)
@@ -246,4 +260,4 @@ class Chain:
             if self.on_round:
                 self.on_round(record, rdir)
             current = student
-        return ChainResult(records, current.eval(), out, resumed_from=start_round, done=True)
+        return ChainResult(records, current.eval(), out, resumed_from=start_round, done=True, teacher_metrics=teacher_metrics)

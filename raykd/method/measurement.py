@@ -2,7 +2,10 @@
 
 Analytic: params (exact), FLOPs (the task's analytic count for its forward pass), the
 FLOPs-ideal speedup. Measured, in this process, interleaved with the reference on the same batch:
-median latency and the speedup ratio, and peak memory (weights + peak activations of one forward).
+median latency and the speedup ratio (`measured_speedup`), and peak memory (weights + peak
+activations of one forward). `speedup` is the latency table's prediction when a table measured
+under the same conditions is given (`raykd.method.latency_table`: deterministic per shape), else
+the measured ratio; `speedup_source` says which.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ def weight_bytes(model: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int | None = None):
-    """A `MeasureFn(reference, model, batch) -> dict` for the chain."""
+def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int | None = None,
+                 table: Any = None):
+    """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable)."""
+    from raykd.heads import head_counts
+    from raykd.method.latency_table import table_key
 
     def measure(reference: nn.Module, model: nn.Module, batch: Batch) -> dict[str, Any]:
         device = next(model.parameters()).device
@@ -36,6 +42,8 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
         f_ref, f = task.flops(reference, batch), task.flops(model, batch)
         m_ref = weight_bytes(reference) + peak_memory(lambda: task.run(reference, batch), device=device)
         m = weight_bytes(model) + peak_memory(lambda: task.run(model, batch), device=device)
+        measured = lat.speedup["model"]
+        use_table = table is not None and table.matches(table_key(reference, batch, threads))
         return {
             "params": p,
             "params_reference": p_ref,
@@ -46,7 +54,9 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
             "ideal_speedup": f_ref / f,
             "latency_ms": lat.stats["model"].median_ms,
             "latency_reference_ms": lat.stats["reference"].median_ms,
-            "speedup": lat.speedup["model"],
+            "speedup": table.predicted_speedup(head_counts(model)) if use_table else measured,
+            "measured_speedup": measured,
+            "speedup_source": "latency table" if use_table else "measured",
             "memory_bytes": m,
             "memory_reference_bytes": m_ref,
             "memory_reduction": 1 - m / m_ref,

@@ -36,10 +36,13 @@ FORMAT_VERSION = "1"
 STATUSES = ("complete", "pruned", "failed", "running")
 
 STRING_COLUMNS = ("sweep", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
-                  "finished_at")
+                  "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source")
 FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "latency_ms", "params_reduction",
-                 "flops_reduction", "memory_reduction", "wall_s")
-INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds")
+                 "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "accuracy_ci_low", "accuracy_ci_high",
+                 "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher")
+INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
+               "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",
+               "test_accuracy_gained")
 # Column order of a trial row; hp_<name> columns come after "error", extra columns at the end.
 _HEAD = ("sweep", "trial_id", "status", "error")
 _TAIL = ("chain_config_json", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops",
@@ -132,6 +135,9 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = json.dumps(out[key], sort_keys=True, default=_json_default)
     if out["finished_at"] is None:
         out["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    typed = [k for k in (*STRING_COLUMNS, *FLOAT_COLUMNS, *INT_COLUMNS) if k not in TRIAL_COLUMNS]
+    for key in typed:  # optional typed columns (accuracy statistics): present only when a row has them
+        out.setdefault(key, None)
     for key in STRING_COLUMNS:
         if out[key] is not None and not isinstance(out[key], str):
             out[key] = str(out[key])

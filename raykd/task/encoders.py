@@ -77,30 +77,30 @@ def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
 
 
 def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:
-    """A WordPiece tokenizer trained on `texts`, wrapped as a transformers fast tokenizer."""
-    from tokenizers import (
-        Tokenizer,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    """A WordPiece tokenizer trained on `texts`, wrapped as a transformers fast tokenizer.
+
+    The vocabulary comes from `raykd.task.wordpiece` rather than `tokenizers`' trainer, whose ties
+    are broken by hash-map order (random per process and per call): equal texts always give the
+    same vocabulary, token ids and, from the same seed, the same model."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)]
-    )
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=1)
-    tok.train_from_iterator(texts, trainer=trainer)
+    from raykd.task.wordpiece import wordpiece_vocab
+
+    normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)])
+    word_counts: dict[str, int] = {}
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            word_counts[word] = word_counts.get(word, 0) + 1
+    tok = Tokenizer(models.WordPiece(vocab=wordpiece_vocab(word_counts, vocab_size, SPECIAL_TOKENS), unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.add_special_tokens(SPECIAL_TOKENS)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
-    from tokenizers import decoders
-
     tok.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"

@@ -101,7 +101,7 @@ class MWPTask:
         device = _device_of(model)
         was_training = model.training
         model.eval()
-        preds: list[Prediction] = []
+        preds: list[tuple[int, Prediction]] = []
         with torch.inference_mode():
             for batch in iterate_batches(feats, self.vocab, self.tokenizer.pad_token_id, self.eval_batch_size):
                 batch = _to_device(batch, device)
@@ -109,26 +109,27 @@ class MWPTask:
                 for index, seq in zip(batch["problem_index"].tolist(), ids):
                     problem = feats.problems[index]
                     tokens = self.vocab.decode(seq)
-                    preds.append(Prediction(problem, tokens, prediction_correct(problem, tokens)))
+                    preds.append((index, Prediction(problem, tokens, prediction_correct(problem, tokens))))
         model.train(was_training)
-        return preds
+        return [p for _, p in sorted(preds, key=lambda ip: ip[0])]  # the split's problem order: pairable bits
 
     def evaluate(self, model: nn.Module, split: str, *, beam_size: int | None = None) -> dict[str, Any]:
         return summarize(self.predict(model, split, beam_size=beam_size))
 
 
 def summarize(preds: Sequence[Prediction]) -> dict[str, Any]:
-    """accuracy, equation_accuracy, n and the same per complexity level."""
-    n = len(preds)
-    by: dict[str, dict[str, float]] = {}
+    """accuracy with its n and 95% Wilson interval, equation_accuracy, the same per complexity
+    level, and `correct_bits`: per-problem correctness in the split's order (for paired tests)."""
+    from raykd.results.stats import accuracy_interval, pack_correct
+
+    by: dict[str, dict[str, Any]] = {}
     for level in COMPLEXITY_LEVELS:
-        sub = [p for p in preds if p.problem.complexity == level]
-        by[level] = {"n": len(sub), "accuracy": _mean(p.correct for p in sub)}
+        by[level] = accuracy_interval([p.correct for p in preds if p.problem.complexity == level])
     return {
-        "accuracy": _mean(p.correct for p in preds),
+        **accuracy_interval([p.correct for p in preds]),
         "equation_accuracy": _mean(p.equation_correct for p in preds),
         "by_complexity": by,
-        "n": n,
+        "correct_bits": pack_correct([p.correct for p in preds]),
     }
 
 

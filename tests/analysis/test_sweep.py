@@ -258,3 +258,33 @@ def test_ped_anova_importance_follows_the_objective_direction(tmp_path):
     assert high.index[0] == "alpha" and low.index[0] == "tau"
     fanova = sw.importance("speedup")  # variance-based: both matter, direction-free
     assert set(fanova.index[:2]) == {"alpha", "tau"}
+
+
+def test_query_not_worse_at_keeps_only_drops_the_paired_test_does_not_flag(tmp_path, capsys):
+    """t3 (the fastest on the front) lost significantly many problems, t2 did not: the pick by
+    `not_worse_at` is t2, where "max_drop" alone cannot tell them apart by points."""
+    from sweep_factory import TRIALS, make_row
+
+    from raykd.cli import main
+    from raykd.results.store import update_pareto, write_trial
+
+    sweep = make_sweep(tmp_path, "paired", study=False)
+    paired = {"t0": (0.9, 2, 2), "t1": (0.6, 3, 2), "t2": (0.12, 6, 1), "t3": (0.003, 14, 2)}
+    for i, (tid, (p, lost, gained)) in enumerate(paired.items()):
+        status, acc, sp, params, alpha, n, tau, p_max, imp = TRIALS[tid]
+        row = make_row("paired", tid, status, acc, sp, params, alpha, n, tau, p_max, imp, finished=i)
+        write_trial(sweep, {**row, "accuracy_n": 500, "accuracy_ci_low": acc - 0.03, "accuracy_ci_high": acc + 0.03,
+                            "accuracy_p_vs_teacher": p, "accuracy_lost": lost, "accuracy_gained": gained})
+    update_pareto(sweep)
+    sw = open_sweep(sweep)
+    assert sw.query(max_drop=6)["trial_id"] == "t3"
+    assert sw.query(max_drop=None, not_worse_at=0.05)["trial_id"] == "t2"
+    assert sw.query(max_drop=None, not_worse_at=0.5)["trial_id"] == "t1"
+    with pytest.raises(RaykdInputError, match="significance level"):
+        sw.query(max_drop=None, not_worse_at=1.5)
+    assert main(["pareto", str(sweep), "--not-worse-at", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "pick         trial t2 — fastest no significant drop at 0.05" in out
+    assert "95% CI" in out and "0.003 (-14/+2)" in out
+    with pytest.raises(RaykdInputError, match="records no paired tests"):
+        open_sweep(make_sweep(tmp_path, "old", study=False)).query(max_drop=None, not_worse_at=0.05)

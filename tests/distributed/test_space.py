@@ -1,5 +1,7 @@
 """Search-space validation: every mistake is one line on stderr and exit code 2, before Ray starts."""
 
+import re
+
 import pytest
 import yaml
 from sweep_spaces import small_space
@@ -110,3 +112,27 @@ def test_worker_niceness_is_optional_and_kept():
 
     assert Resources().worker_niceness is None  # Ray's own default (15) stays unless asked
     assert Resources(worker_niceness=0).worker_niceness == 0
+
+
+@pytest.mark.parametrize("speed, message", [
+    ({"source": "guess"}, "speed.source must be one of"),
+    ({"rounds": 0}, "speed.rounds must be an integer in 1..10000"),
+    ({"round": 5}, "speed has unknown key(s) round"),
+    ("fast", "speed must be a mapping"),
+])
+def test_the_speed_section_is_validated(speed, message):
+    from raykd.distributed.space import load_space, parse_space
+    from raykd.errors import ConfigError
+
+    raw = {**load_space(None).to_dict(), "speed": speed}
+    raw["search"] = {"alpha": {"low": 0.0, "high": 1.0}}
+    raw["objectives"] = [{"metric": "accuracy", "mode": "max"}, {"metric": "speedup", "mode": "max"}]
+    raw.pop("resources")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_space(raw, "s.yaml")
+
+
+def test_the_default_speed_objective_is_the_latency_table():
+    from raykd.distributed.space import load_space
+
+    assert load_space(None).speed == {"source": "table", "rounds": 60}

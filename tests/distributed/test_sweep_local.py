@@ -27,6 +27,21 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
     front = read_pareto(root).to_pandas()
     assert 1 <= len(front) <= 2 and set(front.trial_id) <= set(trials.trial_id)
 
+    # the speed objective is the sweep's latency table: deterministic per shape, measured kept beside it
+    from raykd.heads import head_counts
+    from raykd.method.latency_table import LatencyTable
+    from raykd.task.io import load_solver
+
+    table = LatencyTable.load(root / "teacher" / "latency_table.json")
+    assert table.key["threads"] == 1 and table.key["batch_shape"]["input_ids"][0] == 4
+    for row in trials.itertuples():
+        assert row.speedup_source == "latency table" and row.measured_speedup > 0
+        model, _, _ = load_solver(row.checkpoint_path)
+        assert row.speedup == table.predicted_speedup(head_counts(model))
+        # every accuracy with n, a 95% interval and the paired test against the teacher
+        assert row.accuracy_ci_low <= row.accuracy <= row.accuracy_ci_high and row.accuracy_n > 0
+        assert 0 <= row.accuracy_p_vs_teacher <= 1 and isinstance(row.accuracy_correct, str)
+
     # the Optuna study is a journal file with both objectives and both trials complete
     import optuna
     from optuna.storages import JournalStorage

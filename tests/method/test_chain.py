@@ -42,6 +42,15 @@ def test_two_round_chain_shrinks_the_model_and_keeps_accuracy(tiny_teacher_dir, 
     assert recs[-1]["params"] < recs[-1]["params_reference"]
     assert recs[-1]["flops"] < recs[-1]["flops_reference"] and recs[-1]["ideal_speedup"] > 1.0
     assert recs[-1]["speedup"] > 0 and recs[-1]["latency_ms"] > 0
+    # every accuracy comes with its n, a 95% Wilson interval and a paired test against the teacher
+    teacher_valid = result.teacher_metrics["valid"]
+    for rec in recs:
+        n = rec["accuracy_n"]
+        assert n == teacher_valid["n"] == task.num_examples("valid") or n == len(synthetic_splits["valid"])
+        assert rec["accuracy_ci_low"] <= rec["accuracy"] <= rec["accuracy_ci_high"]
+        assert 0 <= rec["accuracy_p_vs_teacher"] <= 1
+        assert rec["accuracy_gained"] - rec["accuracy_lost"] == round((rec["accuracy"] - teacher_valid["accuracy"]) * n)
+        assert rec["test_accuracy_n"] == len(synthetic_splits["test"]) and "test_accuracy_p_vs_teacher" in rec
     common = Counter(p.equation for p in synthetic_splits["train"]).most_common(1)[0][0]
     trivial = sum(prediction_correct(p, common) for p in synthetic_splits["valid"]) / len(synthetic_splits["valid"])
     assert task.evaluate(result.model, "valid")["accuracy"] > trivial

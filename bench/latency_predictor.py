@@ -1,0 +1,142 @@
+"""How well does the latency table predict a pruned model's speedup?
+
+Loads a teacher solver (`--teacher DIR`, e.g. a MiniLM ASDiv-A teacher; default: a tiny teacher
+trained here on synthetic:800 for a few steps), builds the latency table on a batch of its valid
+split exactly as a sweep does (`build_latency_table`), then draws `--models` random pruned shapes
+(every layer of every attention kind keeps a seeded random number of heads, at one of several
+overall pruning levels) and times all of them together with the dense teacher in ONE interleaved
+comparison (`compare_latency`: round-robin, rotating order, same batch, `--rounds` rounds). Per
+model: predicted speedup (table) vs measured speedup (ratio of medians); the summary is the median
+and max absolute relative error |predicted / measured - 1|.
+
+Needs only torch + transformers (no Ray):
+
+    python bench/latency_predictor.py --threads 2 --json bench/results/latency_predictor_tiny.json
+    python bench/latency_predictor.py --teacher runs/asdiv-teacher --data ../shared/data/asdiv-a --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from raykd.data import load_splits
+from raykd.heads import head_counts, prune_heads
+from raykd.measure import compare_latency
+from raykd.method.latency_table import build_latency_table
+from raykd.task.io import load_solver
+from raykd.task.mwp import MWPTask
+
+
+def random_shapes(counts: dict[str, list[int]], n: int, seed: int) -> list[dict[str, dict[int, list[int]]]]:
+    """`n` removal specs: overall level drawn from 10-70% of heads, per layer a random share around it."""
+    rng = random.Random(seed)
+    specs = []
+    for _ in range(n):
+        level = rng.uniform(0.1, 0.7)
+        spec: dict[str, dict[int, list[int]]] = {}
+        for kind, per_layer in counts.items():
+            spec[kind] = {}
+            for layer, h in enumerate(per_layer):
+                remove = min(h, max(0, round(rng.gauss(level, 0.2) * h)))
+                if remove:
+                    spec[kind][layer] = sorted(rng.sample(range(h), remove))
+        specs.append(spec)
+    return specs
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--teacher", type=Path, help="teacher solver directory (default: train a tiny one here)")
+    ap.add_argument("--encoder", help="instead of --teacher: an untrained solver with this pretrained encoder "
+                    "(e.g. minilm); latency depends on shapes, not on weight values")
+    ap.add_argument("--data", default="synthetic:800", help="data spec whose valid split gives the timing batch")
+    ap.add_argument("--batch", type=int, default=8, help="latency batch (the chain's latency_batch)")
+    ap.add_argument("--models", type=int, default=16)
+    ap.add_argument("--table-rounds", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=60, help="timed rounds of the side-by-side check")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    splits = load_splits(args.data, seed=0)
+    teacher_dir = args.teacher
+    if teacher_dir is None and args.encoder:
+        from raykd.task.io import save_solver
+        from raykd.task.teacher import SolverSpec, build_solver_from_spec
+
+        model, tokenizer = build_solver_from_spec(SolverSpec(encoder=args.encoder), splits["train"], seed=0)
+        teacher_dir = save_solver(model, tokenizer, Path(tempfile.mkdtemp(prefix="raykd-bench-")) / "untrained")
+    elif teacher_dir is None:
+        from raykd.task.teacher import SolverSpec, train_teacher
+        from raykd.training import FitConfig
+
+        teacher_dir = Path(tempfile.mkdtemp(prefix="raykd-bench-")) / "tiny"
+        train_teacher(splits, SolverSpec(preset="tiny"), FitConfig(epochs=1, max_steps=20, seed=0), teacher_dir, progress=False)
+    teacher, tok, _ = load_solver(teacher_dir)
+    task = MWPTask(tok, teacher.vocab, splits)
+    batch = next(iter(task.batches("valid", args.batch)))
+    t0 = time.perf_counter()
+    table = build_latency_table(task, teacher, batch, rounds=args.table_rounds, threads=args.threads)
+    table_s = time.perf_counter() - t0
+    models = {"dense": teacher, "dense_copy": load_solver(teacher_dir)[0].eval()}  # control: same shape, fresh copy
+    for i, spec in enumerate(random_shapes(head_counts(teacher), args.models, args.seed)):
+        m = load_solver(teacher_dir)[0]
+        prune_heads(m, spec)
+        models[f"m{i:02d}"] = m.eval()
+    t0 = time.perf_counter()
+    lat = compare_latency({k: (lambda m=m: task.run(m, batch)) for k, m in models.items()}, rounds=args.rounds,
+                          num_threads=args.threads, reference="dense")
+    check_s = time.perf_counter() - t0
+    rows = []
+    for name, m in models.items():
+        if name in ("dense", "dense_copy"):
+            continue
+        predicted, measured = table.predicted_speedup(head_counts(m)), lat.speedup[name]
+        rows.append({"model": name, "heads": {k: sum(v) for k, v in head_counts(m).items()},
+                     "predicted": round(predicted, 4), "measured": round(measured, 4),
+                     "paired_measured": round(lat.paired_speedup[name], 4),
+                     "rel_error": round(abs(predicted / measured - 1), 4)})
+    errors = [r["rel_error"] for r in rows]
+    order_ok = sum(1 for a in rows for b in rows if a is not b and (a["predicted"] > b["predicted"]) == (a["measured"] > b["measured"]))
+    out = {
+        "what": "latency-table predicted speedup vs side-by-side measured speedup (ratio of medians) of random pruned shapes",
+        "command": "python bench/latency_predictor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "teacher": str(args.teacher or (f"untrained solver, encoder {args.encoder}" if args.encoder
+                                         else "tiny preset, 20 steps on synthetic:800")), "data": args.data,
+        "heads": {k: v for k, v in head_counts(teacher).items()},
+        "batch_shape": {k: list(v.shape) for k, v in batch.items() if k in ("input_ids", "decoder_input")},
+        "threads": args.threads, "table_rounds": args.table_rounds, "check_rounds": args.rounds,
+        "table_s": round(table_s, 1), "check_s": round(check_s, 1), "models": len(rows),
+        "median_abs_rel_error": round(statistics.median(errors), 4), "max_abs_rel_error": round(max(errors), 4),
+        "pairwise_order_agreement": round(order_ok / max(1, len(rows) * (len(rows) - 1)), 4),
+        "control_measured_speedup": round(lat.speedup["dense_copy"], 4),
+        "control_paired_speedup": round(lat.paired_speedup["dense_copy"], 4),
+        "median_abs_rel_error_paired": round(statistics.median(abs(r["predicted"] / r["paired_measured"] - 1) for r in rows), 4),
+        "dense_ms": round(table.dense_ms, 3), "machine": platform.platform(), "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows,
+    }
+    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=1))
+    for r in rows:
+        print(f"{r['model']}  heads {r['heads']}  predicted {r['predicted']:.3f}x  measured {r['measured']:.3f}x  "
+              f"error {100 * r['rel_error']:.1f}%")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()

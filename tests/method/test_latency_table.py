@@ -1,0 +1,81 @@
+"""The latency table: a deterministic speed figure per shape, that ranks shapes as timing does."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from raykd.heads import head_counts, prune_heads
+from raykd.measure import compare_latency
+from raykd.method.latency_table import LatencyTable, build_latency_table, table_key, uniform_variant
+from raykd.method.measurement import make_measure
+from raykd.task.features import synthetic_batch
+from raykd.task.io import load_solver
+from raykd.task.mwp import MWPTask
+
+
+@pytest.fixture(scope="module")
+def teacher_task_batch(tiny_teacher_dir, synthetic_splits):
+    teacher, tok, _ = load_solver(tiny_teacher_dir)
+    task = MWPTask(tok, teacher.vocab, synthetic_splits)
+    batch = next(iter(task.batches("valid", 4)))
+    return teacher, task, batch
+
+
+@pytest.fixture(scope="module")
+def table(teacher_task_batch):
+    teacher, task, batch = teacher_task_batch
+    return build_latency_table(task, teacher, batch, rounds=4, warmup=1, threads=1)
+
+
+def test_the_same_shape_gets_the_same_speedup_to_the_last_digit(teacher_task_batch, table, tmp_path):
+    teacher, task, batch = teacher_task_batch
+    a, b = copy.deepcopy(teacher), copy.deepcopy(teacher)
+    prune_heads(a, {"encoder_self": {0: [0, 1]}, "decoder_cross": {1: [3]}})
+    prune_heads(b, {"encoder_self": {0: [2, 3]}, "decoder_cross": {1: [0]}})  # other heads, same counts
+    assert head_counts(a) == head_counts(b)
+    assert table.predicted_speedup(head_counts(a)) == table.predicted_speedup(head_counts(b))
+    assert table.predicted_speedup(head_counts(teacher)) == 1.0  # no pruning is exactly 1.0x, never 0.95x
+    path = tmp_path / "latency_table.json"
+    table.save(path)
+    again = LatencyTable.load(path)  # a resumed sweep reads the same table: the same figures
+    assert again == table and again.predicted_speedup(head_counts(a)) == table.predicted_speedup(head_counts(a))
+    fewer = copy.deepcopy(a)
+    prune_heads(fewer, {"encoder_self": {1: [0]}})
+    assert table.predicted_speedup(head_counts(fewer)) >= table.predicted_speedup(head_counts(a))
+
+
+def test_the_chain_measure_reports_predicted_and_measured_speed(teacher_task_batch, table):
+    teacher, task, batch = teacher_task_batch
+    student = uniform_variant(teacher, "encoder_self", 2)
+    rec = make_measure(task, repeats=2, warmup=0, threads=1, table=table)(teacher, student, batch)
+    assert rec["speedup_source"] == "latency table" and rec["speedup"] == table.predicted_speedup(head_counts(student))
+    assert rec["measured_speedup"] > 0
+    other = make_measure(task, repeats=2, warmup=0, threads=2, table=table)(teacher, student, batch)
+    assert other["speedup_source"] == "measured" and other["speedup"] == other["measured_speedup"]  # other threads
+
+
+def test_a_table_refuses_shapes_it_does_not_describe(table):
+    counts = {kind: [h] * table.layers[kind] for kind, h in table.heads.items()}
+    with pytest.raises(Exception, match="outside"):
+        table.predict_ms({**counts, "encoder_self": [99] * table.layers["encoder_self"]})
+    with pytest.raises(Exception, match="layers"):
+        table.predict_ms({**counts, "encoder_self": [1]})
+
+
+def test_the_predictor_ranks_blocks_of_very_different_cost_as_timing_does(tiny_teacher_dir):
+    """Long inputs (256 tokens) and a 2-token decoder: the encoder's heads cost far more than the
+    decoder's self-attention heads, and the table must say so, as a side-by-side timing does."""
+    teacher, tok, _ = load_solver(tiny_teacher_dir)
+    task = MWPTask(tok, teacher.vocab, {})
+    batch = synthetic_batch(teacher.vocab, tok, 4, 256, 2)
+    table = build_latency_table(task, teacher, batch, rounds=6, warmup=1, threads=1)
+    assert table.saving_ms["encoder_self"][0] > table.saving_ms["decoder_self"][0]
+    no_encoder_heads = uniform_variant(teacher, "encoder_self", 0)
+    no_decoder_self = uniform_variant(teacher, "decoder_self", 0)
+    predicted = [table.predicted_speedup(head_counts(m)) for m in (no_encoder_heads, no_decoder_self)]
+    lat = compare_latency({"dense": lambda: task.run(teacher, batch), "enc": lambda: task.run(no_encoder_heads, batch),
+                           "dec": lambda: task.run(no_decoder_self, batch)}, rounds=6, warmup=1, num_threads=1)
+    assert predicted[0] > predicted[1] and lat.speedup["enc"] > lat.speedup["dec"]
+    assert table.key == table_key(teacher, batch, 1)
