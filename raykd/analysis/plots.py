@@ -22,7 +22,9 @@ from raykd.results.pareto import check_objectives, format_objectives
 METRIC_AXES: dict[str, tuple[str, float]] = {
     "accuracy": ("valid answer accuracy (%)", 100.0),
     "test_accuracy": ("test answer accuracy (%)", 100.0),
-    "speedup": ("measured speedup vs teacher (×, latency ratio)", 1.0),
+    "speedup": ("speedup vs teacher (×; latency-table prediction unless the sweep measured it)", 1.0),
+    "measured_speedup": ("measured speedup vs teacher (×, latency ratio in the trial)", 1.0),
+    "retimed_speedup": ("re-timed speedup vs teacher (×, side by side)", 1.0),
     "ideal_speedup": ("ideal speedup vs teacher (×, FLOPs ratio)", 1.0),
     "params": ("parameters (millions)", 1e-6),
     "flops": ("FLOPs per batch (GFLOPs, analytic)", 1e-9),
@@ -135,6 +137,18 @@ def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None
                 last = i == len(fx) - 1 and len(fx) > 0  # the rightmost label goes left of its point
                 ax.annotate(trial_label(tid), (xi, yi), xytext=(-6 if last else 5, 6), textcoords="offset points",
                             fontsize=7.5, color=FRONT_COLOR, ha="right" if last else "left")
+
+    # re-timed points (raykd pareto --retime): the measured speedup with its 95% interval, beside the
+    # predicted one, joined by a thin line so each point's prediction error is visible
+    if xm == "speedup" and "retimed_speedup" in df and df["retimed_speedup"].notna().any():
+        rt = _vals(df, "retimed_speedup")
+        ok = np.isfinite(rt) & np.isfinite(y)
+        lo, hi = _vals(df, "retimed_low")[ok], _vals(df, "retimed_high")[ok]
+        ax.errorbar(rt[ok], y[ok], xerr=[rt[ok] - lo, hi - rt[ok]], fmt="D", markersize=4, color="#555555",
+                    ecolor="#999999", elinewidth=1.0, capsize=2, zorder=4,
+                    label=f"re-timed side by side, 95% CI ({int(ok.sum())}; {df['retimed_device'].dropna().iloc[0]})")
+        for xi, ri, yi in zip(x[ok], rt[ok], y[ok]):
+            ax.plot([xi, ri], [yi, yi], color="#bbbbbb", linewidth=0.8, zorder=1)
 
     # the teacher: y at its accuracy (or recorded figure), x at 1.0x / its recorded figure
     tx = TEACHER_AXIS.get(xm, sw.teacher.get(xm))

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from raykd.analysis.export import json_safe
-from raykd.cli.args import NON_NEGATIVE_NUMBER, number
+from raykd.cli.args import NON_NEGATIVE_NUMBER, add_device, add_threads, int_at_least, number
 from raykd.cli.common import add_json_flag, add_output, print_json
 
 
@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--not-worse-at", type=number(0.0, 1.0, low_open=True, high_open=True), metavar="A",
                    help="also pick (or restrict the --max-drop pick to) trials whose accuracy is not significantly "
                         "below the teacher's: exact McNemar p >= A on the same valid problems, e.g. 0.05")
+    p.add_argument("--retime", action="store_true",
+                   help="first time the teacher, the front and its runners-up together (interleaved, one process) and "
+                        "store each point's measured speedup with a 95%% bootstrap interval")
+    p.add_argument("--rounds", type=int_at_least(2, 100_000), default=30, help="--retime: interleaved timing rounds")
+    add_device(p)
+    add_threads(p)
     add_output(p, "--png", kind="file", required=False, metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -54,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if args.png and not args.png.lower().endswith(".png"):
         raise RaykdInputError(f"--png {args.png}: the file name must end in .png")
     reference = parse_reference(args.reference)
+    if args.retime:
+        from raykd.analysis.retime import retime_front
+
+        retime_front(open_sweep(args.run).uri, rounds=args.rounds, device=args.device, threads=args.threads or None,
+                     objectives=args.objectives, log=(lambda _m: None) if args.json else print)
     sw = open_sweep(args.run)
     objs = sw.resolve_objectives(args.objectives)
     front = sw.front(objs)  # NoCompleteTrialError (exit 2) when nothing is complete
@@ -123,8 +134,9 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
     hps = sw.hp_columns
     stats = "accuracy_ci_low" in df and df["accuracy_ci_low"].notna().any()
     measured = "measured_speedup" in df and df["measured_speedup"].notna().any()
+    retimed = "retimed_speedup" in df and df["retimed_speedup"].notna().any()
     metric_cols = ["accuracy", *(["accuracy_ci", "accuracy_p_vs_teacher"] if stats else []), "accuracy_drop", "speedup",
-                   *(["measured_speedup"] if measured else []), "ideal_speedup", "params", "heads_total", "rounds_done"]
+                   *(["measured_speedup"] if measured else []), *(["retimed"] if retimed else []), "ideal_speedup", "params", "heads_total", "rounds_done"]
     metric_cols += [m for m, _ in objs if m not in metric_cols]
     table = Table(title=f"sweep {sw.name}: {len(df)} trials, ★ = on the Pareto front ({', '.join(f'{m}:{d}' for m, d in objs)})")
     table.add_column("", justify="center")
@@ -132,7 +144,7 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
     table.add_column("status")
     for h in hps:
         table.add_column(h[3:], justify="right")
-    heads = {"accuracy": "accuracy", "accuracy_ci": "95% CI", "accuracy_p_vs_teacher": "p vs teacher", "accuracy_drop": "drop pt", "measured_speedup": "measured", "speedup": "speedup", "ideal_speedup": "ideal",
+    heads = {"accuracy": "accuracy", "accuracy_ci": "95% CI", "accuracy_p_vs_teacher": "p vs teacher", "accuracy_drop": "drop pt", "measured_speedup": "measured", "retimed": "re-timed [95% CI]", "speedup": "speedup", "ideal_speedup": "ideal",
              "params": "params", "heads_total": "heads", "rounds_done": "rounds"}
     for c in metric_cols:
         table.add_column(heads.get(c, c), justify="right")
@@ -147,6 +159,9 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
             elif c == "accuracy_ci":
                 lo, hi = r.get("accuracy_ci_low"), r.get("accuracy_ci_high")
                 cells.append("–" if not (_finite(lo) and _finite(hi)) else f"{100 * lo:.1f}–{100 * hi:.1f}")
+            elif c == "retimed":
+                v, lo, hi = r.get("retimed_speedup"), r.get("retimed_low"), r.get("retimed_high")
+                cells.append("–" if not _finite(v) else f"{v:.3f}x [{lo:.3f}, {hi:.3f}] {r.get('retimed_device')}")
             elif c == "accuracy_p_vs_teacher":
                 cells.append("–" if not _finite(v) else f"{v:.2g} (-{_int(r.get('accuracy_lost'))}/+{_int(r.get('accuracy_gained'))})")
             elif c == "accuracy_drop":

@@ -36,13 +36,15 @@ FORMAT_VERSION = "1"
 STATUSES = ("complete", "pruned", "failed", "running")
 
 STRING_COLUMNS = ("sweep", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
-                  "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source")
+                  "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source",
+                  "retimed_device", "retimed_at")
 FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "latency_ms", "params_reduction",
-                 "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "accuracy_ci_low", "accuracy_ci_high",
+                 "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
+                 "retimed_wall_s", "accuracy_ci_low", "accuracy_ci_high",
                  "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher")
 INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
                "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",
-               "test_accuracy_gained")
+               "test_accuracy_gained", "retimed_threads", "retimed_rounds", "retimed_with")
 # Column order of a trial row; hp_<name> columns come after "error", extra columns at the end.
 _HEAD = ("sweep", "trial_id", "status", "error")
 _TAIL = ("chain_config_json", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops",

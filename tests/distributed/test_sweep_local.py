@@ -72,6 +72,38 @@ def test_starting_the_same_sweep_twice_is_refused(space_file, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing(real_sweep, tmp_path, capsys):
+    import shutil
+
+    from raykd.cli import main
+    from raykd.results.store import write_trial
+
+    copy = tmp_path / "copy"
+    shutil.copytree(real_sweep, copy, ignore=shutil.ignore_patterns("tune", "train"))  # checkpoints: the original's
+    assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--threads", "1", "--png", str(tmp_path / "f.png")]) == 0
+    out = capsys.readouterr().out
+    from raykd.outputs import is_raykd_png
+
+    assert is_raykd_png(tmp_path / "f.png")  # drawn with the re-timed points and their intervals
+    assert "re-timing the teacher and 2 trials together" in out and "re-timed [95% CI]" in out
+    front = read_pareto(copy).to_pandas()
+    assert len(front) >= 1
+    for row in front.itertuples():
+        assert row.retimed_low <= row.retimed_speedup <= row.retimed_high
+        assert row.retimed_device == "cpu" and row.retimed_rounds == 4 and row.retimed_threads == 1
+    trials = read_trials(copy).to_pandas()
+    assert trials.retimed_speedup.notna().all()  # the front and its runners-up: both trials here
+    assert trials.error.isna().all()  # rows rewritten as stored: a null stays null
+
+    # a re-timing that fails midway (one checkpoint gone) leaves every stored result as it was
+    victim = read_trials(copy).to_pylist()[-1]
+    write_trial(copy, {**victim, "checkpoint_path": str(tmp_path / "gone")})
+    before = {p.name: p.read_bytes() for p in (copy / "results").rglob("*.parquet")}
+    assert main(["pareto", str(copy), "--retime", "--rounds", "2"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (copy / "results").rglob("*.parquet")} == before
+
+
 def test_a_new_sweep_never_writes_into_a_directory_it_did_not_create(space_file, tmp_path, capsys):
     from raykd.cli import main
 
