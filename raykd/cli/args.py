@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from typing import Any, Callable, NoReturn
 
 # Bounds for flags that size work: generous for real use, but far below what would hang or
@@ -153,8 +152,3 @@ def plain_numeric_flags(parser: argparse.ArgumentParser) -> list[str]:
         elif action.type in (int, float):
             found.append(f"{parser.prog} {'/'.join(action.option_strings) or action.dest}")
     return found
-
-
-def warn(message: str) -> None:
-    """One `raykd: warning:` line on stderr (the run goes on)."""
-    print(f"raykd: warning: {message}", file=sys.stderr)

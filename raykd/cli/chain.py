@@ -42,8 +42,7 @@ def load_chain_config(path: str | None, overrides: list[str]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.data import load_splits
-    from raykd.cli.teacher import require_splits
+    from raykd.data import load_splits, require_splits
     from raykd.method.chain import Chain
     from raykd.method.measurement import make_measure
     from raykd.task.io import SolverIO, load_solver

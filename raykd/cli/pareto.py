@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.retime:
         from raykd.analysis.retime import retime_front
 
-        retime_front(open_sweep(args.run).uri, rounds=args.rounds, device=args.device, threads=args.threads or None,
+        retime_front(args.run, rounds=args.rounds, device=args.device, threads=args.threads or None,
                      objectives=args.objectives, log=(lambda _m: None) if args.json else print)
     sw = open_sweep(args.run)
     objs = sw.resolve_objectives(args.objectives)

@@ -42,8 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from raykd.cli.chain import load_chain_config
-    from raykd.cli.teacher import require_splits
-    from raykd.data import load_splits
+    from raykd.data import load_splits, require_splits
     from raykd.errors import ConfigError
     from raykd.experiments import plan_experiments, run_reproduction
     from raykd.experiments.run import ReproductionResult, check_same_inputs, inputs_fingerprint, remeasure_speed

@@ -17,7 +17,7 @@ from raykd.cli.args import (
     int_at_least,
 )
 from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
-from raykd.errors import ConfigError, DataError
+from raykd.errors import ConfigError
 
 # Learning rates by starting point: a random tiny encoder learns at the decoder's rate; a
 # pretrained encoder is fine-tuned gently while the fresh decoder learns fast.
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.data import load_splits
+    from raykd.data import load_splits, require_splits
     from raykd.task.encoders import check_encoder_source
     from raykd.task.teacher import SolverSpec, train_teacher
     from raykd.training import FitConfig
@@ -101,11 +101,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: accuracy {format_accuracy(metrics)}  equation accuracy {metrics['equation_accuracy']:.3f}")
     print(f"saved to {args.out}")
     return 0
-
-
-def require_splits(splits: dict, spec: str, names: tuple[str, ...], *, why: str) -> None:
-    """DataError (exit 2, before any training) when a split the command needs has no problems."""
-    empty = [n for n in names if not splits.get(n)]
-    if empty:
-        raise DataError(f"{spec} gives no {' and no '.join(empty)} problems ({why}): "
-                        "add the split file or use more data")

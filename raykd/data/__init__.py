@@ -35,7 +35,7 @@ from raykd.data.readers import (
     load_splits,
     parse_spec,
 )
-from raykd.data.splits import SPLIT_RATIOS, stratified_split
+from raykd.data.splits import SPLIT_RATIOS, require_splits, stratified_split
 from raykd.data.synthetic import generate_problems
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "parse_infix",
     "parse_spec",
     "prediction_correct",
+    "require_splits",
     "stratified_split",
     "to_hf_dataset",
     "to_infix",

@@ -9,6 +9,7 @@ bare PATH whose format is detected from its content. PATH may be a directory hol
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ def parse_spec(spec: str) -> DataSpec:
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "synthetic":
         parts = rest.split(":")
-        if len(parts) > 2 or not all((p.strip().lstrip("-").isascii() and p.strip().lstrip("-").isdigit()) for p in parts):
+        if len(parts) > 2 or not all(re.fullmatch(r"\s*-?[0-9]+\s*", p) for p in parts):
             raise DataError(f"bad synthetic spec {spec!r}; expected synthetic:N or synthetic:N:SEED")
         n, seed = int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
         if n <= 0:

@@ -56,3 +56,13 @@ def stratified_split(
     for part in parts:
         rng.shuffle(part)
     return parts
+
+
+def require_splits(splits: dict[str, Sequence[object]], spec: str, names: Sequence[str], *, why: str) -> None:
+    """DataError (exit 2, before any training) when a split a run needs has no problems."""
+    from raykd.errors import DataError
+
+    empty = [n for n in names if not splits.get(n)]
+    if empty:
+        raise DataError(f"{spec} gives no {' and no '.join(empty)} problems ({why}): "
+                        "add the split file or use more data")

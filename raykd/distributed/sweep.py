@@ -224,12 +224,13 @@ def run_sweep(
         if not storage.is_remote(paths.root):
             from raykd.outputs import check_writable
 
-            if Path(paths.root).exists() and not Path(paths.root).is_dir():
+            root = Path(paths.root)
+            if root.exists() and not root.is_dir():
                 raise ConfigError(f"{paths.root} is a file, not a sweep directory")
-            check_writable(Path(paths.root), "--storage/--name")
-        if not storage.is_remote(paths.root) and Path(paths.root).is_dir() and any(Path(paths.root).iterdir()):
-            raise ConfigError(f"{paths.root} exists and is not a raykd sweep (no results/{META_NAME}); raykd never "
-                              "writes into a directory it did not create: choose another --name or --storage")
+            if root.is_dir() and any(root.iterdir()):
+                raise ConfigError(f"{paths.root} exists and is not a raykd sweep (no results/{META_NAME}); raykd never "
+                                  "writes into a directory it did not create: choose another --name or --storage")
+            check_writable(root, "--storage/--name")
         meta = {}
     res = space.resources
     connect = address or os.environ.get("RAY_ADDRESS")
@@ -292,6 +293,7 @@ def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPat
     what the space points at: the data files (read by every trial) and the sweep's teacher copy."""
     from raykd.data import load_splits
     from raykd.resume import check_resume, problems_digest
+    from raykd.task.io import CHECKSUM_KEY
 
     stored = {k: v for k, v in (meta.get("fingerprint") or {}).items() if v}
     if not stored:
@@ -302,7 +304,7 @@ def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPat
     if "teacher" in stored:
         config_uri = storage.join(meta["teacher"]["dir"], "config.json")
         try:
-            current["teacher"] = json.loads(storage.read_bytes(config_uri)).get("weights_sha256")
+            current["teacher"] = json.loads(storage.read_bytes(config_uri)).get(CHECKSUM_KEY)
         except (OSError, ValueError, AttributeError):
             raise ConfigError(f"the sweep's teacher at {meta['teacher']['dir']} is missing or damaged") from None
     check_resume(stored, current, what="sweep", where=paths.root,

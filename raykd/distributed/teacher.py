@@ -23,18 +23,13 @@ STATS_NAME = "head_stats.json"
 
 def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print) -> dict[str, Any]:
     """Teacher directory URI + its reference metrics; trains and measures only what is missing."""
-    from raykd.data import load_splits
+    from raykd.data import load_splits, require_splits
 
     target = storage.join(sweep_uri, "teacher")
     t_cfg = space.teacher
     info: dict[str, Any] = {"dir": target, "trained_here": False, "train_s": 0.0, "stats_s": 0.0}
     splits = load_splits(space.data, seed=space.seed)
-    empty = [name for name in ("train", "valid") if not splits.get(name)]
-    if empty:
-        from raykd.errors import DataError
-
-        raise DataError(f"{space.data} gives no {' and no '.join(empty)} problems (trials train on train and are "
-                        "scored on valid): use more data")
+    require_splits(splits, space.data, ("train", "valid"), why="trials train on train and are scored on valid")
     work = Path(tempfile.mkdtemp(prefix="raykd-teacher-"))
     try:
         return _prepare(space, target, t_cfg, info, splits, work, progress, log)

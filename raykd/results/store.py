@@ -138,7 +138,7 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
     if out["finished_at"] is None:
         out["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     typed = [k for k in (*STRING_COLUMNS, *FLOAT_COLUMNS, *INT_COLUMNS) if k not in TRIAL_COLUMNS]
-    for key in typed:  # optional typed columns (accuracy statistics): present only when a row has them
+    for key in typed:  # typed columns beyond TRIAL_COLUMNS (statistics, re-timing): null when a row lacks them
         out.setdefault(key, None)
     for key in STRING_COLUMNS:
         if out[key] is not None and not isinstance(out[key], str):
