@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raykd.data import load_splits
-from raykd.heads import head_counts, prune_heads
+from raykd.structures import head_counts, prune_heads
 from raykd.measure import compare_latency
 from raykd.method.latency_table import build_latency_table
 from raykd.task.io import load_solver
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--table-rounds", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=60, help="timed rounds of the side-by-side check")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workload", choices=["decode", "forward"], default="decode",
+                    help="what is timed (decode: encoding + cached constrained decoding, what eval/solve run)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (no Ray needed, runs on a bare GPU box)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -86,19 +89,21 @@ def main(argv: list[str] | None = None) -> dict:
         teacher_dir = Path(tempfile.mkdtemp(prefix="raykd-bench-")) / "tiny"
         train_teacher(splits, SolverSpec(preset="tiny"), FitConfig(epochs=1, max_steps=20, seed=0), teacher_dir, progress=False)
     teacher, tok, _ = load_solver(teacher_dir)
+    teacher = teacher.to(args.device).eval()
     task = MWPTask(tok, teacher.vocab, splits)
-    batch = next(iter(task.batches("valid", args.batch)))
+    batch = {k: v.to(args.device) for k, v in next(iter(task.batches("valid", args.batch))).items()}
     t0 = time.perf_counter()
-    table = build_latency_table(task, teacher, batch, rounds=args.table_rounds, threads=args.threads)
+    table = build_latency_table(task, teacher, batch, rounds=args.table_rounds, threads=args.threads,
+                                workload=args.workload)
     table_s = time.perf_counter() - t0
-    models = {"dense": teacher, "dense_copy": load_solver(teacher_dir)[0].eval()}  # control: same shape, fresh copy
+    models = {"dense": teacher, "dense_copy": load_solver(teacher_dir)[0].to(args.device).eval()}  # control: same shape, fresh copy
     for i, spec in enumerate(random_shapes(head_counts(teacher), args.models, args.seed)):
         m = load_solver(teacher_dir)[0]
         prune_heads(m, spec)
-        models[f"m{i:02d}"] = m.eval()
+        models[f"m{i:02d}"] = m.to(args.device).eval()
     t0 = time.perf_counter()
-    lat = compare_latency({k: (lambda m=m: task.run(m, batch)) for k, m in models.items()}, rounds=args.rounds,
-                          num_threads=args.threads, reference="dense")
+    lat = compare_latency({k: (lambda m=m: task.run(m, batch, args.workload)) for k, m in models.items()},
+                          rounds=args.rounds, device=args.device, num_threads=args.threads, reference="dense")
     check_s = time.perf_counter() - t0
     rows = []
     for name, m in models.items():
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
                                          else "tiny preset, 20 steps on synthetic:800")), "data": args.data,
         "heads": {k: v for k, v in head_counts(teacher).items()},
         "batch_shape": {k: list(v.shape) for k, v in batch.items() if k in ("input_ids", "decoder_input")},
-        "threads": args.threads, "table_rounds": args.table_rounds, "check_rounds": args.rounds,
+        "workload": args.workload, "device": args.device, "threads": args.threads, "table_rounds": args.table_rounds, "check_rounds": args.rounds,
         "table_s": round(table_s, 1), "check_s": round(check_s, 1), "models": len(rows),
         "median_abs_rel_error": round(statistics.median(errors), 4), "max_abs_rel_error": round(max(errors), 4),
         "pairwise_order_agreement": round(order_ok / max(1, len(rows) * (len(rows) - 1)), 4),

@@ -1,14 +1,18 @@
-"""How much of the FLOPs-ideal speedup does physical head removal deliver?
+"""How much of the FLOPs-ideal speedup does physical removal of a structure deliver?
 
 A RoBERTa-base-shaped model (random weights, RobertaConfig defaults: 12 layers x 12 heads, hidden
-768) with 10/20/30/50% of its 144 heads removed (spread evenly over the layers, which heads within
-a layer drawn with a fixed seed), batch 8, sequence 128. Each pruned model is timed side by side
+768, FFN width 3072) with, per `--structure`: `heads` 10/20/30/50% of its 144 heads removed
+(spread evenly over the layers, which heads within a layer drawn with a fixed seed); `ffn`
+25/50/75% of every layer's FFN channels removed (which ones seeded); `layers` 2/4/6 of its 12
+layers dropped (spread over the depth); batch 8, sequence 128. Each pruned model is timed side by side
 with the unpruned one in this process, interleaved (rotating order each round), and
 efficiency = measured speedup (ratio of medians) / ideal speedup (ratio of analytic FLOPs).
 
 Needs only torch + transformers (no Ray):
 
     python bench/surgery_efficiency.py --device cpu --threads 2 --json results.json
+    python bench/surgery_efficiency.py --structure ffn --ratios 0.25,0.5,0.75 --threads 1
+    python bench/surgery_efficiency.py --structure layers --drop 2,4,6 --threads 1
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raykd.heads import head_counts, prune_heads
+from raykd.structures import head_counts, prune_heads
+from raykd.structures.ffn import ffn_widths, prune_ffn
+from raykd.structures.layers import drop_layers, layer_counts
 from raykd.measure import compare_latency, count_params, flops, ideal_speedup, param_breakdown, peak_memory
 
 
@@ -46,7 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--ratios", default="0.1,0.2,0.3,0.5")
+    ap.add_argument("--structure", default="heads", choices=["heads", "ffn", "layers"])
+    ap.add_argument("--ratios", default=None, help="heads/ffn: fractions removed (default 0.1,0.2,0.3,0.5 / 0.25,0.5,0.75)")
+    ap.add_argument("--drop", default="2,4,6", help="layers: how many layers to drop, each a model")
     ap.add_argument("--rounds", type=int, default=12, help="timed rounds (each model once per round)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
@@ -65,13 +73,27 @@ def main(argv: list[str] | None = None) -> dict:
     base = RobertaModel(cfg).eval().to(device=args.device, dtype=dtype)
     layers, heads = cfg.num_hidden_layers, cfg.num_attention_heads
     total = layers * heads
-    ratios = [float(r) for r in args.ratios.split(",")]
+    default_ratios = {"heads": "0.1,0.2,0.3,0.5", "ffn": "0.25,0.5,0.75"}.get(args.structure, "")
+    ratios = [float(r) for r in (args.ratios or default_ratios).split(",") if r]
+    width = cfg.intermediate_size
+    rng = random.Random(args.seed)
 
     models = {"0%": base}
-    for r in ratios:
-        m = copy.deepcopy(base)
-        prune_heads(m, {"encoder_self": spread_heads(layers, heads, int(r * total), args.seed)})
-        models[f"{r:.0%}"] = m
+    if args.structure == "heads":
+        for r in ratios:
+            m = copy.deepcopy(base)
+            prune_heads(m, {"encoder_self": spread_heads(layers, heads, int(r * total), args.seed)})
+            models[f"{r:.0%}"] = m
+    elif args.structure == "ffn":
+        for r in ratios:
+            m = copy.deepcopy(base)
+            prune_ffn(m, {"encoder_ffn": {i: rng.sample(range(width), int(r * width)) for i in range(layers)}})
+            models[f"{r:.0%}"] = m
+    else:
+        for n in (int(x) for x in args.drop.split(",")):
+            m = copy.deepcopy(base)
+            drop_layers(m, {"encoder_layers": [round((i + 0.5) * layers / n) for i in range(n)]})
+            models[f"-{n} layers"] = m
 
     g = torch.Generator().manual_seed(args.seed)
     ids = torch.randint(3, cfg.vocab_size, (args.batch, args.seq_len), generator=g).to(args.device)
@@ -91,6 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
         ideal = ideal_speedup(ref_flops, f)
         rows.append({
             "pruned": name,
+            "structure": args.structure,
+            "layers": layer_counts(m)["encoder_layers"],
+            "ffn_widths": ffn_widths(m)["encoder_ffn"],
             "heads_removed": total - sum(head_counts(m)["encoder_self"]),
             "heads_per_layer": head_counts(m)["encoder_self"],
             "params": count_params(m),
@@ -130,11 +155,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"RoBERTa-base shape, random weights, batch {args.batch} x seq {args.seq_len}, {args.device}"
           f"{f' ({args.threads} threads)' if args.device == 'cpu' else ''}, {args.attn_impl}, {args.dtype}, "
           f"{args.rounds} interleaved rounds")
-    print("| pruned | heads | params↓ % | FLOPs↓ % | median ms | p10–p90 ms | speedup | paired | ideal "
+    print("| pruned | heads | layers | FFN width | params↓ % | FLOPs↓ % | median ms | p10–p90 ms | speedup | paired | ideal "
           "| efficiency | paired eff. |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['pruned']} | {total - r['heads_removed']} | {r['params_drop_pct']:.2f} | {r['flops_drop_pct']:.2f} "
+        print(f"| {r['pruned']} | {total - r['heads_removed']} | {r['layers']} | {r['ffn_widths'][0]} | {r['params_drop_pct']:.2f} | {r['flops_drop_pct']:.2f} "
               f"| {r['median_ms']:.1f} | {r['p10_ms']:.1f}–{r['p90_ms']:.1f} | {r['measured_speedup']:.3f} "
               f"| {r['paired_speedup']:.3f} | {r['ideal_speedup']:.3f} | {r['efficiency']:.3f} "
               f"| {r['paired_efficiency']:.3f} |")

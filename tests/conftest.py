@@ -23,6 +23,14 @@ def _threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache(tmp_path_factory):
+    """raykd's per-machine caches (latency tables) go to a session directory, never the user's."""
+    import os
+
+    os.environ["RAYKD_CACHE"] = str(tmp_path_factory.mktemp("raykd-cache"))
+
+
 @pytest.fixture(scope="session")
 def synthetic_splits():
     from raykd.data import load_splits

@@ -64,6 +64,7 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, device: str = "cpu", threa
     from raykd.measure import compare_latency
     from raykd.results.store import update_pareto, write_trial
     from raykd.task.io import load_solver
+    from raykd.task.base import resolve_workload
     from raykd.task.mwp import MWPTask
 
     sw = open_sweep(sweep_uri)
@@ -85,7 +86,8 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, device: str = "cpu", threa
         batch = {k: v.to(device) for k, v in next(iter(task.batches("valid", base.latency_batch))).items()}
         log(f"re-timing the teacher and {len(ids)} trials together: {rounds} interleaved rounds on {device}")
         t0 = time.perf_counter()
-        lat = compare_latency({k: (lambda m=m: task.run(m, batch)) for k, m in models.items()}, rounds=rounds,
+        workload = resolve_workload(task, base.latency_workload)
+        lat = compare_latency({k: (lambda m=m: task.run(m, batch, workload)) for k, m in models.items()}, rounds=rounds,
                               device=device, num_threads=threads, reference="teacher")
         wall = time.perf_counter() - t0
     finally:
@@ -96,7 +98,7 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, device: str = "cpu", threa
     for tid in ids:
         low, high = bootstrap_ratio(list(lat.stats["teacher"].samples_ms), list(lat.stats[tid].samples_ms))
         records.append({"trial_id": tid, "retimed_speedup": lat.speedup[tid], "retimed_low": low, "retimed_high": high,
-                        "retimed_device": str(device), "retimed_threads": used_threads, "retimed_rounds": rounds,
+                        "retimed_device": str(device), "retimed_workload": workload, "retimed_threads": used_threads, "retimed_rounds": rounds,
                         "retimed_at": when, "retimed_with": len(ids), "retimed_wall_s": round(wall, 1)})
     stored = {row["trial_id"]: row for row in sw.table.to_pylist()}  # as stored: nulls stay null
     for rec in records:  # only now that every figure exists

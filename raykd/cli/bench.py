@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=POSITIVE, default=128, help="input tokens (at most the encoder's positions)")
     p.add_argument("--decoder-len", type=POSITIVE, default=16, help="decoder tokens (at most the decoder's max_len)")
     p.add_argument("--repeats", type=REPEATS, default=20)
+    p.add_argument("--workload", choices=["decode", "forward"], default="decode",
+                   help="what is timed: decode = encoding + --decoder-len steps of cached constrained greedy decoding "
+                        "(what eval/solve run; the default), forward = one teacher-forced pass")
     p.add_argument("--warmup", type=int_at_least(0, 10_000), default=3)
     add_device(p)
     add_threads(p)
@@ -49,16 +52,17 @@ def run(args: argparse.Namespace) -> int:
         models = {"baseline": baseline.to(args.device), **models}
     task = MWPTask(tokenizer, model.vocab, {})
     batch = {k: v.to(args.device) for k, v in synthetic_batch(model.vocab, tokenizer, args.batch, args.seq_len, args.decoder_len).items()}
-    lat = compare_latency({n: (lambda m=m: task.run(m, batch)) for n, m in models.items()},
+    lat = compare_latency({n: (lambda m=m: task.run(m, batch, args.workload)) for n, m in models.items()},
                           warmup=args.warmup, rounds=args.repeats, device=args.device,
                           reference="baseline" if args.baseline else "model")
     out = {
+        "workload": args.workload,
         "params": count_params(model),
         "flops": task.flops(model, batch),
         "latency_ms": lat.stats["model"].median_ms,
         "latency_p10_ms": lat.stats["model"].p10_ms,
         "latency_p90_ms": lat.stats["model"].p90_ms,
-        "memory_bytes": weight_bytes(model) + peak_memory(lambda: task.run(model, batch), device=args.device),
+        "memory_bytes": weight_bytes(model) + peak_memory(lambda: task.run(model, batch, args.workload), device=args.device),
         "batch": args.batch, "seq_len": args.seq_len, "decoder_len": args.decoder_len, "repeats": args.repeats,
         "device": args.device, "threads": torch.get_num_threads(),
     }
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(f"batch {args.batch}, seq len {args.seq_len}, decoder len {args.decoder_len}, {args.device}, {out['threads']} threads, median of {args.repeats}")
+    print(f"workload {args.workload}, batch {args.batch}, seq len {args.seq_len}, decoder len {args.decoder_len}, {args.device}, "
+          f"{out['threads']} threads, median of {args.repeats}")
     print(f"params     {out['params']:,}")
     print(f"FLOPs      {out['flops']:,} (analytic)")
     print(f"latency    {out['latency_ms']:.2f} ms (p10 {out['latency_p10_ms']:.2f}, p90 {out['latency_p90_ms']:.2f})")

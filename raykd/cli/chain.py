@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     require_splits(splits, args.data, ("train", "valid"), why="each round trains on train and is scored on valid")
     task = MWPTask(tokenizer, teacher.vocab, splits)
     quiet = args.quiet or args.json
-    chain = Chain(task, teacher, config, SolverIO(tokenizer), Path(args.out), make_measure(task, repeats=config.latency_repeats),
+    chain = Chain(task, teacher, config, SolverIO(tokenizer), Path(args.out), make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
                   progress=not quiet, log=(lambda _m: None) if quiet else print,
                   on_round=None if quiet else (lambda rec, _d: print(round_line(rec))))
     result = chain.run()

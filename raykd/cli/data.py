@@ -13,7 +13,7 @@ from raykd.data.numbers import format_number
 from raykd.data.readers import load_problems
 
 SPEC_HELP = (
-    "FORMAT:PATH (asdiv-a, math23k, mawps, svamp, gsm8k), synthetic:N[:SEED], or a PATH "
+    "FORMAT:PATH (asdiv-a, math23k, mawps, svamp, gsm8k), synthetic:N[:SEED], synthetic:TRAIN/VALID/TEST[:SEED], or a PATH "
     "(file or directory of train/valid/test files) whose format is detected"
 )
 

@@ -120,12 +120,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
+def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: bool = False) -> None:
+    """The trials (front first, ★) with accuracy intervals, paired tests and re-timed speedups."""
     import numpy as np
     from rich.console import Console
     from rich.table import Table
 
     df = sw.df.assign(on_front=mask)
+    if front_only:
+        df = df[df["on_front"]]
     status_rank = {"complete": 0, "pruned": 1, "running": 2, "failed": 3}
     m0, d0 = objs[0]
     key = df[m0].astype(float) * (-1 if d0 == "max" else 1)
@@ -138,7 +141,8 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any) -> None:
     metric_cols = ["accuracy", *(["accuracy_ci", "accuracy_p_vs_teacher"] if stats else []), "accuracy_drop", "speedup",
                    *(["measured_speedup"] if measured else []), *(["retimed"] if retimed else []), "ideal_speedup", "params", "heads_total", "rounds_done"]
     metric_cols += [m for m, _ in objs if m not in metric_cols]
-    table = Table(title=f"sweep {sw.name}: {len(df)} trials, ★ = on the Pareto front ({', '.join(f'{m}:{d}' for m, d in objs)})")
+    shown = f"the {len(df)} trials of its Pareto front" if front_only else f"{len(df)} trials, ★ = on the Pareto front"
+    table = Table(title=f"sweep {sw.name}: {shown} ({', '.join(f'{m}:{d}' for m, d in objs)})")
     table.add_column("", justify="center")
     table.add_column("trial")
     table.add_column("status")

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from raykd.data import load_problems
-    from raykd.heads import head_counts, prune_heads
+    from raykd.structures import head_counts, prune_heads
     from raykd.measure import count_params
     from raykd.method.chain import head_scores
     from raykd.method.config import ChainConfig

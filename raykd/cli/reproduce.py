@@ -66,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if stored is not None:
         check_same_inputs(stored, inputs_fingerprint(task, teacher), args.data, out)
         remeasure_speed(task, teacher, SolverIO(tokenizer), out, stored, batch_size=base.latency_batch, repeats=args.repeats,
-                        threads=args.threads or None)
+                        threads=args.threads or None, workload=base.latency_workload)
         return _write_and_print(stored, args, out)
     quiet = args.quiet or args.json
     log = (lambda _m: None) if quiet else print
     result = run_reproduction(task, teacher, SolverIO(tokenizer), out, base, experiments,
-                              make_measure(task, repeats=base.latency_repeats, threads=args.threads or None),
+                              make_measure(task, repeats=base.latency_repeats, threads=args.threads or None,
+                                           workload=base.latency_workload),
                               data=args.data, source=splits["train"][0].source, progress=not quiet, log=log,
                               on_update=lambda r: write_tables(r, args.tables, out))
     return _write_and_print(result, args, out)

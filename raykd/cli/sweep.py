@@ -56,13 +56,20 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_sweep(space, storage_root=args.storage, name=args.name, address=args.address, resume=args.resume,
                         progress=not quiet, log=(lambda _m: None) if quiet else print)
     front = outcome.front
-    cols = [c for c in ("trial_id", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "heads_total") if c in front]
+    cols = [c for c in ("trial_id", "accuracy", "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher",
+                        "test_accuracy", "speedup", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
+                        "latency_workload", "ideal_speedup", "params", "heads_total") if c in front]
     hp = [c for c in front.columns if c.startswith("hp_")]
     if args.json:
         print_json({"sweep": outcome.root, "trials": outcome.num_trials, "wall_s": round(outcome.wall_s, 1),
                     "front": front[cols + hp].to_dict(orient="records")})
         return 0
+    from raykd.analysis import open_sweep
+    from raykd.cli.pareto import print_table
+
     print(f"\nsweep {outcome.root}: {outcome.num_trials} trials in {outcome.wall_s:.0f} s; Pareto front ({len(front)} points):")
-    print(front.sort_values("speedup")[cols + hp].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    sw = open_sweep(outcome.root)
+    objs = sw.resolve_objectives(None)
+    print_table(sw, objs, sw.pareto_mask(objs), front_only=True)
     print(f"\nanalyse with: raykd pareto {outcome.root}")
     return 0

@@ -1,7 +1,8 @@
 """Data specs -> problems: read a file (JSON list, JSON lines / concatenated objects, ASDiv XML),
 tell its format, convert every row, and account for every row that could not be used.
 
-Spec forms: "FORMAT:PATH" (FORMAT one of `FORMATS`), "synthetic:N" / "synthetic:N:SEED", or a
+Spec forms: "FORMAT:PATH" (FORMAT one of `FORMATS`), "synthetic:N" / "synthetic:N:SEED" /
+"synthetic:TRAIN/VALID/TEST[:SEED]" (exact split sizes), or a
 bare PATH whose format is detected from its content. PATH may be a directory holding split files
 (train, valid or dev, test; .json / .jsonl / .xml).
 """
@@ -35,6 +36,7 @@ class DataSpec:
     path: Path | None = None
     n: int = 0
     seed: int = 0
+    sizes: tuple[int, int, int] | None = None  # synthetic:TRAIN/VALID/TEST: exact split sizes
 
 
 @dataclass(frozen=True)
@@ -70,16 +72,20 @@ def parse_spec(spec: str) -> DataSpec:
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "synthetic":
         parts = rest.split(":")
-        if len(parts) > 2 or not all(re.fullmatch(r"\s*-?[0-9]+\s*", p) for p in parts):
-            raise DataError(f"bad synthetic spec {spec!r}; expected synthetic:N or synthetic:N:SEED")
-        n, seed = int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
-        if n <= 0:
-            raise DataError(f"bad synthetic spec {spec!r}: N must be positive")
+        counts = parts[0].split("/")
+        number = r"\s*-?[0-9]+\s*"
+        if (len(parts) > 2 or len(counts) not in (1, 3) or not all(re.fullmatch(number, p) for p in [*counts, *parts[1:]])):
+            raise DataError(f"bad synthetic spec {spec!r}; expected synthetic:N, synthetic:N:SEED or "
+                            "synthetic:TRAIN/VALID/TEST[:SEED]")
+        sizes = tuple(int(c) for c in counts)
+        n, seed = sum(sizes), int(parts[1]) if len(parts) == 2 else 0
+        if any(c <= 0 for c in sizes):
+            raise DataError(f"bad synthetic spec {spec!r}: {'every split size' if len(sizes) == 3 else 'N'} must be positive")
         if n > MAX_SYNTHETIC:
             raise DataError(f"bad synthetic spec {spec!r}: at most {MAX_SYNTHETIC:,} problems (they are generated in memory)")
         if not 0 <= seed < 2**32:
             raise DataError(f"bad synthetic spec {spec!r}: SEED must be in 0..{2**32 - 1}")
-        return DataSpec("synthetic", n=n, seed=seed)
+        return DataSpec("synthetic", n=n, seed=seed, sizes=sizes if len(sizes) == 3 else None)  # type: ignore[arg-type]
     if sep and prefix in FORMATS:
         if not rest:
             raise DataError(f"data spec {spec!r} names no path")
@@ -252,11 +258,29 @@ def _merge(results: list[LoadResult], source: str) -> LoadResult:
 def _synthetic(spec: DataSpec) -> LoadResult:
     from raykd.data.synthetic import generate_problems
 
-    problems = generate_problems(spec.n, seed=spec.seed)
+    problems = _distinct_synthetic(spec) if spec.sizes else generate_problems(spec.n, seed=spec.seed)
     inconsistent = [
         SkippedRow(index, p.id, _mismatch(p)) for index, p in enumerate(problems) if not equation_reproduces_answer(p)
     ]
-    return LoadResult(problems, inconsistent=inconsistent, source=f"synthetic:{spec.n}:{spec.seed}")
+    size = "/".join(map(str, spec.sizes)) if spec.sizes else str(spec.n)
+    return LoadResult(problems, inconsistent=inconsistent, source=f"synthetic:{size}:{spec.seed}")
+
+
+def _distinct_synthetic(spec: DataSpec) -> list[Problem]:
+    """`spec.n` synthetic problems with pairwise different texts (a held-out split must not repeat
+    a training problem; about 1 in 3,000 generated texts is a repeat), in generation order."""
+    extra = 16 + spec.n // 100
+    for _ in range(4):
+        seen: set[str] = set()
+        distinct = []
+        for p in _synthetic(DataSpec("synthetic", n=spec.n + extra, seed=spec.seed)).problems:
+            if p.text not in seen:
+                seen.add(p.text)
+                distinct.append(p)
+        if len(distinct) >= spec.n:
+            return distinct[: spec.n]
+        extra *= 4
+    raise DataError(f"synthetic:{'/'.join(map(str, spec.sizes or ()))}: the generator gave only {len(distinct)} distinct problems")
 
 
 def _load_split_results(spec: DataSpec, strict: bool) -> tuple[str, dict[str, LoadResult]]:
@@ -287,10 +311,17 @@ def load_splits(spec: str, *, seed: int = 0, strict: bool = False) -> dict[str, 
     """The "train", "valid" and "test" problems of a data spec.
 
     A directory with train, valid (or dev) and test files: those files. Train plus one held-out
-    file: that file is "test" and "valid" is carved out of train. Anything else (one file, a
-    synthetic spec): a seeded split stratified by complexity in the data set's `SPLIT_RATIOS`.
+    file: that file is "test" and "valid" is carved out of train. `synthetic:TRAIN/VALID/TEST`:
+    exactly those sizes, cut in generation order (which cycles the complexity levels; `seed` is
+    not used, the spec's SEED is). Anything else (one file, `synthetic:N`): a seeded split
+    stratified by complexity in the data set's `SPLIT_RATIOS`.
     """
     parsed = parse_spec(spec)
+    if parsed.sizes:  # generation cycles the complexity levels, so consecutive cuts are stratified
+        problems = _synthetic(parsed).problems
+        n_train, n_valid, _ = parsed.sizes
+        return {"train": problems[:n_train], "valid": problems[n_train:n_train + n_valid],
+                "test": problems[n_train + n_valid:]}
     if parsed.format == "synthetic":
         fmt, results = "synthetic", {"all": _synthetic(parsed)}
     else:

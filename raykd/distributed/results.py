@@ -66,6 +66,7 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "chain_config_json": chain_json,
         **{c: _num(last.get(c)) for c in FINAL_COLUMNS},
         "speedup_source": last.get("speedup_source"),
+        "latency_workload": last.get("latency_workload"),
         **{c: last.get(c) if c.endswith("_correct") else _num(last.get(c)) for c in STATS_COLUMNS},
         "rounds_done": int(last.get("round", 0) or 0),
         "rounds": int(json.loads(chain_json).get("rounds", 0) or 0),

@@ -187,7 +187,12 @@ class SweepSpace:
     seed: int = 0
     # where the `speedup` objective comes from: "table" (the sweep's latency table, deterministic per
     # shape; every trial still records `measured_speedup`) or "measured" (each trial's own timing)
-    speed: dict[str, Any] = field(default_factory=lambda: {"source": "table", "rounds": 60})
+    # retime_rounds: at the end of the sweep, re-time the front and its runners-up side by side with
+    # the teacher for this many interleaved rounds (`raykd pareto --retime`); 0 skips it
+    # table_cache: reuse the table this machine measured before for the same architecture and batch
+    # (raykd.method.latency_table: the same machine then predicts the same figures in every sweep)
+    speed: dict[str, Any] = field(default_factory=lambda: {"source": "table", "rounds": 60, "retime_rounds": 30,
+                                                           "table_cache": True})
 
     @property
     def metrics(self) -> list[str]:
@@ -273,6 +278,13 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     if both:
         raise ConfigError(f"{source}: {', '.join(sorted(both))} both fixed and searched")
     ChainConfig.from_dict(fixed)  # every fixed value must be valid on its own
+    if "latency_workload" in {p.name for p in params}:
+        raise ConfigError(f"{source}: latency_workload cannot be searched: the sweep's speed figures must all time one workload")
+    from raykd.task.mwp import WORKLOADS
+
+    workload = fixed.get("latency_workload", "default")
+    if workload != "default" and workload not in WORKLOADS:
+        raise ConfigError(f"{source}: fixed.latency_workload {workload!r} is not one of default, {', '.join(WORKLOADS)}")
     kw["fixed"] = dict(fixed)
     _check_joint_ranges(params, dict(fixed), source)
     kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
@@ -357,12 +369,19 @@ def _early_stop(raw: Any, source: str) -> dict[str, Any]:
 
 
 def _speed(raw: Any, source: str) -> dict[str, Any]:
-    _section(raw, source, "speed", {"source", "rounds"}, "{source: table, rounds: 60}")
-    out = {"source": raw.get("source", "table"), "rounds": raw.get("rounds", 60)}
+    _section(raw, source, "speed", {"source", "rounds", "retime_rounds", "table_cache"},
+             "{source: table, rounds: 60, retime_rounds: 30, table_cache: true}")
+    out = {"source": raw.get("source", "table"), "rounds": raw.get("rounds", 60), "retime_rounds": raw.get("retime_rounds", 30),
+           "table_cache": raw.get("table_cache", True)}
+    if not isinstance(out["table_cache"], bool):
+        raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
     if out["source"] not in SPEED_SOURCES:
         raise ConfigError(f"{source}: speed.source must be one of {SPEED_SOURCES}, got {out['source']!r}")
     if isinstance(out["rounds"], bool) or not isinstance(out["rounds"], int) or not 1 <= out["rounds"] <= 10_000:
         raise ConfigError(f"{source}: speed.rounds must be an integer in 1..10000, got {out['rounds']!r}")
+    retime = out["retime_rounds"]
+    if isinstance(retime, bool) or not isinstance(retime, int) or not (retime == 0 or 2 <= retime <= 10_000):
+        raise ConfigError(f"{source}: speed.retime_rounds must be 0 (off) or an integer in 2..10000, got {retime!r}")
     return out
 
 
@@ -394,7 +413,7 @@ DEFAULT_SPACE_YAML = """\
 # The embedded default sweep: synthetic data, tiny preset, local Ray. `raykd sweep` with no
 # arguments runs this; search_spaces/default.yaml is the same file for reading and copying.
 name: default
-data: synthetic:800
+data: synthetic:640/1100/1100  # 1100 valid and 1100 test problems: 95% Wilson half-width <= 2.95 points at any accuracy
 teacher: {preset: tiny, epochs: 30, patience: 8}
 search:
   alpha: {low: 0.0, high: 1.0}

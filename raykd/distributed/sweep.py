@@ -281,9 +281,29 @@ def run_sweep(
         tuner.fit()
     finally:
         ray.shutdown()
+    if space.speed.get("retime_rounds"):
+        retime_at_end(paths.root, space, log)
     from raykd.results.store import read_pareto, read_trials
 
     return SweepOutcome(paths.root, read_trials(paths.root).num_rows, read_pareto(paths.root).to_pandas(), time.perf_counter() - start)
+
+
+def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
+    """Re-time the front and its runners-up side by side with the teacher (what `raykd pareto
+    --retime` does), in the driver, on the trials' device and thread count, so the front a sweep
+    prints and stores carries measured speedups with intervals, not only predictions."""
+    import torch
+
+    from raykd.analysis.retime import retime_front
+    from raykd.errors import RaykdInputError
+
+    res = space.resources
+    device = "cuda" if res.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
+    threads = max(1, int(res.cpus_per_worker)) if device == "cpu" else None
+    try:
+        retime_front(root, rounds=int(space.speed["retime_rounds"]), device=device, threads=threads, log=log)
+    except RaykdInputError as exc:  # no complete trial: the sweep's rows stand as they are
+        log(f"not re-timed: {exc}")
 
 
 def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPaths) -> None:

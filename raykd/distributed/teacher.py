@@ -101,7 +101,7 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
 def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: dict[str, Any], log: Any) -> None:
     """The sweep's latency table (teacher/latency_table.json), built once, on the batch and thread
     count the trials time with; kept as it is when the teacher directory already has one."""
-    from raykd.method.latency_table import TABLE_NAME, LatencyTable, build_latency_table
+    from raykd.method.latency_table import TABLE_NAME, LatencyTable, cached_latency_table
 
     path = local / TABLE_NAME
     if path.is_file():
@@ -112,7 +112,8 @@ def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: 
     threads = max(1, int(space.resources.cpus_per_worker))
     log(f"timing the latency table ({space.speed['rounds']} interleaved rounds, {threads} thread(s)) ...")
     t0 = time.perf_counter()
-    build_latency_table(task, model, batch, rounds=space.speed["rounds"], threads=threads).save(path)
+    cached_latency_table(task, model, batch, rounds=space.speed["rounds"], threads=threads, workload=base.latency_workload,
+                         use_cache=bool(space.speed.get("table_cache", True)), log=log).save(path)
     info["latency_table_s"] = round(time.perf_counter() - t0, 2)
 
 

@@ -75,7 +75,8 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     try:
         Chain(task, teacher, chain_config, SolverIO(tokenizer), work,
-              make_measure(task, repeats=chain_config.latency_repeats, threads=threads or None, table=table),
+              make_measure(task, repeats=chain_config.latency_repeats, threads=threads or None, table=table,
+                           workload=chain_config.latency_workload),
               teacher_stats=stats, teacher_metrics=config.get("teacher_metrics"), progress=False, on_round=on_round,
               log=lambda _m: None).run()
     finally:

@@ -190,12 +190,14 @@ def remeasure_speed(
     batch_size: int = 8,
     repeats: int = 20,
     threads: int | None = None,
+    workload: str = "default",
 ) -> ReproductionResult:
     """Time the teacher and every model the reproduction trained in ONE interleaved comparison
     (round-robin, rotating order, same batch, same process), so that a noisy machine slows all of
     them alike; the in-chain speedups were each taken at a different time. Stored in
     `result.speed` and preferred by the tables."""
     from raykd.measure import compare_latency
+    from raykd.task.base import resolve_workload
 
     out = Path(out_dir)
     batch = next(iter(task.batches("valid", batch_size)))
@@ -204,12 +206,13 @@ def remeasure_speed(
         for rec in exp.get("records", []):
             models[model_key(name, rec["round"])] = io.load(round_dir(experiment_dir(out, name), rec["round"])).eval()
     t0 = time.perf_counter()
-    lat = compare_latency({k: (lambda m=m: task.run(m, batch)) for k, m in models.items()}, rounds=repeats, num_threads=threads,
+    workload = resolve_workload(task, workload)
+    lat = compare_latency({k: (lambda m=m: task.run(m, batch, workload)) for k, m in models.items()}, rounds=repeats, num_threads=threads,
                           reference="teacher")
     result.speed = {
         "how": ("one compare_latency call: all models round-robin with rotating order; speedup = median(teacher) / "
                 "median(model); paired_speedup = median over rounds of teacher/model within the round (the tables use it)"),
-        "batch": int(next(iter(batch.values())).shape[0]), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
+        "workload": workload, "batch": int(next(iter(batch.values())).shape[0]), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
         "wall_s": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
         "median_ms": {k: s.median_ms for k, s in lat.stats.items()},
         "speedup": {k: v for k, v in lat.speedup.items() if k != "teacher"},

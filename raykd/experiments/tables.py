@@ -20,6 +20,35 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}"
 
 
+def _acc(x: float | None, n: Any, p: float | None = None) -> str:
+    """'74.6 [66.2–81.5]': the accuracy with its 95% Wilson interval from the count (raykd's
+    `wilson_interval`); ' p=0.31' appended when a paired test against the teacher was stored."""
+    if x is None:
+        return "–"
+    if not n:
+        return _pct(x)
+    from raykd.results.stats import wilson_interval
+
+    n = int(n)
+    low, high = wilson_interval(round(x * n), n)
+    return f"{100 * x:.1f} [{100 * low:.1f}–{100 * high:.1f}]" + ("" if p is None else f" p={p:.2f}")
+
+
+def _test_acc(result: ReproductionResult, rec: dict[str, Any]) -> str:
+    n = rec.get("test_accuracy_n") or result.teacher["test"].get("n")
+    return _acc(rec.get("test_accuracy"), n, rec.get("test_accuracy_p_vs_teacher"))
+
+
+def _valid_acc(rec: dict[str, Any]) -> str:
+    n = rec.get("accuracy_n") or (rec.get("valid") or {}).get("n")
+    return _acc(rec.get("accuracy"), n, rec.get("accuracy_p_vs_teacher"))
+
+
+ACCURACY_NOTE = ("acc: % with its 95% Wilson interval [low–high] from the count; p = exact McNemar test against "
+                 "the teacher on the same problems, shown for runs that stored per-problem results (from 2026-12-01); "
+                 "intervals that overlap do not by themselves show \"no loss\": only a paired test can.")
+
+
 def _q(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
@@ -43,7 +72,8 @@ def _speed_note(result: ReproductionResult) -> str:
     sp = result.speed
     if not sp:
         return "speed↑: measured by the chain right after each round (one model vs the teacher at a time)."
-    return (f"speed↑: all models re-timed together against the teacher, interleaved round-robin, batch {sp['batch']}, "
+    workload = sp.get("workload", "forward (the teacher-forced pass timed before 2026-12-02)")
+    return (f"speed↑: workload {workload}; all models re-timed together against the teacher, interleaved round-robin, batch {sp['batch']}, "
             f"{sp['repeats']} rounds, {sp['threads']} thread(s), {sp['date']}; median of per-round ratios.")
 
 
@@ -55,19 +85,20 @@ def _final(result: ReproductionResult, name: str) -> dict[str, Any] | None:
 def table1(result: ReproductionResult) -> dict[str, Any]:
     quoted = paper.quoted(paper.TABLE1, result.source) or {}
     t = result.teacher
-    rows = [["0% (teacher)", "all", _pct(t["test"]["accuracy"]), _pct(t["valid"]["accuracy"]), "0", "0", "0", "0", "0",
+    rows = [["0% (teacher)", "all", _acc(t["test"]["accuracy"], t["test"].get("n")), _acc(t["valid"]["accuracy"], t["valid"].get("n")),
+             "0", "0", "0", "0", "0",
              *_paper1(quoted.get(0.0))]]
     exp = result.experiments.get("progressive")
     for rec in (exp or {}).get("records", []):
-        rows.append([f"{100 * rec['ratio']:.0f}%", f"{rec['heads_total']}/{rec['heads_original']}", _pct(rec.get("test_accuracy")),
-                     _pct(rec["accuracy"]), _pct(rec["params_reduction"]), _pct(rec["flops_reduction"]), _measured(result, "progressive", rec),
+        rows.append([f"{100 * rec['ratio']:.0f}%", f"{rec['heads_total']}/{rec['heads_original']}", _test_acc(result, rec),
+                     _valid_acc(rec), _pct(rec["params_reduction"]), _pct(rec["flops_reduction"]), _measured(result, "progressive", rec),
                      _speed(rec, "ideal_speedup"), _pct(rec["memory_reduction"]), *_paper1(quoted.get(round(rec["ratio"], 2)))])
     return {
         "title": "Table 1: pruning ratio -> accuracy and cost",
         "columns": ["ratio", "heads", "test acc % (M)", "valid acc % (M)", "params↓ % (M)", "FLOPs↓ % (A)", "speed↑ % (M)",
                     "ideal speed↑ % (A)", "memory↓ % (M)", "paper acc (Q)", "paper params↓ / speed↑ / FLOPs↓ (Q)"],
         "rows": rows,
-        "notes": [_speed_note(result)],
+        "notes": [ACCURACY_NOTE, _speed_note(result)],
     }
 
 
@@ -84,11 +115,11 @@ def table3a(result: ReproductionResult) -> dict[str, Any]:
         rec = _final(result, name)
         if rec is None:
             continue
-        rows.append([label, _pct(rec.get("test_accuracy")), _pct(rec["accuracy"]), f"{rec['heads_total']}/{rec['heads_original']}",
+        rows.append([label, _test_acc(result, rec), _valid_acc(rec), f"{rec['heads_total']}/{rec['heads_original']}",
                      _measured(result, name, rec), _q(quoted.get(float(label)))])
     return {"title": "Table 3a: α (norm vs entropy) at 25% of heads",
             "columns": ["α", "test acc % (M)", "valid acc % (M)", "heads", "speed↑ % (M)", "paper acc (Q)"], "rows": rows,
-            "notes": [_speed_note(result)]}
+            "notes": [ACCURACY_NOTE, _speed_note(result)]}
 
 
 def table3b(result: ReproductionResult) -> dict[str, Any]:
@@ -98,10 +129,10 @@ def table3b(result: ReproductionResult) -> dict[str, Any]:
         ev = result.evaluations[key]
         label = "teacher (0%)" if key == "teacher" else f"{100 * ev['ratio']:.0f}% ({key})"
         by = ev["by_complexity"]
-        rows.append([label, f"{_pct(ev['accuracy'])} (n={ev['n']})",
-                     *(f"{_pct(by[lv]['accuracy'])} (n={by[lv]['n']})" if by[lv]["n"] else "– (n=0)" for lv in LEVELS)])
+        rows.append([label, f"{_acc(ev['accuracy'], ev['n'])} (n={ev['n']})",
+                     *(f"{_acc(by[lv]['accuracy'], by[lv]['n'])} (n={by[lv]['n']})" if by[lv]["n"] else "– (n=0)" for lv in LEVELS)])
     return {"title": "Table 3b: test accuracy by complexity level, before and after pruning",
-            "columns": ["model", "all % (M)", *(f"{lv} % (M)" for lv in LEVELS)], "rows": rows}
+            "columns": ["model", "all % (M)", *(f"{lv} % (M)" for lv in LEVELS)], "rows": rows, "notes": [ACCURACY_NOTE]}
 
 
 def table4(result: ReproductionResult) -> dict[str, Any]:
@@ -115,11 +146,11 @@ def table4(result: ReproductionResult) -> dict[str, Any]:
         delta = "–" if full is None or rec.get("test_accuracy") is None else f"{100 * (rec['test_accuracy'] - full['test_accuracy']):+.1f}"
         q = quoted.get(label)
         q_delta = "–" if q is None or "full" not in quoted else f"{q - quoted['full']:+.1f}"
-        rows.append([label, _pct(rec.get("test_accuracy")), delta, _pct(rec["accuracy"]), f"{rec['heads_total']}/{rec['heads_original']}",
+        rows.append([label, _test_acc(result, rec), delta, _valid_acc(rec), f"{rec['heads_total']}/{rec['heads_original']}",
                      _pct(rec["params_reduction"]), _measured(result, name, rec), _q(q), q_delta])
     return {"title": "Table 4: ablations at 25% of heads",
             "columns": ["variant", "test acc % (M)", "Δ vs full (M)", "valid acc % (M)", "heads", "params↓ % (M)", "speed↑ % (M)",
-                        "paper acc (Q)", "paper Δ vs full (Q)"], "rows": rows, "notes": [_speed_note(result)]}
+                        "paper acc (Q)", "paper Δ vs full (Q)"], "rows": rows, "notes": [ACCURACY_NOTE, _speed_note(result)]}
 
 
 def front(result: ReproductionResult) -> dict[str, Any]:
@@ -132,21 +163,23 @@ def front(result: ReproductionResult) -> dict[str, Any]:
 
     t = result.teacher
     points = [{"point": "teacher", "accuracy": t["valid"]["accuracy"], "test_accuracy": t["test"]["accuracy"], "speedup": 1.0,
-               "ideal_speedup": 1.0, "params_reduction": 0.0, "flops_reduction": 0.0, "heads": "all"}]
+               "ideal_speedup": 1.0, "params_reduction": 0.0, "flops_reduction": 0.0, "heads": "all",
+               "valid_cell": _acc(t["valid"]["accuracy"], t["valid"].get("n")), "test_cell": _acc(t["test"]["accuracy"], t["test"].get("n"))}]
     for name, exp in result.experiments.items():
         for rec in exp.get("records", []):
             points.append({"point": f"{name} r{rec['round']} ({100 * rec['ratio']:.0f}%)", "accuracy": rec["accuracy"],
                            "test_accuracy": rec.get("test_accuracy"), "speedup": speedup_of(result, name, rec),
                            "ideal_speedup": rec["ideal_speedup"],
                            "params_reduction": rec["params_reduction"], "flops_reduction": rec["flops_reduction"],
-                           "heads": f"{rec['heads_total']}/{rec['heads_original']}"})
+                           "heads": f"{rec['heads_total']}/{rec['heads_original']}",
+                           "valid_cell": _valid_acc(rec), "test_cell": _test_acc(result, rec)})
     df = pd.DataFrame(points)
     on_front = df[pareto_mask(df, [("accuracy", "max"), ("speedup", "max")])].sort_values("speedup")
-    rows = [[p.point, _pct(p.accuracy), _pct(p.test_accuracy), f"{p.speedup:.3f}x", f"{p.ideal_speedup:.3f}x", _pct(p.params_reduction),
+    rows = [[p.point, p.valid_cell, p.test_cell, f"{p.speedup:.3f}x", f"{p.ideal_speedup:.3f}x", _pct(p.params_reduction),
              _pct(p.flops_reduction), p.heads] for p in on_front.itertuples()]
     return {"title": f"Pareto front over all {len(df)} models (valid accuracy max, measured speedup max)",
             "columns": ["model", "valid acc % (M)", "test acc % (M)", "speedup (M)", "ideal speedup (A)", "params↓ % (M)",
-                        "FLOPs↓ % (A)", "heads"], "rows": rows, "notes": [_speed_note(result)]}
+                        "FLOPs↓ % (A)", "heads"], "rows": rows, "notes": [ACCURACY_NOTE, _speed_note(result)]}
 
 
 BUILDERS = {"1": table1, "3a": table3a, "3b": table3b, "4": table4, "front": front}

@@ -2,8 +2,8 @@
 
 Analytic numbers (params, FLOPs, ideal speedup) are computed here from the model's structure;
 measured numbers (latency, speedup, peak memory) are timed here, side by side in one process.
-Needs only torch (and raykd.heads for per-block head counts); never imports Ray, datasets or
-optuna, so it runs on a bare GPU box. See docs/heads.md#measure.
+Needs only torch (and raykd.structures for per-block head counts); never imports Ray, datasets or
+optuna, so it runs on a bare GPU box. See docs/structures.md#measure.
 """
 
 from raykd.measure.flops import BlockFlops, FlopsReport, flops, ideal_speedup

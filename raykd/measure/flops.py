@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from raykd.errors import RaykdInputError
-from raykd.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF
+from raykd.structures.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def flops(
     models with decoder attention. `linear_tokens(name, linear)` may return the number of tokens
     per sequence a non-attention Linear sees (None: the default rule).
     """
-    from raykd.heads import find_attention_blocks
+    from raykd.structures import find_attention_blocks
 
     try:
         blocks = find_attention_blocks(model)

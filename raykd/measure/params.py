@@ -31,9 +31,9 @@ def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
 
 def param_breakdown(model: nn.Module) -> dict[str, int]:
     """{"attention": Q/K/V/O weights+biases of prunable blocks, "embedding": nn.Embedding weights,
-    "other": the rest, "total"}. Blocks come from `raykd.heads` (none if the model has none)."""
+    "other": the rest, "total"}. Blocks come from `raykd.structures` (none if the model has none)."""
     from raykd.errors import RaykdInputError
-    from raykd.heads import find_attention_blocks
+    from raykd.structures import find_attention_blocks
 
     try:
         blocks = find_attention_blocks(model)

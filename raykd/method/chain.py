@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from raykd.heads import capture_attention, head_counts, prune_heads, total_heads
+from raykd.structures import capture_attention, head_counts, prune_heads, total_heads
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
 from raykd.method.distill import (

@@ -55,6 +55,7 @@ class ChainConfig:
     calib_batch_size: int = 32
     latency_batch: int = 8
     latency_repeats: int = 15
+    latency_workload: str = "default"  # what speed is timed on: the task's default (MWP: cached decoding) or a named one
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -84,6 +85,7 @@ class ChainConfig:
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (self.calib_batches >= 1 and self.calib_batch_size >= 1, "calib_batches and calib_batch_size must be >= 1"),
             (self.latency_batch >= 1 and self.latency_repeats >= 1, "latency_batch and latency_repeats must be >= 1"),
+            (isinstance(self.latency_workload, str) and bool(self.latency_workload.strip()), "latency_workload must name a workload (or 'default')"),
         ]
         for ok, message in checks:
             if not ok:

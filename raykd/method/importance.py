@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
-from raykd.heads import AttentionBlock, find_attention_blocks
+from raykd.structures import AttentionBlock, find_attention_blocks
 
 if TYPE_CHECKING:
     from raykd.task.base import Task
@@ -196,7 +196,7 @@ def collect_head_stats(
 ) -> HeadStats:
     """Measure w, H (and optionally Taylor importance) for every head, in one pass over
     `batches` batches of `split` (the calibration set). The model is left in eval mode."""
-    from raykd.heads import capture_attention
+    from raykd.structures import capture_attention
 
     blocks = find_attention_blocks(model)
     keys = [(b.kind, b.layer) for b in blocks]

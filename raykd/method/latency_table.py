@@ -8,7 +8,8 @@ every model is then scored by lookup (in the spirit of Once-for-All's latency lo
 - For each attention kind and each kept-head count k < H, a copy of the dense teacher with every
   layer of that kind pruned to k heads is timed together with the dense teacher (one
   `compare_latency` call: round-robin, rotating order, same batch, same process, many rounds).
-  The per-layer saving of a layer with k heads is (dense - variant) / layers of that kind; the
+  A variant's latency is the dense median over its paired ratio (the median over rounds of
+  dense / variant, timed adjacently), so drift between rounds cancels. The per-layer saving of a layer with k heads is (dense - variant) / layers of that kind; the
   dense model's own median is the calibration that covers everything the heads do not
   (embeddings, FFNs, the output layer). Savings are made non-increasing in k (a layer with more
   heads never costs less), which removes sub-noise inversions between neighbouring counts.
@@ -16,7 +17,9 @@ every model is then scored by lookup (in the spirit of Once-for-All's latency lo
   dense / predicted. A pure function of (table, head counts): two models of the same shape get the
   same figure to the last digit, in every trial and after a resume; the dense shape gets 1.0.
 
-The table is keyed by what it was measured under (device, dtype, threads, batch shape, torch);
+The table is keyed by what it was measured under (workload, device, dtype, threads, batch shape,
+torch); the workload is the chain's `latency_workload` (MWP default: encoding + cached
+constrained decoding of the batch, see `raykd.task.mwp.WORKLOADS`);
 `matches` tells a caller whether it applies. Additivity across layers and kinds is the model's
 assumption; `bench/latency_predictor.py` measures how far it holds.
 """
@@ -24,7 +27,10 @@ assumption; `bench/latency_predictor.py` measures how far it holds.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,18 +40,19 @@ import torch
 from torch import nn
 
 from raykd.errors import ConfigError
-from raykd.heads import head_counts, prune_heads
+from raykd.structures import head_counts, prune_heads
 from raykd.storage import write_bytes_atomic
-from raykd.task.base import Batch, Task
+from raykd.task.base import Batch, Task, resolve_workload
 
 TABLE_NAME = "latency_table.json"
 FORMAT = "raykd-latency-table-1"
 
 
-def table_key(model: nn.Module, batch: Batch, threads: int | None) -> dict[str, Any]:
-    """What a table's figures depend on, besides the architecture."""
+def table_key(model: nn.Module, batch: Batch, threads: int | None, workload: str) -> dict[str, Any]:
+    """What a table's figures depend on, besides the architecture (`workload`: resolved name)."""
     param = next(model.parameters())
     return {
+        "workload": workload,
         "device": str(param.device), "dtype": str(param.dtype),
         "threads": (threads or torch.get_num_threads()) if param.device.type == "cpu" else None,
         "batch_shape": {k: list(v.shape) for k, v in sorted(batch.items())},
@@ -112,10 +119,11 @@ def uniform_variant(model: nn.Module, kind: str, kept: int) -> nn.Module:
 
 
 def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: int = 30, warmup: int = 3,
-                        threads: int | None = None) -> LatencyTable:
+                        threads: int | None = None, workload: str = "default") -> LatencyTable:
     """Time the dense model and every uniform (kind, k) variant together; see the module doc."""
     from raykd.measure import compare_latency
 
+    workload = resolve_workload(task, workload)
     counts = head_counts(dense)
     for kind, per_layer in counts.items():
         if len(set(per_layer)) != 1:
@@ -130,19 +138,93 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
         for k in range(h):
             variants[f"{kind}/{k}"] = uniform_variant(dense, kind, k)
     t0 = time.perf_counter()
-    lat = compare_latency({name: (lambda m=m: task.run(m, batch)) for name, m in variants.items()},
+    lat = compare_latency({name: (lambda m=m: task.run(m, batch, workload)) for name, m in variants.items()},
                           warmup=warmup, rounds=rounds, device=device, num_threads=threads, reference="dense")
     dense_ms = lat.stats["dense"].median_ms
+    # a variant's latency from its paired ratio (median over rounds of dense / variant, the two
+    # calls adjacent in time): drift between rounds cancels, which medians taken apart do not
+    variant_ms = {name: dense_ms / lat.paired_speedup[name] for name in variants}
     saving: dict[str, list[float]] = {}
     for kind, h in heads.items():
-        raw = [(dense_ms - lat.stats[f"{kind}/{k}"].median_ms) / layers[kind] for k in range(h)] + [0.0]
+        raw = [(dense_ms - variant_ms[f"{kind}/{k}"]) / layers[kind] for k in range(h)] + [0.0]
         for k in range(h - 1, -1, -1):  # a layer with fewer heads saves at least as much
             raw[k] = max(raw[k], raw[k + 1])
         saving[kind] = raw
     meta = {"how": ("one compare_latency call over the dense model and every uniform (kind, kept heads) variant: "
-                    "round-robin, rotating order, same batch; medians; per-layer saving = (dense - variant) / layers, "
-                    "made non-increasing in kept heads"),
-            "rounds": rounds, "warmup": warmup, "variants": len(variants), "wall_s": round(time.perf_counter() - t0, 2),
+                    "round-robin, rotating order, same batch; variant latency = dense median / paired ratio (median "
+                    "over rounds of dense/variant); per-layer saving = (dense - variant) / layers, made "
+                    "non-increasing in kept heads"),
+            "workload": task.workloads[workload], "rounds": rounds, "warmup": warmup, "variants": len(variants), "wall_s": round(time.perf_counter() - t0, 2),
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "variant_median_ms": {n: s.median_ms for n, s in lat.stats.items()}}
-    return LatencyTable(table_key(dense, batch, threads), dense_ms, layers, heads, saving, meta)
+    return LatencyTable(table_key(dense, batch, threads, workload), dense_ms, layers, heads, saving, meta)
+
+
+# --- a per-machine cache: the same machine, model shape and batch give the same table ----------
+#
+# A table re-measured for every sweep moves with the machine's state (two default sweeps on this
+# box: dense 57.5 vs 51.3 ms, per-layer savings up to 25% apart), and so would every prediction,
+# and with them the sampler's next configurations. Once-for-All builds its lookup tables once per
+# device; raykd does the same: a table is cached per (machine, architecture, batch shape, workload,
+# threads, rounds) and reused by later sweeps, each of which keeps its own copy beside its teacher.
+
+CACHE_ENV = "RAYKD_CACHE"
+
+
+def cache_root() -> Path:
+    """$RAYKD_CACHE/latency_tables, default ~/.cache/raykd/latency_tables."""
+    base = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache" / "raykd")
+    return Path(base) / "latency_tables"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_identity(device: torch.device) -> dict[str, Any]:
+    """What names this machine's hardware for a table (host, CPU model, GPU model)."""
+    ident = {"host": platform.node(), "cpu": _cpu_model(), "cpus": os.cpu_count()}
+    if device.type == "cuda":
+        ident["gpu"] = torch.cuda.get_device_name(device)
+    return ident
+
+
+def architecture_digest(model: nn.Module) -> str:
+    """SHA-256 of every tensor's name, shape and dtype: the architecture, not the weights."""
+    parts = [(name, list(t.shape), str(t.dtype)) for name, t in model.state_dict().items()]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def cache_path(dense: nn.Module, batch: Batch, *, threads: int | None, workload: str, rounds: int, warmup: int) -> Path:
+    device = next(dense.parameters()).device
+    key = {"table": table_key(dense, batch, threads, workload), "machine": machine_identity(device),
+           "architecture": architecture_digest(dense), "rounds": rounds, "warmup": warmup, "format": FORMAT}
+    return cache_root() / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]}.json"
+
+
+def cached_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: int = 30, warmup: int = 3,
+                         threads: int | None = None, workload: str = "default", use_cache: bool = True,
+                         log: Any = print) -> LatencyTable:
+    """The table this machine measured before for this architecture and batch, else a new one
+    (then cached). An unreadable cache entry is measured again and replaced, saying so."""
+    workload = resolve_workload(task, workload)
+    path = cache_path(dense, {k: v.to(next(dense.parameters()).device) for k, v in batch.items()},
+                      threads=threads, workload=workload, rounds=rounds, warmup=warmup)
+    if use_cache and path.is_file():
+        try:
+            table = LatencyTable.load(path)
+            log(f"latency table: reusing the one this machine measured on {table.meta.get('date', '?')} ({path})")
+            return table
+        except ConfigError as exc:
+            log(f"latency table: cache entry unusable, measuring again ({exc})")
+    table = build_latency_table(task, dense, batch, rounds=rounds, warmup=warmup, threads=threads, workload=workload)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.save(path)
+    return table

@@ -1,9 +1,10 @@
 """Per-round cost of a student against the unpruned reference, measured side by side.
 
-Analytic: params (exact), FLOPs (the task's analytic count for its forward pass), the
-FLOPs-ideal speedup. Measured, in this process, interleaved with the reference on the same batch:
-median latency and the speedup ratio (`measured_speedup`), and peak memory (weights + peak
-activations of one forward). `speedup` is the latency table's prediction when a table measured
+Analytic: params (exact), FLOPs (the task's analytic count for its teacher-forced forward pass,
+which cached decoding of the same length matches to first order), the FLOPs-ideal speedup.
+Measured, in this process, interleaved with the reference on the same batch, on the config's
+`latency_workload` (MWP default: encoding + cached constrained decoding): median latency and the
+speedup ratio (`measured_speedup`), and peak memory (weights + peak activations of one call). `speedup` is the latency table's prediction when a table measured
 under the same conditions is given (`raykd.method.latency_table`: deterministic per shape), else
 the measured ratio; `speedup_source` says which.
 """
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from raykd.measure import compare_latency, count_params, peak_memory
-from raykd.task.base import Batch, Task
+from raykd.task.base import Batch, Task, resolve_workload
 
 
 def weight_bytes(model: nn.Module) -> int:
@@ -24,10 +25,13 @@ def weight_bytes(model: nn.Module) -> int:
 
 
 def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int | None = None,
-                 table: Any = None):
-    """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable)."""
-    from raykd.heads import head_counts
+                 table: Any = None, workload: str = "default"):
+    """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable;
+    `workload`: which of the task's workloads is timed)."""
+    from raykd.structures import head_counts
     from raykd.method.latency_table import table_key
+
+    workload = resolve_workload(task, workload)  # a bad name fails before any training
 
     def measure(reference: nn.Module, model: nn.Module, batch: Batch) -> dict[str, Any]:
         device = next(model.parameters()).device
@@ -35,15 +39,15 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
         reference.eval()
         model.eval()
         lat = compare_latency(
-            {"reference": lambda: task.run(reference, batch), "model": lambda: task.run(model, batch)},
+            {"reference": lambda: task.run(reference, batch, workload), "model": lambda: task.run(model, batch, workload)},
             warmup=warmup, rounds=repeats, device=device, num_threads=threads,
         )
         p_ref, p = count_params(reference), count_params(model)
         f_ref, f = task.flops(reference, batch), task.flops(model, batch)
-        m_ref = weight_bytes(reference) + peak_memory(lambda: task.run(reference, batch), device=device)
-        m = weight_bytes(model) + peak_memory(lambda: task.run(model, batch), device=device)
+        m_ref = weight_bytes(reference) + peak_memory(lambda: task.run(reference, batch, workload), device=device)
+        m = weight_bytes(model) + peak_memory(lambda: task.run(model, batch, workload), device=device)
         measured = lat.speedup["model"]
-        use_table = table is not None and table.matches(table_key(reference, batch, threads))
+        use_table = table is not None and table.matches(table_key(reference, batch, threads, workload))
         return {
             "params": p,
             "params_reference": p_ref,
@@ -61,6 +65,7 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
             "memory_reference_bytes": m_ref,
             "memory_reduction": 1 - m / m_ref,
             "latency_batch": int(next(iter(batch.values())).shape[0]),
+            "latency_workload": workload,
             "latency_device": str(device),
             "latency_threads": torch.get_num_threads() if device.type == "cpu" else None,
         }

@@ -52,7 +52,7 @@ def select_heads(
     """The `counts[pool]` lowest-scoring heads of each pool, as positions per (kind, layer).
 
     `min_heads_per_block` > 0 keeps that many heads in every block (a floor); by default a block
-    may lose all its heads, which removes its attention cleanly (see docs/heads.md).
+    may lose all its heads, which removes its attention cleanly (see docs/structures.md).
     """
     global_pool = "*" in counts
     candidates: dict[str, list[tuple[float, str, int, int]]] = {}

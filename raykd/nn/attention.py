@@ -76,7 +76,7 @@ class MultiHeadAttention(nn.Module):
             empty = query.new_zeros(b, lq, 0)
             weights = query.new_zeros(b, 0, lq, lk) if need_weights else None
             return self.o(empty), weights
-        q, k, v = self._split(self.q(query)), self._split(self.k(kv)), self._split(self.v(kv))
+        q, (k, v) = self._split(self.q(query)), self.project_kv(kv)
         mask = _attention_mask(key_padding_mask, causal, lq, lk, query.device)
         drop = self.dropout if self.training else 0.0
         if need_weights:
@@ -88,8 +88,32 @@ class MultiHeadAttention(nn.Module):
         else:
             probs = None
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
-        ctx = ctx.transpose(1, 2).reshape(b, lq, self.num_heads * self.head_dim)
-        return self.o(ctx), probs
+        return self._merge(ctx), probs
+
+    def project_kv(self, key_value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, heads, L, head_dim) of `key_value` (B, L, D).
+
+        Cached decoding computes cross-attention's once per problem and appends self-attention's
+        one token per step, so a step projects only the new token.
+        """
+        return self._split(self.k(key_value)), self._split(self.v(key_value))
+
+    def attend(
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *,
+        key_padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attend from `query` (B, Lq, D) to keys and values from `project_kv` (inference, no
+        dropout). There is no causal mask: a decoding step's one query may see every cached key."""
+        b, lq, _ = query.shape
+        if self.num_heads == 0:
+            return self.o(query.new_zeros(b, lq, 0))
+        q = self._split(self.q(query))
+        mask = _attention_mask(key_padding_mask, False, lq, keys.shape[2], query.device)
+        return self._merge(F.scaled_dot_product_attention(q, keys, values, attn_mask=mask))
+
+    def _merge(self, ctx: torch.Tensor) -> torch.Tensor:
+        b, _, lq, _ = ctx.shape
+        return self.o(ctx.transpose(1, 2).reshape(b, lq, self.num_heads * self.head_dim))
 
 
 def _attention_mask(

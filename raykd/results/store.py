@@ -37,7 +37,7 @@ STATUSES = ("complete", "pruned", "failed", "running")
 
 STRING_COLUMNS = ("sweep", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
                   "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source",
-                  "retimed_device", "retimed_at")
+                  "latency_workload", "retimed_device", "retimed_workload", "retimed_at")
 FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "latency_ms", "params_reduction",
                  "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
                  "retimed_wall_s", "accuracy_ci_low", "accuracy_ci_high",

@@ -47,12 +47,29 @@ class Task(Protocol):
     def fingerprint(self) -> str:
         """A digest of the task's data (every split, in order): what a resumed run must share."""
 
-    def run(self, model: nn.Module, batch: Batch) -> Any:
-        """One inference forward pass on `batch` (what latency measures; batch already on device)."""
+    workloads: dict[str, str]
+    """What `run` can time: name -> one line saying what it does. The first is the default and
+    must be what the task's users run at inference (every speed figure names its workload)."""
+
+    def run(self, model: nn.Module, batch: Batch, workload: str = "default") -> Any:
+        """One inference of `workload` on `batch` (what latency measures; batch already on device)."""
 
     def flops(self, model: nn.Module, batch: Batch) -> int:
-        """Analytic FLOPs of `run(model, batch)`."""
+        """Analytic FLOPs of one teacher-forced forward pass on `batch` (the FLOPs-ideal figure)."""
 
     def query_masks(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Per attention kind, (B, Lq) True at real query positions (for attention entropy
         and the attention-map loss: padding rows must not count)."""
+
+
+def resolve_workload(task: Task, name: str) -> str:
+    """The workload `name` stands for ("default": the task's first); ConfigError naming the
+    task's workloads when it has no such one."""
+    from raykd.errors import ConfigError
+
+    names = list(task.workloads)
+    if name == "default":
+        return names[0]
+    if name not in task.workloads:
+        raise ConfigError(f"latency_workload {name!r} is not one of this task's workloads: default, {', '.join(names)}")
+    return name

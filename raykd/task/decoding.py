@@ -33,53 +33,69 @@ def _allowed(model: SolverModel, open_slots: torch.Tensor, remaining: int, n_voc
     return allowed & (open_slots > 0).unsqueeze(1)
 
 
+def _operator_mask(model: SolverModel, device: torch.device) -> torch.Tensor:
+    is_op = torch.zeros(len(model.vocab), dtype=torch.bool, device=device)
+    is_op[list(model.vocab.operator_ids)] = True
+    return is_op
+
+
 @torch.no_grad()
-def greedy_decode(model: SolverModel, enc: EncodedProblem, max_len: int) -> list[list[int]]:
-    """One constrained greedy expression per problem in the batch."""
+def greedy_decode(model: SolverModel, enc: EncodedProblem, max_len: int, *, stop_when_done: bool = True) -> list[list[int]]:
+    """One constrained greedy expression per problem in the batch, decoded with a KV cache.
+
+    `stop_when_done=False` runs all `max_len` steps even after every expression is complete
+    (finished rows emit padding): the fixed-length workload latency is timed on, so a shape's
+    cost does not depend on what the model happens to predict.
+    """
     b = enc.memory.shape[0]
     device = enc.memory.device
     vocab = model.vocab
-    out = torch.full((b, 1), vocab.bos_id, dtype=torch.long, device=device)
+    is_op = _operator_mask(model, device)
+    tokens = torch.full((b,), vocab.bos_id, dtype=torch.long, device=device)
     open_slots = torch.ones(b, dtype=torch.long, device=device)
-    is_op = torch.zeros(len(vocab), dtype=torch.bool, device=device)
-    is_op[list(vocab.operator_ids)] = True
+    state = model.start_decoding(enc)
+    emitted: list[torch.Tensor] = []
     for step in range(max_len):
-        if not bool((open_slots > 0).any()):
+        if stop_when_done and not bool((open_slots > 0).any()):
             break
-        logits = model.decode(enc, out)[:, -1]
+        logits, state = model.decode_step(enc, state, tokens)
         allowed = _allowed(model, open_slots, max_len - step - 1, logits.shape[-1])
         logits = logits.masked_fill(~allowed, float("-inf"))
-        nxt = logits.argmax(-1)
         done = open_slots == 0
-        nxt = torch.where(done, torch.full_like(nxt, vocab.pad_id), nxt)
-        open_slots = torch.where(done, open_slots, open_slots + torch.where(is_op[nxt], 1, -1))
-        out = torch.cat([out, nxt.unsqueeze(1)], dim=1)
-    return [[t for t in row[1:].tolist() if t != vocab.pad_id] for row in out]
+        tokens = torch.where(done, torch.full_like(tokens, vocab.pad_id), logits.argmax(-1))
+        open_slots = torch.where(done, open_slots, open_slots + torch.where(is_op[tokens], 1, -1))
+        emitted.append(tokens)
+    if not emitted:
+        return [[] for _ in range(b)]
+    out = torch.stack(emitted, dim=1)
+    return [[t for t in row.tolist() if t != vocab.pad_id] for row in out]
 
 
 @torch.no_grad()
 def beam_decode(model: SolverModel, enc: EncodedProblem, max_len: int, beam_size: int) -> list[list[int]]:
-    """Constrained beam search; returns the best complete expression per problem."""
+    """Constrained beam search with a KV cache; returns the best complete expression per problem."""
     vocab = model.vocab
-    is_op = torch.zeros(len(vocab), dtype=torch.bool, device=enc.memory.device)
-    is_op[list(vocab.operator_ids)] = True
+    device = enc.memory.device
+    is_op = _operator_mask(model, device)
     results: list[list[int]] = []
     for i in range(enc.memory.shape[0]):
-        single = enc.select(torch.tensor([i], device=enc.memory.device))
+        single = enc.select(torch.tensor([i], device=device))
+        state = model.start_decoding(single)
         beams: list[tuple[list[int], float, int]] = [([vocab.bos_id], 0.0, 1)]
         finished: list[Hypothesis] = []
         for step in range(max_len):
             if not beams:
                 break
-            ids = torch.tensor([b[0] for b in beams], device=enc.memory.device)
-            rows = single.select(torch.zeros(len(beams), dtype=torch.long, device=enc.memory.device))
-            logp = model.decode(rows, ids)[:, -1].log_softmax(-1)
-            slots = torch.tensor([b[2] for b in beams], device=enc.memory.device)
+            rows = single.select(torch.zeros(len(beams), dtype=torch.long, device=device))
+            last = torch.tensor([b[0][-1] for b in beams], device=device)
+            logits, state = model.decode_step(rows, state, last)
+            logp = logits.log_softmax(-1)
+            slots = torch.tensor([b[2] for b in beams], device=device)
             allowed = _allowed(model, slots, max_len - step - 1, logp.shape[-1])
             logp = logp.masked_fill(~allowed, float("-inf"))
-            total = logp + torch.tensor([b[1] for b in beams], device=enc.memory.device).unsqueeze(1)
+            total = logp + torch.tensor([b[1] for b in beams], device=device).unsqueeze(1)
             top = total.flatten().topk(min(beam_size, int(torch.isfinite(total).sum())))
-            candidates = []
+            candidates, sources = [], []
             for score, flat in zip(top.values.tolist(), top.indices.tolist()):
                 src, tok = divmod(flat, logp.shape[-1])
                 prev_ids, _, prev_slots = beams[src]
@@ -88,7 +104,10 @@ def beam_decode(model: SolverModel, enc: EncodedProblem, max_len: int, beam_size
                     finished.append(Hypothesis(prev_ids[1:] + [tok], score))
                 else:
                     candidates.append((prev_ids + [tok], score, slots_after))
+                    sources.append(src)
             beams = candidates
+            if beams:
+                state = state.select(torch.tensor(sources, dtype=torch.long, device=device))
             if len(finished) >= beam_size and beams and max(f.score for f in finished) >= max(b[1] for b in beams):
                 break
         best = max(finished, key=lambda h: h.score)
@@ -96,9 +115,10 @@ def beam_decode(model: SolverModel, enc: EncodedProblem, max_len: int, beam_size
     return results
 
 
-def decode_batch(model: SolverModel, batch: dict[str, torch.Tensor], max_len: int, beam_size: int = 1) -> list[list[int]]:
+def decode_batch(model: SolverModel, batch: dict[str, torch.Tensor], max_len: int, beam_size: int = 1,
+                 *, stop_when_done: bool = True) -> list[list[int]]:
     """Encode a batch once and decode it greedily (beam_size 1) or with beam search."""
     enc = model.encode(batch["input_ids"], batch["attention_mask"], batch["number_positions"], batch["number_mask"])
     if beam_size <= 1:
-        return greedy_decode(model, enc, max_len)
+        return greedy_decode(model, enc, max_len, stop_when_done=stop_when_done)
     return beam_decode(model, enc, max_len, beam_size)

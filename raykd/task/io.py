@@ -1,8 +1,8 @@
 """Save and load solvers as HF-style directories: config.json + model.safetensors + tokenizer.
 
-config.json records the encoder's HF config, the decoder shape, the output vocabulary and the head
-map (kept original head ids per attention kind and layer), so a pruned solver with uneven head
-counts is rebuilt with exactly its structure before its weights are loaded (strictly, with
+config.json records the encoder's HF config, the decoder shape, the output vocabulary and the shape
+maps (kept original layer, head and FFN channel ids; `raykd.structures.shape`), so a pruned solver
+with uneven shapes is rebuilt with exactly its structure before its weights are loaded (strictly, with
 safetensors: never pickle).
 """
 
@@ -27,7 +27,7 @@ CHECKSUM_KEY = "weights_sha256"
 
 
 def solver_config(model: SolverModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    from raykd.heads import head_map
+    from raykd.structures import shape_of
 
     return {
         "model_kind": MODEL_KIND,
@@ -35,7 +35,7 @@ def solver_config(model: SolverModel, extra: dict[str, Any] | None = None) -> di
         "encoder_config": model.encoder.config.to_dict(),
         "decoder": model.decoder_config.to_dict(),
         "vocab": model.vocab.to_dict(),
-        "head_map": head_map(model),
+        **shape_of(model),  # layer_map, head_map, ffn_map: what was removed, by original ids
         **(extra or {}),
     }
 
@@ -90,10 +90,10 @@ def read_solver_config(directory: str | Path) -> dict[str, Any]:
 
 
 def build_solver(config: dict[str, Any]) -> SolverModel:
-    """An untrained solver with exactly the structure `config` describes (head map included)."""
+    """An untrained solver with exactly the structure `config` describes (its shape maps applied)."""
     from transformers import AutoConfig, AutoModel
 
-    from raykd.heads import apply_head_map
+    from raykd.structures import apply_shape
 
     enc_cfg = dict(config["encoder_config"])
     encoder_config = AutoConfig.for_model(enc_cfg.pop("model_type"), **enc_cfg)
@@ -102,9 +102,7 @@ def build_solver(config: dict[str, Any]) -> SolverModel:
     except TypeError:
         encoder = AutoModel.from_config(encoder_config)
     model = SolverModel(encoder, OutputVocab.from_dict(config["vocab"]), DecoderConfig(**config["decoder"]))
-    if config.get("head_map"):
-        apply_head_map(model, config["head_map"])
-    return model
+    return apply_shape(model, config)
 
 
 def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]]:
@@ -116,7 +114,7 @@ def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]
     """
     from safetensors.torch import load_model
 
-    from raykd.heads.serialization import check_weights
+    from raykd.structures.serialization import check_weights
 
     directory = Path(directory)
     config = read_solver_config(directory)
@@ -135,7 +133,7 @@ def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]
         load_model(model, str(weights), strict=True)
     except RuntimeError as exc:
         first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line or "Missing" in line or "Unexpected" in line), str(exc).splitlines()[0])
-        raise ModelFormatError(f"{weights} does not match the structure in {CONFIG_NAME} (head map): {first}") from None
+        raise ModelFormatError(f"{weights} does not match the structure in {CONFIG_NAME} (shape maps): {first}") from None
     return model.eval(), load_tokenizer(directory), config
 
 

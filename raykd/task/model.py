@@ -1,8 +1,8 @@
 """The MWP solver: a Hugging Face encoder plus a small expression decoder.
 
-The decoder is a pre-LayerNorm transformer decoder built from `raykd.nn.MultiHeadAttention`
-(decoder self-attention and cross-attention), so its heads are real heads that raykd scores and
-prunes like the encoder's. It generates a prefix expression over operators, constants and number
+The decoder is a stack of pre-LayerNorm `raykd.nn.DecoderLayer`s (self-attention, cross-attention,
+FFN), so its heads, FFN channels and layers are real structures that raykd scores and prunes like
+the encoder's. It generates a prefix expression over operators, constants and number
 slots; a slot Nk is embedded from, and scored against, the encoder state at the k-th number of the
 text (a pointer), so the values the encoder read are what the decoder copies.
 """
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from raykd.nn import MultiHeadAttention
+from raykd.nn.decoder import DecoderLayer, LayerCache
 from raykd.task.vocab import OutputVocab
 
 
@@ -48,22 +48,16 @@ class DecoderConfig:
         return asdict(self)
 
 
-class DecoderLayer(nn.Module):
-    def __init__(self, cfg: DecoderConfig) -> None:
-        super().__init__()
-        d = cfg.d_model
-        self.self_attn = MultiHeadAttention(d, cfg.num_heads, kind="decoder_self", dropout=cfg.dropout)
-        self.cross_attn = MultiHeadAttention(d, cfg.num_heads, kind="decoder_cross", dropout=cfg.dropout)
-        self.norm_self, self.norm_cross, self.norm_ffn = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.ffn, d))
-        self.drop = nn.Dropout(cfg.dropout)
+@dataclass(frozen=True)
+class DecoderState:
+    """What cached decoding carries between steps (`select` reorders rows for beam search)."""
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
-        h, _ = self.self_attn(self.norm_self(x), causal=True)
-        x = x + self.drop(h)
-        h, _ = self.cross_attn(self.norm_cross(x), memory, key_padding_mask=memory_mask)
-        x = x + self.drop(h)
-        return x + self.drop(self.ffn(self.norm_ffn(x)))
+    layers: tuple[LayerCache, ...]
+    pointer_keys: torch.Tensor  # (B, M, d): the number slots' pointer keys, computed once
+    length: int  # tokens fed so far, BOS included: the next token's position
+
+    def select(self, index: torch.Tensor) -> "DecoderState":
+        return DecoderState(tuple(c.select(index) for c in self.layers), self.pointer_keys[index], self.length)
 
 
 @dataclass
@@ -94,7 +88,8 @@ class SolverModel(nn.Module):
         self.token_embedding = nn.Embedding(vocab.num_fixed, d)
         self.position_embedding = nn.Embedding(decoder.max_len + 1, d)
         self.number_input = nn.Linear(d, d)
-        self.layers = nn.ModuleList(DecoderLayer(decoder) for _ in range(decoder.num_layers))
+        self.layers = nn.ModuleList(DecoderLayer(d, decoder.num_heads, decoder.ffn, decoder.dropout)
+                                    for _ in range(decoder.num_layers))
         self.final_norm = nn.LayerNorm(d)
         self.fixed_head = nn.Linear(d, vocab.num_fixed)
         self.pointer_query = nn.Linear(d, d)
@@ -119,20 +114,44 @@ class SolverModel(nn.Module):
 
     # -- decoder side -------------------------------------------------------------------------
     def decode(self, enc: EncodedProblem, decoder_input: torch.Tensor) -> torch.Tensor:
-        """Logits for the next token at every position of `decoder_input` (B, T)."""
-        nf = self.vocab.num_fixed
-        is_number = decoder_input >= nf
-        fixed = self.token_embedding(decoder_input.clamp(max=nf - 1))
-        slot = (decoder_input - nf).clamp(min=0).unsqueeze(-1).expand(-1, -1, enc.numbers.shape[-1])
-        number = self.number_input(enc.numbers.gather(1, slot))
+        """Logits for the next token at every position of `decoder_input` (B, T): the
+        teacher-forced pass training and distillation use."""
         positions = torch.arange(decoder_input.shape[1], device=decoder_input.device)
-        x = torch.where(is_number.unsqueeze(-1), number, fixed) + self.position_embedding(positions)
+        x = self._embed(enc, decoder_input, positions)
         for layer in self.layers:
             x = layer(x, enc.memory, enc.memory_mask)
-        h = self.final_norm(x)
-        fixed_logits = self.fixed_head(h)
-        pointer = self.pointer_query(h) @ self.pointer_key(enc.numbers).transpose(1, 2) / math.sqrt(h.shape[-1])
-        logits = torch.cat([fixed_logits, pointer], dim=-1)
+        return self._logits(enc, self.final_norm(x), self.pointer_key(enc.numbers))
+
+    def start_decoding(self, enc: EncodedProblem) -> DecoderState:
+        """The state before the first step: cross-attention keys/values and pointer keys of the
+        encoder memory, computed once, and empty self-attention caches."""
+        layers = tuple(layer.start_cache(enc.memory) for layer in self.layers)
+        return DecoderState(layers, self.pointer_key(enc.numbers), 0)
+
+    def decode_step(
+        self, enc: EncodedProblem, state: DecoderState, tokens: torch.Tensor
+    ) -> tuple[torch.Tensor, DecoderState]:
+        """Next-token logits (B, V) after feeding `tokens` (B,) at position `state.length`, and
+        the state after it. Equals `decode` on the whole prefix (tested), at one token's cost."""
+        positions = torch.full((1,), state.length, dtype=torch.long, device=tokens.device)
+        x = self._embed(enc, tokens.unsqueeze(1), positions)
+        caches = []
+        for layer, cache in zip(self.layers, state.layers):
+            x, cache = layer.step(x, cache, enc.memory_mask)
+            caches.append(cache)
+        logits = self._logits(enc, self.final_norm(x), state.pointer_keys)[:, 0]
+        return logits, DecoderState(tuple(caches), state.pointer_keys, state.length + 1)
+
+    def _embed(self, enc: EncodedProblem, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        nf = self.vocab.num_fixed
+        fixed = self.token_embedding(ids.clamp(max=nf - 1))
+        slot = (ids - nf).clamp(min=0).unsqueeze(-1).expand(-1, -1, enc.numbers.shape[-1])
+        number = self.number_input(enc.numbers.gather(1, slot))
+        return torch.where((ids >= nf).unsqueeze(-1), number, fixed) + self.position_embedding(positions)
+
+    def _logits(self, enc: EncodedProblem, h: torch.Tensor, pointer_keys: torch.Tensor) -> torch.Tensor:
+        pointer = self.pointer_query(h) @ pointer_keys.transpose(1, 2) / math.sqrt(h.shape[-1])
+        logits = torch.cat([self.fixed_head(h), pointer], dim=-1)
         invalid = torch.cat([self._never_predicted.expand(enc.number_mask.shape[0], -1), ~enc.number_mask], dim=1)
         return logits.masked_fill(invalid.unsqueeze(1), torch.finfo(logits.dtype).min / 4)
 

@@ -12,10 +12,19 @@ from torch import nn
 
 from raykd.data import prediction_correct
 from raykd.data.problem import COMPLEXITY_LEVELS, Problem
-from raykd.task.base import Batch, TaskOutput
+from raykd.task.base import Batch, TaskOutput, resolve_workload
 from raykd.task.decoding import decode_batch
 from raykd.task.features import FeatureSet, build_features, iterate_batches
 from raykd.task.vocab import OutputVocab
+
+
+WORKLOADS: dict[str, str] = {
+    "decode": ("encode the batch, then constrained greedy decoding with a KV cache for as many steps as "
+               "the batch's longest gold expression, no early stop (what `raykd eval`/`solve` do, at a "
+               "length fixed by the batch so a shape's cost does not depend on its predictions)"),
+    "forward": "one teacher-forced forward pass (encoder + decoder over the gold prefix), as training runs it",
+}
+"""The MWP task's timed workloads; "decode" is the default."""
 
 
 @dataclass
@@ -41,6 +50,7 @@ class MWPTask:
     eval_batch_size: int = 64
     beam_size: int = 1
     primary_metric: str = "accuracy"
+    workloads: dict[str, str] = field(default_factory=lambda: dict(WORKLOADS))
     _features: dict[tuple[str, bool], FeatureSet] = field(default_factory=dict, repr=False)
 
     def features(self, split: str, *, for_training: bool) -> FeatureSet:
@@ -80,8 +90,11 @@ class MWPTask:
         loss = F.cross_entropy(logits[mask], batch["target"][mask])
         return TaskOutput(logits=logits, mask=mask, loss=loss)
 
-    def run(self, model: nn.Module, batch: Batch) -> Any:
-        return model(**batch)
+    def run(self, model: nn.Module, batch: Batch, workload: str = "default") -> Any:
+        name = resolve_workload(self, workload)
+        if name == "forward":
+            return model(**batch)
+        return decode_batch(model, batch, batch["decoder_input"].shape[1], stop_when_done=False)
 
     def flops(self, model: nn.Module, batch: Batch) -> int:
         from raykd.measure import flops

@@ -190,6 +190,8 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("sweep-num-samples-zero", nothing, ["sweep", "--num-samples", "0"], "argument --num-samples"),
     ("chain-set-broken-yaml", nothing, ["chain", "--teacher", "{t}", "--data", "synthetic:40", "--out", "{ws}/c", "--set", "p_max=[1"], "--set 'p_max=[1' is not valid YAML"),
     ("chain-set-no-key", nothing, ["chain", "--teacher", "{t}", "--data", "synthetic:40", "--out", "{ws}/c", "--set", "=3"], "--set needs KEY=VALUE"),
+    ("chain-set-unknown-workload", nothing, ["chain", "--teacher", "{t}", "--data", "synthetic:40", "--out", "{ws}/c", "--set", "latency_workload=warp"], "latency_workload 'warp' is not one of this task's workloads: default, decode, forward"),
+    ("data-synthetic-two-sizes", nothing, ["data", "check", "synthetic:10/10"], "expected synthetic:N, synthetic:N:SEED or synthetic:TRAIN/VALID/TEST[:SEED]"),
     ("chain-set-unknown-key", nothing, ["chain", "--teacher", "{t}", "--data", "synthetic:40", "--out", "{ws}/c", "--set", "alpah=0.3"], "unknown chain setting(s): alpah"),
     ("data-nested-json", write("deep.json", "[" * 100_000 + "]" * 100_000), ["data", "check", "{ws}/deep.json"], "nested too deeply"),
     # 5. invalid values

@@ -170,6 +170,7 @@ def test_gsm8k_row_without_final_answer_is_skipped(tmp_path: Path) -> None:
         ("gsm8k:/g.jsonl", DataSpec("gsm8k", Path("/g.jsonl"))),
         ("synthetic:100", DataSpec("synthetic", n=100, seed=0)),
         ("synthetic:100:7", DataSpec("synthetic", n=100, seed=7)),
+        ("synthetic:6/3/3:2", DataSpec("synthetic", n=12, seed=2, sizes=(6, 3, 3))),
         ("/some/file.json", DataSpec(None, Path("/some/file.json"))),
     ],
 )
@@ -185,6 +186,9 @@ def test_parse_spec(spec: str, expected: DataSpec) -> None:
         ("synthetic:ten", "bad synthetic spec"),
         ("synthetic:0", "N must be positive"),
         ("synthetic:5:1:2", "bad synthetic spec"),
+        ("synthetic:5/5", "bad synthetic spec"),
+        ("synthetic:5/0/5", "every split size must be positive"),
+        ("synthetic:60000/30000/30000", "at most 100,000 problems"),
         ("mawps:", "names no path"),
         ("svampy:/x.json", "unknown data format 'svampy'"),
     ],
@@ -242,6 +246,20 @@ def test_load_splits_synthetic() -> None:
         assert Counter(p.complexity for p in part) == Counter(
             {lvl: len(part) // 3 for lvl in ("simple", "medium", "complex")}
         )
+
+
+def test_synthetic_split_sizes_are_exact_stratified_and_share_no_problem() -> None:
+    splits = load_splits("synthetic:640/1000/1000", seed=5)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 640, "valid": 1000, "test": 1000}
+    for part in splits.values():
+        counts = Counter(p.complexity for p in part)
+        assert max(counts.values()) - min(counts.values()) <= 1, counts
+    texts = [p.text for part in splits.values() for p in part]
+    assert len(set(texts)) == len(texts)  # seed 0 generates one repeated text among these: dropped
+    assert load_splits("synthetic:640/1000/1000", seed=9) == splits  # the spec's seed decides, not the split seed
+    assert load_splits("synthetic:640/1000/1000:1")["train"] != splits["train"]
+    whole = load_problems("synthetic:640/1000/1000")  # what `raykd data check` shows: the same problems
+    assert [p.id for p in whole.problems] == [p.id for part in splits.values() for p in part]
 
 
 def test_load_problems_synthetic() -> None:

@@ -32,7 +32,26 @@ def test_embedded_default_equals_the_shipped_file():
     assert yaml.safe_load(shipped) == yaml.safe_load(DEFAULT_SPACE_YAML)
 
 
+def test_default_sweep_selects_and_reports_on_splits_with_3_point_intervals():
+    """Issue 11: the front is chosen on valid and reported on test; at any accuracy their 95%
+    Wilson half-width must be at most 3 points (the worst case is 50%)."""
+    from raykd.data import load_splits
+    from raykd.distributed.space import load_space
+    from raykd.results.stats import wilson_interval
+
+    space = load_space(None)
+    splits = load_splits(space.data, seed=space.seed)
+    for name in ("valid", "test"):
+        n = len(splits[name])
+        low, high = wilson_interval(n // 2, n)
+        assert (high - low) / 2 <= 0.03, (name, n)
+
+
 BAD = [
+    ({"speed": {"retime_rounds": 1}}, "retime_rounds must be 0 (off) or an integer in 2..10000"),
+    ({"speed": {"retime_rounds": True}}, "retime_rounds must be 0"),
+    ({"speed": {"table_cache": "yes"}}, "speed.table_cache must be true or false"),
+    ({"fixed": {"latency_workload": "warp"}}, "fixed.latency_workload 'warp' is not one of default, decode, forward"),
     ({"colour": "blue"}, "unknown key"),
     ({"search": {"alpha": {"low": 0.0, "high": 1.0}, "alfa": {"low": 0, "high": 1}}}, "alfa: not a chain setting"),
     ({"search": {"alpha": {"low": "zero", "high": 1.0}}}, "alpha.low must be a number"),
@@ -135,4 +154,4 @@ def test_the_speed_section_is_validated(speed, message):
 def test_the_default_speed_objective_is_the_latency_table():
     from raykd.distributed.space import load_space
 
-    assert load_space(None).speed == {"source": "table", "rounds": 60}
+    assert load_space(None).speed == {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}

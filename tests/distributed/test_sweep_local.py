@@ -26,14 +26,18 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
         assert 0 < row.hp_alpha < 1 and 0.15 <= row.hp_p_max <= 0.5
     front = read_pareto(root).to_pandas()
     assert 1 <= len(front) <= 2 and set(front.trial_id) <= set(trials.trial_id)
+    # the sweep re-timed its front and runners-up side by side at the end (speed.retime_rounds 30)
+    assert trials.retimed_speedup.notna().all() and set(trials.retimed_rounds) == {30}
+    assert set(trials.retimed_workload) == {"decode"} and set(trials.latency_workload) == {"decode"}
+    assert (front.retimed_low <= front.retimed_speedup).all() and (front.retimed_speedup <= front.retimed_high).all()
 
     # the speed objective is the sweep's latency table: deterministic per shape, measured kept beside it
-    from raykd.heads import head_counts
+    from raykd.structures import head_counts
     from raykd.method.latency_table import LatencyTable
     from raykd.task.io import load_solver
 
     table = LatencyTable.load(root / "teacher" / "latency_table.json")
-    assert table.key["threads"] == 1 and table.key["batch_shape"]["input_ids"][0] == 4
+    assert table.key["workload"] == "decode" and table.key["threads"] == 1 and table.key["batch_shape"]["input_ids"][0] == 4
     for row in trials.itertuples():
         assert row.speedup_source == "latency table" and row.measured_speedup > 0
         model, _, _ = load_solver(row.checkpoint_path)
@@ -55,7 +59,7 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
     assert (root / "tune").is_dir() and (root / "teacher" / "head_stats.json").is_file()
 
     # the trial's final checkpoint is a loadable, really pruned solver
-    from raykd.heads import total_heads
+    from raykd.structures import total_heads
     from raykd.task.io import load_solver
 
     best = trials.iloc[0]

@@ -63,18 +63,18 @@ def test_tables_quote_the_paper_for_math23k_and_compute_deltas():
     result.evaluations["teacher"] = _metrics(0.6)
     tables = build_tables(result)
     t4 = {row[0]: row for row in tables["4"]["rows"]}
-    assert t4["random"][1:3] == ["55.0", "-5.0"]
+    assert t4["random"][1:3] == ["55.0 [23.1–88.2]", "-5.0"]  # with its 95% Wilson interval (n 5: the teacher's test n)
     assert t4["random"][-2:] == ["81.5", "-2.5"]  # paper: random 81.5 vs full 84.0
     assert t4["norm-only"][-2] == "71.2"
     assert t4["full"][2] == "+0.0"
     t3a = {row[0]: row for row in tables["3a"]["rows"]}
-    assert t3a["0.5"][1] == "60.0" and t3a["0.5"][4] == "20.0" and t3a["0.5"][5] == "84.0"
+    assert t3a["0.5"][1] == "60.0 [23.1–88.2]" and t3a["0.5"][4] == "20.0" and t3a["0.5"][5] == "84.0"
     assert tables["1"]["rows"][0][-2] == "84.4"
     assert tables["3b"]["rows"][0][3] == "– (n=0)"
     front = [row[0] for row in tables["front"]["rows"]]
     assert front == ["alpha-0.5 r1 (25%)"]  # 50% valid at 1.2x dominates the teacher (50% at 1.0x) and the rest
     md = render_markdown(tables)
-    assert "### Table 4" in md and "| random | 55.0 | -5.0 |" in md
+    assert "### Table 4" in md and "| random | 55.0 [23.1–88.2] | -5.0 |" in md and "Wilson interval" in md
 
 
 def test_tables_of_a_data_set_the_paper_does_not_cover_have_no_quotes():
@@ -100,6 +100,12 @@ def test_reproduce_end_to_end_then_resume(tiny_teacher_dir: Path, tmp_path: Path
     tables = json.loads(first.stdout)["tables"]
     rows = tables["1"]["rows"]
     assert [r[0] for r in rows] == ["0% (teacher)", "20%", "25%", "30%"]
+    import re
+
+    interval = r"\d+\.\d \[\d+\.\d–\d+\.\d\]"  # accuracy with its 95% Wilson interval
+    assert re.fullmatch(interval, rows[0][2]) and re.fullmatch(interval, rows[0][3])  # the teacher: no test against itself
+    for row in rows[1:]:  # every student: interval and the paired test against the teacher, on test and valid
+        assert re.fullmatch(interval + r" p=\d\.\d\d", row[2]) and re.fullmatch(interval + r" p=\d\.\d\d", row[3]), row
     heads = [int(r[1].split("/")[0]) for r in rows[1:]]
     assert heads == sorted(heads, reverse=True) and heads[0] < int(rows[1][1].split("/")[1])
     assert [r[0].split(" ")[0] for r in tables["3b"]["rows"]] == ["teacher", "20%", "25%", "30%"]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from raykd.heads import prune_heads
+from raykd.structures import prune_heads
 from raykd.measure import (
     compare_latency,
     count_params,

@@ -8,7 +8,7 @@ import torch
 
 from raykd.data import prediction_correct
 from raykd.errors import ConfigError
-from raykd.heads import head_counts, total_heads
+from raykd.structures import head_counts, total_heads
 from raykd.method.chain import Chain, last_complete_round
 from raykd.method.config import ChainConfig
 from raykd.method.measurement import make_measure

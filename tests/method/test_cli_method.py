@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from raykd.cli import main
-from raykd.heads import head_counts, total_heads
+from raykd.structures import head_counts, total_heads
 from raykd.method.importance import collect_head_stats
 from raykd.task.io import load_solver
 from raykd.task.mwp import MWPTask

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from raykd.data import generate_problems
-from raykd.heads import head_counts
+from raykd.structures import head_counts
 from raykd.task.mwp import MWPTask
 from raykd.task.teacher import SolverSpec, build_solver_from_spec
 

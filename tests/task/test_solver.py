@@ -112,7 +112,7 @@ def test_loading_a_directory_that_is_not_a_solver(tmp_path):
 
 
 def test_tiny_preset_encoder_shape_is_configurable_and_survives_save_load(synthetic_splits, tmp_path):
-    from raykd.heads import head_counts
+    from raykd.structures import head_counts
 
     model, tok = build_solver_from_spec(SolverSpec(preset="tiny", encoder_layers=3, encoder_heads=8, decoder_heads=8),
                                         synthetic_splits["train"])

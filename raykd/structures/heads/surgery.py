@@ -7,15 +7,14 @@ block as it is now), with `by="original"` they are original head ids (`Attention
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from torch import nn
 
 from raykd.errors import ModelFormatError, RaykdInputError
-from raykd.heads.base import AttentionBlock, registered_adapters
-from raykd.heads.kinds import KINDS, check_kind
+from raykd.structures.heads.base import AttentionBlock, registered_adapters
+from raykd.structures.heads.kinds import KINDS, check_kind
 
 HeadSpec = Mapping[str, Mapping[int, Iterable[int]]]
 HeadMap = dict[str, list[list[int]]]
@@ -27,16 +26,10 @@ def find_attention_blocks(model: nn.Module) -> list[AttentionBlock]:
 
     Raises RaykdInputError when there is none.
     """
-    blocks: list[AttentionBlock] = []
-    counters: dict[str, int] = defaultdict(int)
+    from raykd.structures.matching import match_modules
+
     adapters = registered_adapters()
-    for name, module in model.named_modules():
-        for adapter in adapters:
-            kind = adapter.match(module)
-            if kind is not None:
-                blocks.append(AttentionBlock(kind, counters[kind], name, module, adapter))
-                counters[kind] += 1
-                break
+    blocks = [AttentionBlock(*found) for found in match_modules(model, adapters)]
     if not blocks:
         supported = "; ".join(a.supports for a in adapters)
         raise RaykdInputError(

@@ -15,7 +15,7 @@ from heads_fixtures import (
 from torch import nn
 
 from raykd.errors import ModelFormatError, RaykdInputError
-from raykd.heads import (
+from raykd.structures import (
     apply_head_map,
     find_attention_blocks,
     head_counts,

@@ -7,12 +7,12 @@ from heads_fixtures import BERT_LIKE_SPEC, Seq2Seq, hf_inputs, seq2seq_inputs, t
 from safetensors.torch import save_file, save_model
 
 from raykd.errors import ModelFormatError
-from raykd.heads import (
+from raykd.structures import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     head_map,
     load_pruned,
-    load_state_with_head_map,
+    load_state_with_shape,
     prune_heads,
     read_pruned_config,
     save_pruned,
@@ -52,7 +52,7 @@ def test_round_trip_uneven_heads(tmp_path, pruned):
     with torch.no_grad():
         assert torch.equal(loaded(**seq2seq_inputs()), pruned(**seq2seq_inputs()))
     # the other entry point: a caller-built model
-    again = load_state_with_head_map(Seq2Seq(), tmp_path / "m").eval()
+    again = load_state_with_shape(Seq2Seq(), tmp_path / "m").eval()
     with torch.no_grad():
         assert torch.equal(again(**seq2seq_inputs()), pruned(**seq2seq_inputs()))
 
@@ -66,7 +66,7 @@ def test_tied_weights_round_trip(tmp_path):
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
     prune_heads(model, {"encoder_self": {0: [0, 1, 2, 3], 1: [2]}})
     save_pruned(model, tmp_path, {})
-    loaded = load_state_with_head_map(BertForMaskedLM(cfg), tmp_path).eval()
+    loaded = load_state_with_shape(BertForMaskedLM(cfg), tmp_path).eval()
     ids = hf_inputs()["input_ids"]
     with torch.no_grad():
         assert torch.equal(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
@@ -135,6 +135,6 @@ def test_loading_into_a_model_in_bf16_keeps_its_dtype(tmp_path):
     prune_heads(model, BERT_LIKE_SPEC)
     save_pruned(model, tmp_path)
     target = copy.deepcopy(tiny_hf("bert")).to(torch.bfloat16)
-    load_state_with_head_map(target, tmp_path)
+    load_state_with_shape(target, tmp_path)
     assert all(p.dtype == torch.bfloat16 for p in target.parameters())
     assert head_map(target) == head_map(model)

@@ -1,10 +1,10 @@
-"""Save and reload models whose layers have different head counts.
+"""Save and reload models with uneven shapes: per-layer head counts, FFN widths, dropped layers.
 
 A directory holds `model.safetensors` (safetensors only, never pickle; tied/shared tensors are
 stored once, via `safetensors.torch.save_model`) and `config.json`: the caller's `extra_config`
-plus `"head_map": {kind: [[kept original head ids] per layer]}`. Loading builds the unpruned
-structure with a caller-supplied function, applies the head map (`apply_head_map`), checks every
-tensor's shape against the file and loads strictly. Anything that does not fit raises
+plus the shape (`raykd.structures.shape`: `layer_map`, `head_map`, `ffn_map`, original ids kept).
+Loading builds the unpruned structure with a caller-supplied function, applies the shape
+(`apply_shape`: layers first), checks every tensor's shape against the file and loads strictly. Anything that does not fit raises
 `ModelFormatError` naming the tensor, the expected shape and the shape found.
 """
 
@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from raykd.errors import ModelFormatError, RaykdInputError
-from raykd.heads.surgery import apply_head_map, find_attention_blocks, head_map
+from raykd.structures.heads.surgery import find_attention_blocks
+from raykd.structures.shape import SHAPE_KEYS, apply_shape, shape_of
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -42,7 +43,7 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 def save_pruned(
     model: nn.Module, directory: str | os.PathLike, extra_config: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write `model.safetensors` and `config.json` (extra_config + head map) into `directory`.
+    """Write `model.safetensors` and `config.json` (extra_config + shape) into `directory`.
 
     Each file is written atomically (temporary file + rename); other files in the directory (a
     tokenizer, say) are left alone. Returns the directory.
@@ -51,11 +52,12 @@ def save_pruned(
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    hm = head_map(model)
+    shape = shape_of(model)
     config = dict(extra_config or {})
-    if HEAD_MAP_KEY in config and config[HEAD_MAP_KEY] != hm:
-        raise ValueError("extra_config has a 'head_map' that differs from the model's own")
-    config[HEAD_MAP_KEY] = hm
+    for key in SHAPE_KEYS:
+        if key in config and config[key] != shape[key]:
+            raise ValueError(f"extra_config has a {key!r} that differs from the model's own")
+    config.update(shape)
     text = json.dumps(config, indent=2, sort_keys=True)
     _atomic_write(directory / WEIGHTS_NAME, lambda p: save_model(model, p))
     _atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(text))
@@ -105,7 +107,7 @@ def check_weights(model: nn.Module, weights: str | os.PathLike) -> None:
         shape, expected = found[name], tuple(tensor.shape)
         if shape != expected:
             raise ModelFormatError(
-                f"{weights}: tensor {name!r} has shape {list(shape)}, but the structure built from the head map "
+                f"{weights}: tensor {name!r} has shape {list(shape)}, but the structure built from the shape maps "
                 f"expects {list(expected)}{owners(name)}"
             )
     for name in found:
@@ -118,36 +120,46 @@ def check_weights(model: nn.Module, weights: str | os.PathLike) -> None:
 
 
 def _block_owners(model: nn.Module) -> Callable[[str], str]:
+    """A note naming the structure a tensor belongs to, for shape-mismatch messages."""
+    from raykd.structures.ffn import find_ffn_blocks
+
     try:
         blocks = find_attention_blocks(model)
     except RaykdInputError:  # a model without attention still gets plain messages
         blocks = []
+    linears = {}
+    for f in find_ffn_blocks(model):
+        for lin in (f.up, f.down):
+            linears[id(lin)] = f
+    ffn_names = {name: linears[id(m)] for name, m in model.named_modules() if id(m) in linears}
 
     def owner(name: str) -> str:
         for b in blocks:
             if name.startswith(b.name + "."):
                 return f" ({b.kind} layer {b.layer}: {b.num_heads} heads of width {b.head_dim}, ids {b.head_ids})"
+        module = name.rsplit(".", 1)[0]
+        if module in ffn_names:
+            f = ffn_names[module]
+            return f" ({f.kind} layer {f.layer}: {f.width} channels)"
         return ""
 
     return owner
 
 
-def load_state_with_head_map(
-    model: nn.Module, directory: str | os.PathLike, *, head_map: Mapping[str, list[list[int]]] | None = None
+def load_state_with_shape(
+    model: nn.Module, directory: str | os.PathLike, *, config: Mapping[str, Any] | None = None
 ) -> nn.Module:
-    """Shrink a freshly built `model` to the directory's head map, then load its weights strictly.
-
-    `head_map` defaults to the one in the directory's config.json. Returns `model`.
-    """
+    """Shrink a freshly built `model` to the shape in `config` (default: the directory's
+    config.json), then load the directory's weights strictly. Returns `model`."""
     from safetensors.torch import load_model
 
     directory = Path(directory)
-    if head_map is None:
-        head_map = read_pruned_config(directory)[HEAD_MAP_KEY]
+    if config is None:
+        config = read_pruned_config(directory)
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise ModelFormatError(f"{directory} has no {WEIGHTS_NAME}")
-    apply_head_map(model, head_map)
+    apply_shape(model, config)
     check_weights(model, weights)
     try:
         load_model(model, str(weights), strict=True)
@@ -159,8 +171,8 @@ def load_state_with_head_map(
 def load_pruned(
     directory: str | os.PathLike, build: Callable[[dict[str, Any]], nn.Module]
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """(model, config): `build(config)` makes the unpruned structure, then head map + weights."""
+    """(model, config): `build(config)` makes the unpruned structure, then shape + weights."""
     config = read_pruned_config(directory)
     model = build(config)
-    load_state_with_head_map(model, directory, head_map=config[HEAD_MAP_KEY])
+    load_state_with_shape(model, directory, config=config)
     return model, config

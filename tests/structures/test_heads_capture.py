@@ -12,7 +12,7 @@ from heads_fixtures import (
     toy_inputs,
 )
 
-from raykd.heads import capture_attention, head_positions, prune_heads, zero_heads
+from raykd.structures import capture_attention, head_positions, prune_heads, zero_heads
 
 SPEC = BERT_LIKE_SPEC
 MHA_SPEC = {"decoder_self": {0: [2], 1: [0, 1]}, "decoder_cross": {0: [3, 0, 1], 1: [0, 1, 2, 3]}}

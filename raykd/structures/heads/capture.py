@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from raykd.heads.base import AttentionBlock
-from raykd.heads.surgery import find_attention_blocks
+from raykd.structures.heads.base import AttentionBlock
+from raykd.structures.heads.surgery import find_attention_blocks
 
 
 class AttentionCapture:

@@ -8,7 +8,7 @@ slicing itself is generic (`HeadAdapter.prune`): head h (current position) owns 
 
 Grouped-query attention (Llama, Qwen: K/V have fewer heads than Q) is expressible: an adapter
 overrides `num_kv_heads` and `kv_heads_for` (which K/V heads survive when a set of query heads is
-kept) and updates the module's group bookkeeping in `set_heads`. See docs/heads.md.
+kept) and updates the module's group bookkeeping in `set_heads`. See docs/structures.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
-from raykd.heads.kinds import Kind
+from raykd.structures.heads.kinds import Kind
 
 
 class Projections(NamedTuple):

@@ -29,14 +29,14 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from raykd.heads.base import (
+from raykd.structures.heads.base import (
     AttentionBlock,
     HeadAdapter,
     Projections,
     Recorder,
     register_adapter,
 )
-from raykd.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, Kind
+from raykd.structures.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, Kind
 
 _FAMILIES = {
     "bert": "Bert",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from raykd.heads.base import (
+from raykd.structures.heads.base import (
     AttentionBlock,
     HeadAdapter,
     Projections,
@@ -24,7 +24,7 @@ from raykd.heads.base import (
     hooks_removed,
     register_adapter,
 )
-from raykd.heads.kinds import KINDS, Kind
+from raykd.structures.heads.kinds import KINDS, Kind
 from raykd.nn.attention import MultiHeadAttention
 
 

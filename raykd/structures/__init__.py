@@ -1,0 +1,79 @@
+"""What can be removed from a model, and how: the architecture layer of raykd.
+
+Three kinds of structure, each found by adapters per architecture family, removed physically,
+and recorded as a map of original ids so that a model with uneven shapes reloads exactly:
+
+- attention heads per attention kind (`raykd.structures.heads`: BERT family, raykd's MHA);
+- FFN channels per layer (`raykd.structures.ffn`: BERT family, raykd's `FeedForward`);
+- whole layers per stack (`raykd.structures.layers`: BERT-family encoders, raykd's decoder).
+
+`shape_of` / `apply_shape` (`raykd.structures.shape`) describe and rebuild a pruned shape;
+`raykd.structures.serialization` saves and loads it with safetensors. Pure PyTorch +
+transformers: no Ray, no task knowledge. See docs/structures.md.
+"""
+
+from raykd.structures.ffn import (
+    FFN_KINDS,
+    FFNBlock,
+    apply_ffn_map,
+    ffn_blocks_by_kind,
+    ffn_map,
+    ffn_widths,
+    find_ffn_blocks,
+    prune_ffn,
+    zero_ffn,
+)
+from raykd.structures.heads import (
+    DECODER_CROSS,
+    DECODER_SELF,
+    ENCODER_SELF,
+    KINDS,
+    AttentionBlock,
+    AttentionCapture,
+    HeadAdapter,
+    HeadMap,
+    HeadSpec,
+    Kind,
+    Projections,
+    apply_head_map,
+    blocks_by_kind,
+    capture_attention,
+    find_attention_blocks,
+    head_counts,
+    head_map,
+    head_positions,
+    prune_heads,
+    register_adapter,
+    registered_adapters,
+    total_heads,
+    zero_heads,
+)
+from raykd.structures.layers import (
+    LAYER_KINDS,
+    apply_layer_map,
+    drop_layers,
+    find_layer_stacks,
+    layer_counts,
+    layer_map,
+)
+from raykd.structures.serialization import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    check_weights,
+    load_pruned,
+    load_state_with_shape,
+    read_pruned_config,
+    save_pruned,
+)
+from raykd.structures.shape import SHAPE_KEYS, apply_shape, shape_of, structure_counts
+
+__all__ = [
+    "CONFIG_NAME", "DECODER_CROSS", "DECODER_SELF", "ENCODER_SELF", "FFN_KINDS", "KINDS", "LAYER_KINDS", "SHAPE_KEYS",
+    "WEIGHTS_NAME", "AttentionBlock", "AttentionCapture", "FFNBlock", "HeadAdapter", "HeadMap", "HeadSpec", "Kind",
+    "Projections", "apply_ffn_map", "apply_head_map", "apply_layer_map", "apply_shape", "blocks_by_kind",
+    "capture_attention", "check_weights", "drop_layers", "ffn_blocks_by_kind", "ffn_map", "ffn_widths",
+    "find_attention_blocks", "find_ffn_blocks", "find_layer_stacks", "head_counts", "head_map", "head_positions",
+    "layer_counts", "layer_map", "load_pruned", "load_state_with_shape", "prune_ffn", "prune_heads",
+    "read_pruned_config", "register_adapter", "registered_adapters", "save_pruned", "shape_of", "structure_counts",
+    "total_heads", "zero_ffn", "zero_heads",
+]

@@ -1,0 +1,42 @@
+"""Attention heads: the first kind of structure raykd removes.
+
+Knows how each supported architecture lays out its attention heads; finds the blocks, removes
+heads physically, records attention maps, and rebuilds uneven head counts from a head map.
+Pure PyTorch + transformers: no Ray, no task knowledge. See docs/structures.md.
+
+Adapters: `raykd.structures.heads.bert` (BERT/RoBERTa family, transformers 5) and
+`raykd.structures.heads.mha` (`raykd.nn.MultiHeadAttention`). A new family is one file: subclass
+`HeadAdapter`, call `register_adapter`, import it here.
+"""
+
+from raykd.structures.heads import bert as _bert  # noqa: F401  (registers the adapter)
+from raykd.structures.heads import mha as _mha  # noqa: F401  (registers the adapter)
+from raykd.structures.heads.base import (
+    AttentionBlock,
+    HeadAdapter,
+    Projections,
+    register_adapter,
+    registered_adapters,
+)
+from raykd.structures.heads.capture import AttentionCapture, capture_attention
+from raykd.structures.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, KINDS, Kind
+from raykd.structures.heads.surgery import (
+    HeadMap,
+    HeadSpec,
+    apply_head_map,
+    blocks_by_kind,
+    find_attention_blocks,
+    head_counts,
+    head_map,
+    head_positions,
+    prune_heads,
+    total_heads,
+    zero_heads,
+)
+
+__all__ = [
+    "DECODER_CROSS", "DECODER_SELF", "ENCODER_SELF", "KINDS", "AttentionBlock", "AttentionCapture", "HeadAdapter",
+    "HeadMap", "HeadSpec", "Kind", "Projections", "apply_head_map", "blocks_by_kind", "capture_attention",
+    "find_attention_blocks", "head_counts", "head_map", "head_positions", "prune_heads", "register_adapter",
+    "registered_adapters", "total_heads", "zero_heads",
+]

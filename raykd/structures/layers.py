@@ -1,0 +1,132 @@
+"""Whole layers: drop a transformer layer from its stack.
+
+A stack is an `nn.ModuleList` whose children are all layers of one supported kind: BERT-family
+layers of transformers ("encoder_layers"; their forward loops `for layer in self.layer`) or raykd's
+`raykd.nn.DecoderLayer` ("decoder_layers"). Dropping layer i removes it from the list, so the
+forward loop skips it: the model then computes what it computed with that layer replaced by the
+identity (the equivalence tests compare against exactly that). The original indices of the layers
+present are kept on the list (`layer_ids`).
+
+Attention and FFN sublayers are not dropped on their own: a sublayer goes by removing all its heads
+or channels, after which it contributes only its output bias. In a pre-LayerNorm residual layer
+(raykd's decoder) a layer with no heads and no channels is close to the identity; in a post-LN
+BERT layer it is not (the LayerNorms still apply), which is why dropping a layer is its own
+structure. Every other structure is numbered over the layers that remain, so a shape map applies
+layers first (`raykd.structures.shape`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from torch import nn
+
+from raykd.errors import ModelFormatError
+
+LAYER_KINDS: tuple[str, ...] = ("encoder_layers", "decoder_layers")
+LAYER_IDS = "layer_ids"
+
+_BERT_FAMILIES = {"bert": "Bert", "roberta": "Roberta", "xlm_roberta": "XLMRoberta", "camembert": "Camembert",
+                  "electra": "Electra"}
+_BERT_LAYERS = {(f"transformers.models.{m}.modeling_{m}", f"{p}Layer") for m, p in _BERT_FAMILIES.items()}
+
+LayerMap = dict[str, list[int]]
+
+
+def is_bert_family_layer(module: nn.Module) -> bool:
+    return any((c.__module__, c.__name__) in _BERT_LAYERS for c in type(module).__mro__)
+
+
+def _stack_kind(module: nn.Module) -> str | None:
+    if not isinstance(module, nn.ModuleList) or len(module) == 0:
+        return None
+    from raykd.nn.decoder import DecoderLayer
+
+    if all(isinstance(m, DecoderLayer) for m in module):
+        return "decoder_layers"
+    if all(is_bert_family_layer(m) for m in module):
+        return "decoder_layers" if getattr(module[0], "is_decoder", False) else "encoder_layers"
+    return None
+
+
+def find_layer_stacks(model: nn.Module) -> dict[str, nn.ModuleList]:
+    """{kind: the ModuleList holding that kind's layers}; ValueError if a kind occurs twice."""
+    out: dict[str, nn.ModuleList] = {}
+    for name, module in model.named_modules():
+        kind = _stack_kind(module)
+        if kind is None:
+            continue
+        if kind in out:
+            raise ValueError(f"model has two {kind} stacks (the second at {name!r}); raykd supports one of each")
+        out[kind] = module  # type: ignore[assignment]
+    return {k: out[k] for k in LAYER_KINDS if k in out}
+
+
+def layer_ids(stack: nn.ModuleList) -> list[int]:
+    ids = getattr(stack, LAYER_IDS, None)
+    return list(range(len(stack))) if ids is None else [int(i) for i in ids]
+
+
+def layer_counts(model: nn.Module) -> dict[str, int]:
+    return {k: len(s) for k, s in find_layer_stacks(model).items()}
+
+
+def layer_map(model: nn.Module) -> LayerMap:
+    """{kind: [original ids of the layers kept]} (JSON-serialisable)."""
+    return {k: layer_ids(s) for k, s in find_layer_stacks(model).items()}
+
+
+def _keep(stack: nn.ModuleList, keep: list[int]) -> None:
+    ids = layer_ids(stack)
+    kept = [stack[i] for i in keep]
+    for i in range(len(stack) - 1, -1, -1):
+        del stack[i]
+    for module in kept:
+        stack.append(module)
+    setattr(stack, LAYER_IDS, [ids[i] for i in keep])
+
+
+def drop_layers(model: nn.Module, layers: Mapping[str, Iterable[int]]) -> LayerMap:
+    """Remove the layers at positions `layers` ({kind: positions}) from their stacks; return the
+    new layer map. A stack must keep at least one layer (a model with no encoder layer is not a
+    smaller model of the same family)."""
+    stacks = find_layer_stacks(model)
+    plan = []
+    for kind, positions in layers.items():
+        if kind not in stacks:
+            raise ValueError(f"model has no {kind} (it has: {', '.join(stacks) or 'none'})")
+        stack = stacks[kind]
+        drop = {int(p) for p in positions}
+        bad = sorted(p for p in drop if not 0 <= p < len(stack))
+        if bad:
+            raise ValueError(f"{kind} has {len(stack)} layers; positions {bad} out of range")
+        if len(drop) >= len(stack):
+            raise ValueError(f"dropping {len(drop)} of {len(stack)} {kind} would leave none; keep at least one")
+        plan.append((stack, [i for i in range(len(stack)) if i not in drop]))
+    for stack, keep in plan:
+        _keep(stack, keep)
+    return layer_map(model)
+
+
+def apply_layer_map(model: nn.Module, kept: Mapping[str, list[int]]) -> nn.Module:
+    """Drop from a freshly built `model` every layer `kept` does not list (before loading
+    weights); a kind the map does not name stays as built. ModelFormatError when it does not fit."""
+    stacks = find_layer_stacks(model)
+    if not isinstance(kept, Mapping):
+        raise ModelFormatError(f"layer map must be a mapping kind -> kept layer ids, got {type(kept).__name__}")
+    plan = []
+    for kind, ids in kept.items():
+        if kind not in stacks:
+            raise ModelFormatError(f"layer map names {kind}, but the model has {sorted(stacks) or 'none'}")
+        present = {lid: i for i, lid in enumerate(layer_ids(stacks[kind]))}
+        try:
+            keep = [present[int(i)] for i in ids]
+        except (KeyError, TypeError, ValueError):
+            raise ModelFormatError(f"layer map keeps {kind} {ids!r}, but the model has layers {list(present)}") from None
+        if not keep or keep != sorted(set(keep)):
+            raise ModelFormatError(f"layer map {kind}: layer ids {ids!r} are empty, repeat or are out of order")
+        if len(keep) != len(stacks[kind]):
+            plan.append((stacks[kind], keep))
+    for stack, keep in plan:
+        _keep(stack, keep)
+    return model
