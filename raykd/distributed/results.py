@@ -16,6 +16,7 @@ from typing import Any
 from ray.tune import Callback
 
 from raykd import storage
+from raykd.errors import ConfigError
 from raykd.distributed.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
 
@@ -39,13 +40,20 @@ def _checkpoint_uri(result: dict[str, Any], root: str) -> str | None:
     return str(path)
 
 
-def _records(checkpoint: str | None) -> list[dict[str, Any]]:
+def read_history(checkpoint: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """(the chain's round records, None) from a trial's last checkpoint; ([], why) when the
+    checkpoint exists but its history cannot be read: the trial's row then says so (status
+    "failed"), rather than passing for a trial with no rounds."""
     if not checkpoint:
-        return []
+        return [], None
+    path = storage.join(checkpoint, "state.json")
     try:
-        return json.loads(storage.read_bytes(storage.join(checkpoint, "state.json")))["records"]
-    except (OSError, FileNotFoundError, KeyError, ValueError):
-        return []
+        records = json.loads(storage.read_bytes(path))["records"]
+    except (OSError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        return [], f"round history unreadable ({path}): {type(exc).__name__}: {str(exc)[:200]}"
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return [], f"round history unreadable ({path}): 'records' is not a list of rounds"
+    return records, None
 
 
 def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] | None, status: str,
@@ -55,10 +63,12 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
     config = dict(trial.config or {})
     try:
         chain_json = json.dumps(space.chain_config(config).to_dict(), sort_keys=True)
-    except Exception as exc:  # an invalid sampled combination is recorded, not lost
+    except ConfigError as exc:  # an invalid sampled combination is recorded, not lost
         chain_json = json.dumps({"invalid": str(exc)})
     checkpoint = _checkpoint_uri(result, root)
-    records = _records(checkpoint)
+    records, unreadable = read_history(checkpoint)
+    if unreadable:
+        status, error = "failed", unreadable if not error else f"{error}; {unreadable}"
     last = records[-1] if records else result
     row: dict[str, Any] = {
         "sweep": sweep, "trial_id": trial.trial_id, "status": status, "error": error,
