@@ -269,11 +269,13 @@ def _synthetic(spec: DataSpec) -> LoadResult:
 def _distinct_synthetic(spec: DataSpec) -> list[Problem]:
     """`spec.n` synthetic problems with pairwise different texts (a held-out split must not repeat
     a training problem; about 1 in 3,000 generated texts is a repeat), in generation order."""
+    from raykd.data.synthetic import generate_problems
+
     extra = 16 + spec.n // 100
     for _ in range(4):
         seen: set[str] = set()
         distinct = []
-        for p in _synthetic(DataSpec("synthetic", n=spec.n + extra, seed=spec.seed)).problems:
+        for p in generate_problems(spec.n + extra, seed=spec.seed):
             if p.text not in seen:
                 seen.add(p.text)
                 distinct.append(p)

@@ -37,6 +37,8 @@ SAMPLERS = ("tpe", "nsga2", "random")
 TOP_LEVEL = ("name", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
              "resources", "storage", "seed", "speed")
 SPEED_SOURCES = ("table", "measured")
+SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
+"""A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
 
 
@@ -191,8 +193,7 @@ class SweepSpace:
     # the teacher for this many interleaved rounds (`raykd pareto --retime`); 0 skips it
     # table_cache: reuse the table this machine measured before for the same architecture and batch
     # (raykd.method.latency_table: the same machine then predicts the same figures in every sweep)
-    speed: dict[str, Any] = field(default_factory=lambda: {"source": "table", "rounds": 60, "retime_rounds": 30,
-                                                           "table_cache": True})
+    speed: dict[str, Any] = field(default_factory=lambda: dict(SPEED_DEFAULTS))
 
     @property
     def metrics(self) -> list[str]:
@@ -369,10 +370,8 @@ def _early_stop(raw: Any, source: str) -> dict[str, Any]:
 
 
 def _speed(raw: Any, source: str) -> dict[str, Any]:
-    _section(raw, source, "speed", {"source", "rounds", "retime_rounds", "table_cache"},
-             "{source: table, rounds: 60, retime_rounds: 30, table_cache: true}")
-    out = {"source": raw.get("source", "table"), "rounds": raw.get("rounds", 60), "retime_rounds": raw.get("retime_rounds", 30),
-           "table_cache": raw.get("table_cache", True)}
+    _section(raw, source, "speed", set(SPEED_DEFAULTS), "{source: table, rounds: 60, retime_rounds: 30, table_cache: true}")
+    out = {**SPEED_DEFAULTS, **raw}
     if not isinstance(out["table_cache"], bool):
         raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
     if out["source"] not in SPEED_SOURCES:

@@ -302,7 +302,9 @@ def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
     threads = max(1, int(res.cpus_per_worker)) if device == "cpu" else None
     try:
         retime_front(root, rounds=int(space.speed["retime_rounds"]), device=device, threads=threads, log=log)
-    except RaykdInputError as exc:  # no complete trial: the sweep's rows stand as they are
+    except RaykdInputError as exc:
+        # no complete trial, or a checkpoint that cannot be read: said, and the sweep's rows stand
+        # as they are (the re-timing writes nothing until every figure exists)
         log(f"not re-timed: {exc}")
 
 

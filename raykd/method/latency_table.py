@@ -9,9 +9,9 @@ every model is then scored by lookup (in the spirit of Once-for-All's latency lo
   layer of that kind pruned to k heads is timed together with the dense teacher (one
   `compare_latency` call: round-robin, rotating order, same batch, same process, many rounds).
   A variant's latency is the dense median over its paired ratio (the median over rounds of
-  dense / variant, timed adjacently), so drift between rounds cancels. The per-layer saving of a layer with k heads is (dense - variant) / layers of that kind; the
-  dense model's own median is the calibration that covers everything the heads do not
-  (embeddings, FFNs, the output layer). Savings are made non-increasing in k (a layer with more
+  dense / variant, timed adjacently), so drift between rounds cancels. The per-layer saving of a
+  layer with k heads is (dense - variant) / layers of that kind; the dense model's own median is
+  the calibration that covers everything the heads do not (embeddings, FFNs, the output layer). Savings are made non-increasing in k (a layer with more
   heads never costs less), which removes sub-noise inversions between neighbouring counts.
 - predicted latency = dense - sum over every layer of its saving; predicted speedup =
   dense / predicted. A pure function of (table, head counts): two models of the same shape get the
@@ -214,8 +214,7 @@ def cached_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: 
     """The table this machine measured before for this architecture and batch, else a new one
     (then cached). An unreadable cache entry is measured again and replaced, saying so."""
     workload = resolve_workload(task, workload)
-    path = cache_path(dense, {k: v.to(next(dense.parameters()).device) for k, v in batch.items()},
-                      threads=threads, workload=workload, rounds=rounds, warmup=warmup)
+    path = cache_path(dense, batch, threads=threads, workload=workload, rounds=rounds, warmup=warmup)
     if use_cache and path.is_file():
         try:
             table = LatencyTable.load(path)

@@ -4,9 +4,10 @@ Analytic: params (exact), FLOPs (the task's analytic count for its teacher-force
 which cached decoding of the same length matches to first order), the FLOPs-ideal speedup.
 Measured, in this process, interleaved with the reference on the same batch, on the config's
 `latency_workload` (MWP default: encoding + cached constrained decoding): median latency and the
-speedup ratio (`measured_speedup`), and peak memory (weights + peak activations of one call). `speedup` is the latency table's prediction when a table measured
-under the same conditions is given (`raykd.method.latency_table`: deterministic per shape), else
-the measured ratio; `speedup_source` says which.
+speedup ratio (`measured_speedup`), and peak memory (weights + peak activations of one call).
+`speedup` is the latency table's prediction when a table measured under the same conditions is
+given (`raykd.method.latency_table`: deterministic per shape), else the measured ratio;
+`speedup_source` says which.
 """
 
 from __future__ import annotations

@@ -22,19 +22,18 @@ from collections.abc import Iterable, Mapping
 from torch import nn
 
 from raykd.errors import ModelFormatError
+from raykd.structures.heads.bert import class_in, family_classes
 
 LAYER_KINDS: tuple[str, ...] = ("encoder_layers", "decoder_layers")
 LAYER_IDS = "layer_ids"
 
-_BERT_FAMILIES = {"bert": "Bert", "roberta": "Roberta", "xlm_roberta": "XLMRoberta", "camembert": "Camembert",
-                  "electra": "Electra"}
-_BERT_LAYERS = {(f"transformers.models.{m}.modeling_{m}", f"{p}Layer") for m, p in _BERT_FAMILIES.items()}
+_BERT_LAYERS = family_classes("Layer")
 
 LayerMap = dict[str, list[int]]
 
 
 def is_bert_family_layer(module: nn.Module) -> bool:
-    return any((c.__module__, c.__name__) in _BERT_LAYERS for c in type(module).__mro__)
+    return class_in(type(module), _BERT_LAYERS)
 
 
 def _stack_kind(module: nn.Module) -> str | None:

@@ -45,14 +45,23 @@ _FAMILIES = {
     "camembert": "Camembert",
     "electra": "Electra",
 }
-_SELF = {(f"transformers.models.{m}.modeling_{m}", f"{p}SelfAttention") for m, p in _FAMILIES.items()}
-_CROSS = {(f"transformers.models.{m}.modeling_{m}", f"{p}CrossAttention") for m, p in _FAMILIES.items()}
+
+
+def family_classes(suffix: str) -> set[tuple[str, str]]:
+    """(module, class name) of each supported family's `<Prefix><suffix>` class, e.g. "Layer"
+    (the FFN and layer adapters of `raykd.structures` match the same families)."""
+    return {(f"transformers.models.{m}.modeling_{m}", f"{p}{suffix}") for m, p in _FAMILIES.items()}
+
+
+def class_in(cls: type, names: set[tuple[str, str]]) -> bool:
+    """Whether `cls` or a base class is one of `names` (subclasses match too)."""
+    return any((c.__module__, c.__name__) in names for c in cls.__mro__)
+
+
+_SELF = family_classes("SelfAttention")
+_CROSS = family_classes("CrossAttention")
 
 CAPTURE_IMPLEMENTATION = "raykd_capture"
-
-
-def _class_in(cls: type, names: set[tuple[str, str]]) -> bool:
-    return any((c.__module__, c.__name__) in names for c in cls.__mro__)
 
 
 class BertFamilyAdapter(HeadAdapter):
@@ -65,9 +74,9 @@ class BertFamilyAdapter(HeadAdapter):
         if inner is None or not isinstance(dense, nn.Linear) or not isinstance(inner, nn.Module):
             return None
         cls = type(inner)
-        if _class_in(cls, _CROSS):
+        if class_in(cls, _CROSS):
             return DECODER_CROSS
-        if _class_in(cls, _SELF):
+        if class_in(cls, _SELF):
             return DECODER_SELF if getattr(inner, "is_causal", False) else ENCODER_SELF
         return None
 
@@ -132,7 +141,7 @@ def _empty_class(cls: type) -> type:
             {
                 "forward": _empty_forward,
                 "_raykd_empty": True,
-                "_raykd_cross": _class_in(cls, _CROSS),
+                "_raykd_cross": class_in(cls, _CROSS),
                 "__module__": __name__,
                 "__doc__": f"{cls.__name__} with every head removed (raykd): contributes nothing.",
             },
