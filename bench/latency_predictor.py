@@ -13,6 +13,7 @@ Needs only torch + transformers (no Ray):
 
     python bench/latency_predictor.py --threads 2 --json bench/results/latency_predictor_tiny.json
     python bench/latency_predictor.py --teacher runs/asdiv-teacher --data ../shared/data/asdiv-a --threads 2
+    python bench/latency_predictor.py --structures all --threads 1   # heads + FFN widths + dropped layers
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raykd.data import load_splits
-from raykd.structures import head_counts, prune_heads
+from raykd.structures import drop_layers, ffn_widths, head_counts, layer_counts, prune_ffn, prune_heads, structure_counts
 from raykd.measure import compare_latency
 from raykd.method.latency_table import build_latency_table
 from raykd.task.io import load_solver
@@ -56,6 +57,22 @@ def random_shapes(counts: dict[str, list[int]], n: int, seed: int) -> list[dict[
     return specs
 
 
+def prune_ffn_and_layers(model: torch.nn.Module, rng: random.Random) -> None:
+    """FFN: per layer a random share removed around a drawn level (0-75%); layers: each stack
+    drops a random number of its layers (0 to half), at random positions."""
+    level = rng.uniform(0.0, 0.75)
+    spec = {}
+    for kind, widths in ffn_widths(model).items():
+        spec[kind] = {}
+        for layer, w in enumerate(widths):
+            remove = min(w - 1, max(0, round(rng.gauss(level, 0.15) * w)))
+            if remove:
+                spec[kind][layer] = sorted(rng.sample(range(w), remove))
+    prune_ffn(model, spec)
+    drop = {stack: sorted(rng.sample(range(n), rng.randint(0, n // 2))) for stack, n in layer_counts(model).items() if n > 1}
+    drop_layers(model, {k: v for k, v in drop.items() if v})
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", type=Path, help="teacher solver directory (default: train a tiny one here)")
@@ -70,6 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workload", choices=["decode", "forward"], default="decode",
                     help="what is timed (decode: encoding + cached constrained decoding, what eval/solve run)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (no Ray needed, runs on a bare GPU box)")
+    ap.add_argument("--structures", choices=["heads", "all"], default="heads",
+                    help="what the random shapes prune: heads only, or heads + FFN channels + whole layers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -97,9 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
                                 workload=args.workload)
     table_s = time.perf_counter() - t0
     models = {"dense": teacher, "dense_copy": load_solver(teacher_dir)[0].to(args.device).eval()}  # control: same shape, fresh copy
+    rng = random.Random(args.seed + 1)
     for i, spec in enumerate(random_shapes(head_counts(teacher), args.models, args.seed)):
         m = load_solver(teacher_dir)[0]
         prune_heads(m, spec)
+        if args.structures == "all":
+            prune_ffn_and_layers(m, rng)
         models[f"m{i:02d}"] = m.to(args.device).eval()
     t0 = time.perf_counter()
     lat = compare_latency({k: (lambda m=m: task.run(m, batch, args.workload)) for k, m in models.items()},
@@ -109,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, m in models.items():
         if name in ("dense", "dense_copy"):
             continue
-        predicted, measured = table.predicted_speedup(head_counts(m)), lat.speedup[name]
-        rows.append({"model": name, "heads": {k: sum(v) for k, v in head_counts(m).items()},
+        predicted, measured = table.predicted_speedup_of(m), lat.speedup[name]
+        rows.append({"model": name, "heads": {k: sum(v) for k, v in head_counts(m).items()}, "structures": structure_counts(m),
                      "predicted": round(predicted, 4), "measured": round(measured, 4),
                      "paired_measured": round(lat.paired_speedup[name], 4),
                      "rel_error": round(abs(predicted / measured - 1), 4)})
@@ -123,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
                                          else "tiny preset, 20 steps on synthetic:800")), "data": args.data,
         "heads": {k: v for k, v in head_counts(teacher).items()},
         "batch_shape": {k: list(v.shape) for k, v in batch.items() if k in ("input_ids", "decoder_input")},
-        "workload": args.workload, "device": args.device, "threads": args.threads, "table_rounds": args.table_rounds, "check_rounds": args.rounds,
+        "structures": args.structures, "workload": args.workload, "device": args.device, "threads": args.threads, "table_rounds": args.table_rounds, "check_rounds": args.rounds,
         "table_s": round(table_s, 1), "check_s": round(check_s, 1), "models": len(rows),
         "median_abs_rel_error": round(statistics.median(errors), 4), "max_abs_rel_error": round(max(errors), 4),
         "pairwise_order_agreement": round(order_ok / max(1, len(rows) * (len(rows) - 1)), 4),

@@ -45,7 +45,8 @@ def is_model_dir(path: Path) -> bool:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(config, dict) and config.get("model_kind") == MODEL_KIND
+    # a solver, or a stock Transformers directory `raykd export --hf` wrote (its config says so)
+    return isinstance(config, dict) and (config.get("model_kind") == MODEL_KIND or isinstance(config.get("raykd_export"), dict))
 
 
 def is_raykd_png(path: Path) -> bool:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from raykd.errors import ConfigError
-from raykd.task.base import Batch, Task
+from raykd.task_interface import Batch, Task
 
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
 

@@ -15,7 +15,12 @@ only)::
 Conventions (reference point, ties, NaNs): raykd.results.pareto and docs/results.md.
 """
 
-from raykd.analysis.export import export_trial, parse_pick
+import functools
+from typing import Any
+
+from raykd.analysis import export as _export
+from raykd.analysis import plots as _plots
+from raykd.analysis.export import parse_pick
 from raykd.analysis.paper import (
     PAPER_LABEL,
     PAPER_TABLE1,
@@ -23,7 +28,7 @@ from raykd.analysis.paper import (
     paper_dataset,
     paper_points,
 )
-from raykd.analysis.plots import plot_front, plot_fronts, plot_rounds
+from raykd.analysis.plots import plot_fronts
 from raykd.analysis.sweep import (
     Comparison,
     NoCompleteTrialError,
@@ -61,3 +66,18 @@ __all__ = [
     "plot_fronts",
     "plot_rounds",
 ]
+
+
+# Path-or-Sweep entry points. The plotting and export modules take an opened `Sweep` (so they never
+# import the module that defines it, which calls them); these open a path or URI first.
+def _opening(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def with_sweep(sweep: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(open_sweep(sweep), *args, **kwargs)
+
+    return with_sweep
+
+
+plot_front = _opening(_plots.plot_front)
+plot_rounds = _opening(_plots.plot_rounds)
+export_trial = _opening(_export.export_trial)

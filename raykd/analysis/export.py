@@ -56,9 +56,7 @@ def export_trial(sweep: Any, out: str | os.PathLike, trial_id: str | None = None
     `out` must not exist or be empty; `force` replaces a raykd model there, never other files
     (`raykd.outputs`). The copy is verified as `load_solver` verifies a model (weights readable,
     checksum and shapes as the config says, tokenizer present) before it is moved into place."""
-    from raykd.analysis.sweep import open_sweep
-
-    sw = open_sweep(sweep)
+    sw = sweep  # a Sweep (raykd.analysis.export_trial opens a path or URI first)
     if trial_id is None:
         row = sw.query(**query)
         selected_by = selected_by or "query(" + ", ".join(f"{k}={v!r}" for k, v in query.items()) + ")"

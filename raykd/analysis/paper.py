@@ -1,6 +1,6 @@
 """The paper's claimed points (Table 1, ATHENA-base), for comparison plots only.
 
-Quoted from the paper (see ../shared/method.md §4): pruning ratio -> test accuracy (%) and the
+Quoted from the paper (the one copy: `raykd.paper_figures`, from ../shared/method.md §4): pruning ratio -> test accuracy (%) and the
 "speed↑" column, a percentage gain (17.2 means 1.172x). raykd never mixes these into its own
 results: they are drawn as a separate, labelled series when a sweep's data set matches.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from raykd.paper_figures import TABLE1
 
 PAPER_LABEL = "paper (quoted, ATHENA-base)"
 
@@ -34,18 +36,9 @@ class PaperPoint:
 
 
 PAPER_TABLE1: dict[str, tuple[PaperPoint, ...]] = {
-    "math23k": (
-        PaperPoint("math23k", 0.00, 84.4, 0.0, 0.0, 0.0),
-        PaperPoint("math23k", 0.20, 84.2, 18.4, 12.5, 12.3),
-        PaperPoint("math23k", 0.25, 84.0, 22.7, 15.8, 15.2),
-        PaperPoint("math23k", 0.30, 83.7, 27.5, 18.7, 17.5),
-    ),
-    "asdiv-a": (
-        PaperPoint("asdiv-a", 0.00, 86.4, 0.0, 0.0, 0.0),
-        PaperPoint("asdiv-a", 0.20, 86.1, 17.2, 13.2, 11.5),
-        PaperPoint("asdiv-a", 0.25, 85.9, 21.3, 16.2, 14.8),
-        PaperPoint("asdiv-a", 0.30, 85.5, 26.5, 19.5, 17.2),
-    ),
+    ds: tuple(PaperPoint(ds, ratio, row["accuracy"], row["speed"], row["params"], row["flops"])
+              for ratio, row in sorted(rows.items()))
+    for ds, rows in TABLE1.items()
 }
 DATASET_NAMES = {"math23k": "Math23k", "asdiv-a": "ASDiv-A"}
 

@@ -94,9 +94,9 @@ def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None
     trials as crosses, failed ones counted in the legend, the teacher as a reference point, the
     paper's Table 1 points when the data set is ASDiv-A or Math23k, and the chosen point (`pick`, a
     row, or the result of `sweep.query(max_drop=max_drop)`) ringed."""
-    from raykd.analysis.sweep import NoCompleteTrialError, open_sweep
+    from raykd.analysis.errors import NoCompleteTrialError
 
-    sw = open_sweep(sweep)
+    sw = sweep  # a Sweep (raykd.analysis.plot_front opens a path or URI first)
     objs = check_objectives(sw.df, objectives if objectives is not None else sw.objectives)
     if len(objs) < 2:
         raise ValueError("plot_front needs two objectives (y, x)")
@@ -208,9 +208,7 @@ def plot_rounds(sweep: Any, trial_id: str, path: str | os.PathLike | None = None
     the teacher as round 0, each round labelled with its pruning ratio and heads kept."""
     from matplotlib.figure import Figure
 
-    from raykd.analysis.sweep import open_sweep
-
-    sw = open_sweep(sweep)
+    sw = sweep  # a Sweep (raykd.analysis.plot_rounds opens a path or URI first)
     rounds = sw.rounds(trial_id)
     row = sw.trial(trial_id)
     fig = Figure(figsize=(10.5, 4.2), layout="constrained")

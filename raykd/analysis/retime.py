@@ -64,7 +64,7 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, device: str = "cpu", threa
     from raykd.measure import compare_latency
     from raykd.results.store import update_pareto, write_trial
     from raykd.task.io import load_solver
-    from raykd.task.base import resolve_workload
+    from raykd.task_interface import resolve_workload
     from raykd.task.mwp import MWPTask
 
     sw = open_sweep(sweep_uri)

@@ -4,12 +4,7 @@ per-round curves and hyperparameter importances. No Ray, no torch."""
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
-import tempfile
-import warnings
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +14,11 @@ import numpy as np
 import pandas as pd
 
 from raykd import storage
+from raykd.analysis.errors import NoCompleteTrialError
+from raykd.analysis.importance import importance_of, study_of
+from raykd.analysis.values import _finite, _num, _py, _short
+from raykd.analysis.export import export_trial
+from raykd.analysis.plots import plot_front, plot_rounds
 from raykd.errors import RaykdInputError
 from raykd.results.pareto import (
     check_objectives,
@@ -37,14 +37,9 @@ from raykd.results.store import (
     sweep_objectives,
 )
 
-STUDY_JOURNAL = ("optuna", "study.journal")
 ROUND_COLUMNS = ("round", "ratio", "accuracy", "speedup", "ideal_speedup", "params", "flops", "heads_total",
                  "heads_original")
 _UNSET: Any = object()
-
-
-class NoCompleteTrialError(RaykdInputError):
-    """A sweep (or selection) with no complete trial: its front is empty."""
 
 
 def open_sweep(uri: str | os.PathLike | Sweep, *, allow_empty: bool = False) -> Sweep:
@@ -257,164 +252,27 @@ class Sweep:
             out = out.sort_values("round", kind="stable").reset_index(drop=True)
         return out
 
-    # -- hyperparameter importance -----------------------------------------------------------------
+    # -- hyperparameter importance (raykd.analysis.importance) ----------------------------------
 
     def study(self) -> Any:
-        """The persisted Optuna study (optuna/study.journal), read from a private snapshot copy
-        so nothing is written into the sweep directory."""
-        if self._study is not None:
-            return self._study
-        import optuna
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        uri = storage.join(self.uri, *STUDY_JOURNAL)
-        if not storage.exists(uri):
-            raise RaykdInputError(f"sweep {self.name} has no Optuna study ({'/'.join(STUDY_JOURNAL)} is absent)")
-        snap_dir = tempfile.mkdtemp(prefix="raykd-study-")
-        weakref.finalize(self, shutil.rmtree, snap_dir, True)  # removed with this Sweep
-        snap = Path(snap_dir) / "study.journal"
-        snap.write_bytes(storage.read_bytes(uri))
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        st = JournalStorage(JournalFileBackend(str(snap)))
-        names = optuna.get_all_study_names(st)
-        want = f"raykd-{self.name}"
-        if want in names:
-            name = want
-        elif len(names) == 1:
-            name = names[0]
-        else:
-            raise RaykdInputError(f"{uri} holds no study named {want!r} (studies: {', '.join(names) or 'none'})")
-        self._study = optuna.load_study(study_name=name, storage=st)
-        return self._study
+        """The persisted Optuna study (optuna/study.journal), read from a private snapshot copy (see raykd.analysis.importance.study_of)."""
+        return study_of(self)
 
     def importance(self, objective: Any = None, *, evaluator: str = "fanova", min_trials: int = 4,
                    source: str = "auto", seed: int = 0) -> Any:
-        """Hyperparameter importances (Optuna's evaluators, normalised to sum 1).
-
-        `objective`: one metric name -> a Series (param -> importance, largest first); None -> a
-        DataFrame with one column per sweep objective. `source`: "study" uses the persisted
-        Optuna study (target = that objective's value), "results" builds an in-memory study from
-        the complete rows of the Parquet results (any metric column), "auto" prefers the study.
-        `evaluator`: "fanova" (default, seeded) or "ped-anova". An objective that does not vary
-        gets all-zero importances; fewer than `min_trials` usable trials is a RaykdInputError."""
-        if evaluator not in ("fanova", "ped-anova"):
-            raise RaykdInputError(f"unknown importance evaluator {evaluator!r} (known: fanova, ped-anova)")
-        if source not in ("auto", "study", "results"):
-            raise RaykdInputError(f"unknown importance source {source!r} (known: auto, study, results)")
-        if objective is None:
-            cols = {m: self._importance_one(m, d, evaluator, min_trials, source, seed) for m, d in self.objectives}
-            return pd.DataFrame(cols).fillna(0.0).sort_values(self.objectives[0][0], ascending=False)
-        if isinstance(objective, str) and ":" not in objective:
-            objective = f"{objective}:{dict(self.objectives).get(objective, 'max')}"
-        ((metric, mode),) = parse_objectives(objective if isinstance(objective, str) else [objective])
-        return self._importance_one(metric, mode, evaluator, min_trials, source, seed)
-
-    def _importance_one(self, metric: str, mode: str, evaluator: str, min_trials: int, source: str, seed: int) -> pd.Series:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study_metrics = [m for m, _ in self.objectives]
-        has_journal = storage.exists(storage.join(self.uri, *STUDY_JOURNAL))
-        use_study = source == "study" or (source == "auto" and has_journal and metric in study_metrics)
-        if use_study:
-            if metric not in study_metrics:
-                raise UnknownObjective(metric, study_metrics, "objectives of the Optuna study")
-            study = self.study()
-            idx = study_metrics.index(metric)
-            if len(study.directions) != len(study_metrics):
-                raise RaykdInputError(f"the Optuna study has {len(study.directions)} objectives, sweep.json "
-                                      f"{len(study_metrics)}: they do not belong together")
-            usable = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                      if t.values is not None and len(t.values) > idx and _finite(t.values[idx])]
-            where = "the Optuna study"
-            maximise = study.directions[idx] == optuna.study.StudyDirection.MAXIMIZE
-        else:
-            check_objectives(self.df, [(metric, mode)])
-            study, usable = self._results_study(metric)
-            where = "the results"
-            maximise = mode == "max"
-            idx = 0
-        if len(usable) < min_trials:
-            raise RaykdInputError(f"importance of {metric} needs at least {min_trials} complete trials with a value "
-                                  f"in {where}; sweep {self.name} has {len(usable)}")
-        values = [t.values[idx] for t in usable]
-        params = sorted({p for t in usable for p in t.params})
-        if max(values) == min(values):
-            return pd.Series(0.0, index=params, name=metric, dtype=float)
-        sign = -1.0 if (evaluator == "ped-anova" and maximise) else 1.0  # ped-anova ranks low targets
-        ev = (optuna.importance.FanovaImportanceEvaluator(seed=seed) if evaluator == "fanova"
-              else optuna.importance.PedAnovaImportanceEvaluator())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                res = optuna.importance.get_param_importances(
-                    study, evaluator=ev, target=lambda t: sign * t.values[idx])
-            except (RuntimeError, ValueError) as exc:
-                raise RaykdInputError(f"importance of {metric} failed: {exc}") from None
-        return pd.Series({k: float(v) for k, v in res.items()}, name=metric, dtype=float).sort_values(ascending=False)
-
-    def _results_study(self, metric: str) -> tuple[Any, list[Any]]:
-        """An in-memory single-objective study of the complete rows (hp_* -> metric)."""
-        import optuna
-
-        df = self.df[eligible_mask(self.df, [(metric, "max")])]
-        dists = self._distributions(df)
-        study = optuna.create_study(direction="maximize")
-        usable = []
-        for _, row in df.iterrows():
-            params = {n: _py(row[f"hp_{n}"]) for n in dists if not _missing(row[f"hp_{n}"])}
-            trial = optuna.trial.create_trial(params=params, distributions={n: dists[n] for n in params},
-                                              values=[float(row[metric])])
-            study.add_trial(trial)
-            usable.append(trial)
-        return study, usable
-
-    def _distributions(self, df: pd.DataFrame) -> dict[str, Any]:
-        from optuna.distributions import (
-            CategoricalDistribution,
-            FloatDistribution,
-            IntDistribution,
-        )
-
-        space = (self.meta.get("space") or {}).get("search") or {}
-        out: dict[str, Any] = {}
-        for col in self.hp_columns:
-            name = col[3:]
-            spec = space.get(name) or {}
-            vals = [_py(v) for v in df[col] if not _missing(v)]
-            choices = spec.get("choices") or None
-            if choices or any(isinstance(v, (str, bool)) for v in vals):
-                out[name] = CategoricalDistribution(list(dict.fromkeys([*(choices or []), *vals])))
-                continue
-            if not vals:
-                continue
-            low = min([v for v in (spec.get("low"),) if v is not None] + vals)
-            high = max([v for v in (spec.get("high"),) if v is not None] + vals)
-            integer = spec.get("integer") or spec.get("type") == "int" or all(isinstance(v, int) for v in vals)
-            log = bool(spec.get("log")) and low > 0
-            if integer:
-                out[name] = IntDistribution(int(low), int(high), log=log)
-            else:
-                out[name] = FloatDistribution(float(low), float(high), log=log)
-        return out
+        """Hyperparameter importances (Optuna's evaluators, normalised to sum 1). (see raykd.analysis.importance.importance_of)."""
+        return importance_of(self, objective, evaluator=evaluator, min_trials=min_trials, source=source, seed=seed)
 
     # -- plots and export (thin wrappers) --------------------------------------------------------
 
     def plot_front(self, path: str | os.PathLike | None = None, ax: Any = None, **kw: Any) -> Any:
-        from raykd.analysis.plots import plot_front
-
         return plot_front(self, path=path, ax=ax, **kw)
 
     def plot_rounds(self, trial_id: str, path: str | os.PathLike | None = None, **kw: Any) -> Any:
-        from raykd.analysis.plots import plot_rounds
-
         return plot_rounds(self, trial_id, path=path, **kw)
 
     def export(self, out: str | os.PathLike, trial_id: str | None = None, force: bool = False, **query: Any) -> Path:
         """Copy a trial's model to `out` (see raykd.analysis.export.export_trial)."""
-        from raykd.analysis.export import export_trial
-
         return export_trial(self, out, trial_id=trial_id, force=force, **query)
 
     def summary(self, objectives: Any = None) -> dict[str, Any]:
@@ -425,11 +283,6 @@ class Sweep:
                 "objectives": format_objectives(objs), "front_size": int(mask.sum()),
                 "hypervolume": self.hypervolume(objs), "reference_point": self.reference_point(objs),
                 "teacher": self.teacher}
-
-
-class UnknownObjective(RaykdInputError):
-    def __init__(self, metric: str, known: Iterable[str], what: str) -> None:
-        super().__init__(f"unknown objective metric {metric!r} (known {what}: {', '.join(known)})")
 
 
 @dataclass
@@ -491,33 +344,3 @@ def compare_sweeps(sweeps: Iterable[Any], objectives: Any = None, reference: Any
         hvs[label] = hypervolume(df, objs, ref)
     merged = pd.concat(frames, ignore_index=True, sort=False)
     return Comparison(merged, fronts, hvs, ref, objs, labels)
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-def _finite(v: Any) -> bool:
-    try:
-        return v is not None and not isinstance(v, bool) and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
-
-
-def _num(df: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in df.columns:
-        return np.full(len(df), np.nan)
-    return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _py(v: Any) -> Any:
-    if hasattr(v, "item") and callable(v.item):
-        v = v.item()
-    return None if _missing(v) else v
-
-
-def _short(text: str, n: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"

@@ -70,8 +70,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def round_line(rec: dict[str, Any]) -> str:
-    return (f"round {rec['round']}: ratio {rec['ratio']:.3f}, heads {rec['heads_total']}/{rec['heads_original']}, "
+    return (f"round {rec['round']}: ratio {rec['ratio']:.3f}, {_shape(rec)}, "
             f"accuracy {_acc(rec)}, speedup {rec['speedup']:.3f}x (ideal {rec['ideal_speedup']:.3f}x)")
+
+
+def _shape(rec: dict[str, Any]) -> str:
+    """'heads 60/104, layers 5/8, FFN 4608/6144' (layers and FFN where the record has them)."""
+    parts = [f"heads {rec['heads_total']}/{rec['heads_original']}"]
+    now, original = rec.get("structures") or {}, rec.get("structures_original") or {}
+    for key, label in (("layers", "layers"), ("ffn_channels", "FFN")):
+        if key in now and key in original:
+            parts.append(f"{label} {now[key]}/{original[key]}")
+    return ", ".join(parts)
 
 
 def _acc(rec: dict[str, Any], prefix: str = "accuracy") -> str:
@@ -96,12 +106,12 @@ def print_round_table(records: list[dict[str, Any]], teacher: dict[str, Any]) ->
 
     table = Table(title=f"chain (teacher valid accuracy {format_accuracy(teacher)}; intervals 95% Wilson; "
                         "vs teacher: problems lost/gained, exact McNemar p)")
-    for col in ("round", "ratio", "heads", "accuracy [95% CI] n", "vs teacher", "params↓", "FLOPs↓", "speed↑ (measured)",
+    for col in ("round", "ratio", "shape", "accuracy [95% CI] n", "vs teacher", "params↓", "FLOPs↓", "speed↑ (measured)",
                 "ideal speed↑", "memory↓", "train s"):
         table.add_column(col, justify="right")
     for r in records:
         table.add_row(
-            str(r["round"]), f"{r['ratio']:.3f}", f"{r['heads_total']}/{r['heads_original']}", _acc(r), _paired(r),
+            str(r["round"]), f"{r['ratio']:.3f}", _shape(r), _acc(r), _paired(r),
             f"{100 * r['params_reduction']:.1f}%", f"{100 * r['flops_reduction']:.1f}%", f"{r['speedup']:.3f}x",
             f"{r['ideal_speedup']:.3f}x", f"{100 * r['memory_reduction']:.1f}%", f"{r['train_s']:.0f}",
         )

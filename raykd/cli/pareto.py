@@ -140,6 +140,9 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: 
     retimed = "retimed_speedup" in df and df["retimed_speedup"].notna().any()
     metric_cols = ["accuracy", *(["accuracy_ci", "accuracy_p_vs_teacher"] if stats else []), "accuracy_drop", "speedup",
                    *(["measured_speedup"] if measured else []), *(["retimed"] if retimed else []), "ideal_speedup", "params", "heads_total", "rounds_done"]
+    if "layers_total" in df and df["layers_total"].notna().any():  # structured sweeps: layers and FFN width too
+        metric_cols.insert(metric_cols.index("heads_total") + 1, "layers_total")
+        metric_cols.insert(metric_cols.index("layers_total") + 1, "ffn_channels_total")
     metric_cols += [m for m, _ in objs if m not in metric_cols]
     shown = f"the {len(df)} trials of its Pareto front" if front_only else f"{len(df)} trials, ★ = on the Pareto front"
     table = Table(title=f"sweep {sw.name}: {shown} ({', '.join(f'{m}:{d}' for m, d in objs)})")
@@ -149,7 +152,8 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: 
     for h in hps:
         table.add_column(h[3:], justify="right")
     heads = {"accuracy": "accuracy", "accuracy_ci": "95% CI", "accuracy_p_vs_teacher": "p vs teacher", "accuracy_drop": "drop pt", "measured_speedup": "measured", "retimed": "re-timed [95% CI]", "speedup": "speedup", "ideal_speedup": "ideal",
-             "params": "params", "heads_total": "heads", "rounds_done": "rounds"}
+             "params": "params", "heads_total": "heads", "layers_total": "layers", "ffn_channels_total": "FFN",
+             "rounds_done": "rounds"}
     for c in metric_cols:
         table.add_column(heads.get(c, c), justify="right")
     table.add_column("note", overflow="fold", max_width=40)
@@ -172,8 +176,9 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: 
                 cells.append("–" if not _finite(v) else f"{v:.2f}")
             elif c in ("speedup", "ideal_speedup", "measured_speedup"):
                 cells.append("–" if not _finite(v) else f"{v:.3f}x")
-            elif c == "heads_total":
-                cells.append("–" if not _finite(v) else f"{int(v)}/{_int(r.get('heads_original'))}")
+            elif c in ("heads_total", "layers_total", "ffn_channels_total"):
+                original = r.get(c.replace("_total", "_original"))
+                cells.append("–" if not _finite(v) else f"{int(v)}/{_int(original)}")
             elif c == "rounds_done":
                 cells.append("–" if not _finite(v) else f"{int(v)}/{_int(r.get('rounds'))}")
             elif c in ("params", "flops", "memory_bytes"):

@@ -1,4 +1,4 @@
-"""`raykd prune`: one-shot head pruning of a saved solver, no training."""
+"""`raykd prune`: one-shot structured pruning of a saved solver (heads, FFN channels, layers), no training."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ from raykd.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prune", help="remove the least important heads of a solver (no training)", description=__doc__)
+    p = sub.add_parser("prune", help="remove the least important heads, FFN channels or layers of a solver (no training)",
+                       description=__doc__)
     p.add_argument("--model", required=True, help="solver directory")
     p.add_argument("--ratio", type=number(0.0, 1.0, high_open=True), required=True, help="fraction of heads to remove, in [0, 1)")
+    p.add_argument("--ffn-ratio", type=number(0.0, 1.0, high_open=True), default=0.0,
+                   help="fraction of FFN channels to remove (of the layers that stay), in [0, 1)")
+    p.add_argument("--layer-ratio", type=number(0.0, 1.0, high_open=True), default=0.0,
+                   help="fraction of each stack's layers to drop (by Block Influence), in [0, 1); one always stays")
+    p.add_argument("--uniform", action="store_true", help="remove the same number from every layer (an exportable uniform shape)")
     p.add_argument("--alpha", type=FRACTION, default=0.5, help="weight of the norm term in S = a*w + (1-a)*H, in [0, 1]")
+    p.add_argument("--ffn-alpha", type=FRACTION, default=0.5, help="weight of the norm term in the FFN score, in [0, 1]")
     p.add_argument("--calib", required=True, help="data spec of the calibration problems (for attention entropy)")
     add_output(p, "--out", kind="model", inputs=("model",), help="directory for the pruned solver")
     p.add_argument("--importance", choices=["combined", "random", "taylor"], default="combined")
@@ -28,40 +35,48 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from raykd.data import load_problems
-    from raykd.structures import head_counts, prune_heads
     from raykd.measure import count_params
-    from raykd.method.chain import head_scores
     from raykd.method.config import ChainConfig
-    from raykd.method.importance import collect_head_stats
-    from raykd.method.pruner import removal_counts, select_heads
+    from raykd.method.importance import collect_stats
+    from raykd.method.plan import OriginalShape, plan_round
+    from raykd.structures import ffn_widths, head_counts, layer_counts
     from raykd.task.io import load_solver, save_solver
     from raykd.task.mwp import MWPTask
 
-    cfg = ChainConfig(alpha=args.alpha, importance=args.importance, normalisation=args.normalisation,
-                      ranking=args.ranking, seed=args.seed)
+    cfg = ChainConfig(alpha=args.alpha, ffn_alpha=args.ffn_alpha, importance=args.importance, normalisation=args.normalisation,
+                      ranking=args.ranking, uniform_shape=args.uniform, seed=args.seed, rounds=1,
+                      p_min=args.ratio, p_max=args.ratio, ffn_p_min=args.ffn_ratio, ffn_p_max=args.ffn_ratio,
+                      layer_p_min=args.layer_ratio, layer_p_max=args.layer_ratio)
     set_threads(args.threads)
     model, tokenizer, _ = load_solver(args.model)
     calib = load_problems(args.calib).problems
     task = MWPTask(tokenizer, model.vocab, {"train": calib})
     if task.num_examples("train") == 0:
         raise ConfigError(f"no usable calibration problems in {args.calib}")
-    present = {k: sum(v) for k, v in head_counts(model).items()}
-    counts = removal_counts(args.ratio, present, present, args.ranking)
-    stats = collect_head_stats(model, task, batches=args.calib_batches, taylor=args.importance == "taylor")
-    removal = select_heads(head_scores(stats, cfg, 1), counts)
+    on = cfg.prunes
+    stats = collect_stats(model, task, batches=args.calib_batches, taylor=args.importance == "taylor",
+                          ffn=on["ffn"], layers=on["layers"])
+    plan = plan_round(model, stats, cfg, 1, OriginalShape.of(model))
     before = count_params(model)
-    if removal:
-        prune_heads(model, removal)
+    plan.apply(model)
     after = count_params(model)
-    settings = {k: getattr(args, k) for k in ("ratio", "alpha", "calib", "importance", "normalisation", "ranking",
-                                              "calib_batches", "seed")}
+    settings = {k: getattr(args, k) for k in ("ratio", "ffn_ratio", "layer_ratio", "uniform", "alpha", "ffn_alpha", "calib",
+                                              "importance", "normalisation", "ranking", "calib_batches", "seed")}
     save_solver(model, tokenizer, args.out, extra={"pruned_from": args.model, "prune": settings}, replace=args.force)
-    summary = {"removed": removal, "heads": head_counts(model), "params_before": before, "params_after": after, "out": args.out}
+    removed = plan.removed()
+    summary = {"removed": plan.heads, "removed_ffn": plan.ffn, "removed_layers": plan.layers, "heads": head_counts(model),
+               "ffn": ffn_widths(model), "layers": layer_counts(model), "params_before": before, "params_after": after,
+               "out": args.out}
     if args.json:
         print_json(summary)
         return 0
     for kind, layers in head_counts(model).items():
         print(f"{kind:<14} heads per layer {layers}")
-    print(f"removed {sum(len(v) for l in removal.values() for v in l.values())} heads; params {before:,} -> {after:,}")
+    for kind, widths in ffn_widths(model).items():
+        print(f"{kind:<14} FFN width per layer {widths}")
+    for kind, n in layer_counts(model).items():
+        print(f"{kind:<14} {n} layers")
+    print(f"removed {removed['heads']} heads, {removed['ffn_channels']} FFN channels, {removed['layers']} layers; "
+          f"params {before:,} -> {after:,}")
     print(f"saved to {args.out}")
     return 0

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     front = outcome.front
     cols = [c for c in ("trial_id", "accuracy", "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher",
                         "test_accuracy", "speedup", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
-                        "latency_workload", "ideal_speedup", "params", "heads_total") if c in front]
+                        "latency_workload", "ideal_speedup", "params", "heads_total", "layers_total", "ffn_channels_total")
+            if c in front]
     hp = [c for c in front.columns if c.startswith("hp_")]
     if args.json:
         print_json({"sweep": outcome.root, "trials": outcome.num_trials, "wall_s": round(outcome.wall_s, 1),

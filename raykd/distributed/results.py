@@ -21,13 +21,14 @@ from raykd.distributed.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
 
 FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
-                 "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original")
+                 "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original",
+                 "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size")
 # Accuracy with its n, 95% Wilson interval, per-problem bits and the paired test against the
 # teacher (raykd.results.stats.accuracy_fields), for the valid and the test split.
 STATS_COLUMNS = tuple(f"{split}_{key}" for split in ("accuracy", "test_accuracy")
                       for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct"))
 ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup", "params", "flops", "memory_bytes",
-                 "heads_total", "latency_ms", "train_s", "stats_s", "shared_stats")
+                 "heads_total", "layers_total", "ffn_channels_total", "latency_ms", "train_s", "stats_s", "shared_stats")
 
 
 def _checkpoint_uri(result: dict[str, Any], root: str) -> str | None:
@@ -74,7 +75,7 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "sweep": sweep, "trial_id": trial.trial_id, "status": status, "error": error,
         **{f"hp_{p.name}": config.get(p.name) for p in space.search},
         "chain_config_json": chain_json,
-        **{c: _num(last.get(c)) for c in FINAL_COLUMNS},
+        **{c: _num(last.get(c, result.get(c))) for c in FINAL_COLUMNS},  # world_size: from the trial's report
         "speedup_source": last.get("speedup_source"),
         "latency_workload": last.get("latency_workload"),
         **{c: last.get(c) if c.endswith("_correct") else _num(last.get(c)) for c in STATS_COLUMNS},

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from raykd.errors import ConfigError
-from raykd.method.config import ChainConfig
+from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
 
 OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -134,10 +134,11 @@ def _check_value(where: str, name: str, value: Any) -> None:
 def _alone(name: str, value: Any) -> dict[str, Any]:
     """`{name: value}` plus neutral partners, so one end of a range is checked on its own
     (p_min and p_max constrain each other; their joint ranges are checked separately)."""
-    if name == "p_min" and isinstance(value, (int, float)) and 0 <= value < 1:
-        return {"p_min": value, "p_max": value}
-    if name == "p_max":
-        return {"p_max": value, "p_min": 0.0}
+    for _, low, high in SCHEDULE_PAIRS:
+        if name == low and isinstance(value, (int, float)) and 0 <= value < 1:
+            return {low: value, high: value}
+        if name == high:
+            return {high: value, low: 0.0}
     return {name: value}
 
 
@@ -206,8 +207,11 @@ class SweepSpace:
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
         values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
-        if "p_min" in values and "p_max" in values and values["p_min"] > values["p_max"]:
-            values["p_min"] = values["p_max"]  # sampled independently; the schedule needs p_min <= p_max
+        for _, low, high in SCHEDULE_PAIRS:  # sampled independently; a schedule needs its p_min <= p_max
+            lo = values.get(low, getattr(ChainConfig, low))
+            hi = values.get(high, getattr(ChainConfig, high))
+            if lo > hi:
+                values[low] = hi
         return ChainConfig.from_dict(values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -400,29 +404,35 @@ def _resources(raw: Any, source: str) -> Resources:
 
 
 def _check_joint_ranges(params: tuple[Param, ...], fixed: dict[str, Any], source: str) -> None:
-    """Settings that constrain each other: p_min can never exceed p_max, p_max < 1."""
+    """Settings that constrain each other: each structure's p_min can never exceed its p_max."""
     by = {p.name: p for p in params}
-    pmin_low = by["p_min"].bounds[0] if "p_min" in by else fixed.get("p_min", ChainConfig.p_min)
-    pmax_high = by["p_max"].bounds[1] if "p_max" in by else fixed.get("p_max", ChainConfig.p_max)
-    if pmin_low > pmax_high:
-        raise ConfigError(f"{source}: p_min can never be <= p_max (smallest p_min {pmin_low} > largest p_max {pmax_high})")
+    for _, low, high in SCHEDULE_PAIRS:
+        lo = by[low].bounds[0] if low in by else fixed.get(low, getattr(ChainConfig, low))
+        hi = by[high].bounds[1] if high in by else fixed.get(high, getattr(ChainConfig, high))
+        if lo > hi:
+            raise ConfigError(f"{source}: {low} can never be <= {high} (smallest {low} {lo} > largest {high} {hi})")
 
 
 DEFAULT_SPACE_YAML = """\
 # The embedded default sweep: synthetic data, tiny preset, local Ray. `raykd sweep` with no
 # arguments runs this; search_spaces/default.yaml is the same file for reading and copying.
+# It searches heads, FFN channels and whole layers together (search_spaces/paper.yaml: heads only).
 name: default
 data: synthetic:640/1100/1100  # 1100 valid and 1100 test problems: 95% Wilson half-width <= 2.95 points at any accuracy
-teacher: {preset: tiny, epochs: 30, patience: 8}
+teacher: {preset: tiny, epochs: 22, patience: 8}
 search:
   alpha: {low: 0.0, high: 1.0}
   n: {low: 0.5, high: 3.0, log: true}
   tau: {low: 1.0, high: 4.0}
   lambda1: {low: 0.1, high: 1.0}
   lambda2: {low: 0.1, high: 1.0}
+  lambda3: {low: 0.0, high: 1.0}
   p_max: {low: 0.05, high: 0.75}
+  ffn_p_max: {low: 0.0, high: 0.75}
+  layer_p_max: {choices: [0.0, 0.5]}  # the tiny preset has 2 encoder and 2 decoder layers: 0.5 drops one of each
 fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 2, batch_size: 32, lr: 0.0005, patience: 2,
-        calib_batches: 4, latency_batch: 32, latency_repeats: 20}
+        calib_batches: 4, latency_batch: 32, latency_repeats: 10, test_every_round: false}
+speed: {rounds: 30}  # the latency table's interleaved rounds (31 variants); cached per machine
 objectives:
   - {metric: accuracy, mode: max}
   - {metric: speedup, mode: max}

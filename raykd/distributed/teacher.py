@@ -2,7 +2,7 @@
 
 The teacher is trained once (or taken from a path) and its per-head statistics (weight norms,
 attention entropies on the calibration set) are computed once, saved beside it as
-`head_stats.json`, and reused by round 1 of every trial. The time both took is recorded in the
+`structure_stats.json` (heads, FFN channels, layers), and reused by round 1 of every trial. The time both took is recorded in the
 sweep's metadata so the saving (per extra trial: one teacher training + one statistics pass) is a
 measured figure.
 """
@@ -18,7 +18,6 @@ from typing import Any
 from raykd import storage
 from raykd.distributed.space import SweepSpace
 
-STATS_NAME = "head_stats.json"
 
 
 def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True,
 
 def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[str, Any], splits: dict[str, Any],
              work: Path, progress: bool, log: Any) -> dict[str, Any]:
-    from raykd.method.importance import HeadStats, collect_head_stats
+    from raykd.method.importance import STATS_NAME, StructureStats, collect_stats
     from raykd.task.io import load_solver, save_solver
     from raykd.task.mwp import MWPTask
     from raykd.task.teacher import SolverSpec, train_teacher
@@ -73,12 +72,12 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
     if not stats_file.is_file():
         base = space.chain_config({})
         t0 = time.perf_counter()
-        stats = collect_head_stats(model, task, batches=base.calib_batches, batch_size=base.calib_batch_size,
-                                   taylor=_needs_taylor(space))
+        stats = collect_stats(model, task, batches=base.calib_batches, batch_size=base.calib_batch_size,
+                              taylor=_needs_taylor(space))
         info["stats_s"] = round(time.perf_counter() - t0, 3)
         stats.save(stats_file)
     else:
-        HeadStats.load(stats_file)  # fail early on a corrupt file
+        StructureStats.load(stats_file)  # fail early on a corrupt file
     if space.speed["source"] == "table":
         _latency_table(space, model, task, Path(local), info, log)
     from raykd.resume import problems_digest
@@ -105,8 +104,9 @@ def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: 
 
     path = local / TABLE_NAME
     if path.is_file():
-        LatencyTable.load(path)  # fail early on a corrupt file
-        return
+        if not LatencyTable.load(path).heads_only:  # (fails early on a corrupt file)
+            return
+        log("the sweep's latency table times heads only (an older format): timing FFN widths and depth too")
     base = space.chain_config({})
     batch = next(iter(task.batches("valid", base.latency_batch)))
     threads = max(1, int(space.resources.cpus_per_worker))

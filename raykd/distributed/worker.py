@@ -24,6 +24,9 @@ def flatten_record(record: dict[str, Any], rounds: int) -> dict[str, Any]:
     """Tune metrics of one round: every scalar, plus `chain_done` on the last round."""
     out: dict[str, Any] = {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool)) or v is None}
     out["heads_kept_json"] = json.dumps(record.get("heads_kept", {}))
+    for key in ("ffn_kept", "layers_kept"):
+        if key in record:
+            out[f"{key}_json"] = json.dumps(record[key])
     out[CHAIN_DONE] = record["round"] >= rounds
     return out
 
@@ -36,7 +39,7 @@ def chain_worker(config: dict[str, Any]) -> None:
     from raykd.data import load_splits
     from raykd.method.chain import STATE_NAME, Chain, round_dir
     from raykd.method.config import ChainConfig
-    from raykd.method.importance import HeadStats
+    from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
     from raykd.method.measurement import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
@@ -59,8 +62,8 @@ def chain_worker(config: dict[str, Any]) -> None:
     teacher.to(device)
     splits = load_splits(config["data"], seed=int(config.get("data_seed", 0)))
     task = MWPTask(tokenizer, teacher.vocab, splits)
-    stats_path = teacher_dir / "head_stats.json"
-    stats = HeadStats.load(stats_path) if stats_path.is_file() else None
+    stats_path = next((teacher_dir / n for n in (STATS_NAME, LEGACY_STATS_NAME) if (teacher_dir / n).is_file()), None)
+    stats = StructureStats.load(stats_path) if stats_path is not None else None
     from raykd.method.latency_table import TABLE_NAME, LatencyTable
 
     table_path = teacher_dir / TABLE_NAME
@@ -68,6 +71,7 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     def on_round(record: dict[str, Any], rdir: Path) -> None:
         metrics = flatten_record(record, chain_config.rounds)
+        metrics["world_size"] = ctx.get_world_size()  # the DDP workers this chain trained on
         if rank == 0:
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(rdir)))
         else:

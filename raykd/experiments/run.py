@@ -22,11 +22,11 @@ from torch import nn
 
 from raykd.method.chain import Chain, MeasureFn, ModelIO, round_dir
 from raykd.method.config import ChainConfig
-from raykd.method.importance import HeadStats, collect_head_stats
+from raykd.method.importance import LEGACY_STATS_NAME, StructureStats, collect_stats
 from raykd.errors import ConfigError
 from raykd.resume import ResumeMismatch, check_resume, differences, model_digest
 from raykd.storage import write_bytes_atomic
-from raykd.task.base import Task
+from raykd.task_interface import Task
 from raykd.experiments.plan import Experiment
 
 RESULTS_NAME = "results.json"
@@ -141,12 +141,12 @@ def run_reproduction(
                         "threads": torch.get_num_threads()})
     result.evaluations.setdefault("teacher", result.teacher["test"])
 
-    stats_path = out / "head_stats.json"
+    stats_path = out / LEGACY_STATS_NAME  # the paper's plans prune heads only
     if stats_path.is_file():
-        stats = HeadStats.load(stats_path)
+        stats = StructureStats.load(stats_path)
     else:
         t0 = time.perf_counter()
-        stats = collect_head_stats(teacher, task, batches=base.calib_batches, batch_size=base.calib_batch_size)
+        stats = collect_stats(teacher, task, batches=base.calib_batches, batch_size=base.calib_batch_size, ffn=False, layers=False)
         stats.save(stats_path)
         result.meta["teacher_stats_s"] = round(time.perf_counter() - t0, 2)
 
@@ -197,7 +197,7 @@ def remeasure_speed(
     them alike; the in-chain speedups were each taken at a different time. Stored in
     `result.speed` and preferred by the tables."""
     from raykd.measure import compare_latency
-    from raykd.task.base import resolve_workload
+    from raykd.task_interface import resolve_workload
 
     out = Path(out_dir)
     batch = next(iter(task.batches("valid", batch_size)))

@@ -1,6 +1,7 @@
 """The recursive prune -> distill chain (Algorithm 2), resumable by round.
 
-for r in 1..R:  score the current teacher's heads -> prune a copy to p_r (Eq. 5, cumulative) ->
+for r in 1..R:  score the current teacher's structures (heads, FFN channels, layers) -> prune a
+                copy to each structure's ratio p_r (Eq. 5, cumulative; `raykd.method.plan`) ->
                 train the student against the teacher (task + distillation loss, early stopping)
                 -> measure it -> checkpoint -> the student becomes the teacher.
 
@@ -12,6 +13,7 @@ directory continues after the last complete round, and a finished chain just ret
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -22,29 +24,33 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from raykd.structures import capture_attention, head_counts, prune_heads, total_heads
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
 from raykd.method.distill import (
     CapturedAttention,
     LossWeights,
     attention_mse,
+    hidden_mse,
     response_kl,
     total_loss,
 )
-from raykd.method.importance import (
-    HeadStats,
-    collect_head_stats,
-    random_scores,
-    scores,
-    taylor_scores,
+from raykd.method.importance import StructureStats, collect_stats
+from raykd.method.plan import OriginalShape, head_scores, plan_round
+from raykd.structures import (
+    QUERY_KIND_OF,
+    block_layer_ids,
+    capture_attention,
+    capture_hidden,
+    ffn_widths,
+    head_counts,
+    layer_counts,
+    structure_counts,
+    total_heads,
 )
-from raykd.method.pruner import removal_counts, select_heads
-from raykd.method.schedule import pruning_ratio
 from raykd.results.stats import accuracy_fields
 from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
-from raykd.task.base import Batch, Task
+from raykd.task_interface import Batch, Task
 from raykd.training import FitConfig, fit
 
 STATE_NAME = "state.json"
@@ -100,54 +106,50 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
     write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=float).encode())
 
 
-def _captured(cap: Any, masks: dict[str, torch.Tensor]) -> dict[tuple[str, int], CapturedAttention]:
+def _captured(model: nn.Module, cap: Any, masks: dict[str, torch.Tensor]) -> dict[tuple[str, int], CapturedAttention]:
+    """Each block's last map, keyed by (kind, ORIGINAL layer id) so that a student with dropped
+    layers lines up with its teacher."""
     out = {}
-    for block in cap.blocks:
+    for block, lid in zip(cap.blocks, block_layer_ids(model, cap.blocks)):
         seen = cap.calls.get((block.kind, block.layer))
         if seen:
-            out[(block.kind, block.layer)] = CapturedAttention(seen[-1], block.head_ids, masks[block.kind])
+            out[(block.kind, lid)] = CapturedAttention(seen[-1], block.head_ids, masks[block.kind])
     return out
 
 
 def distillation_loss(teacher: nn.Module, task: Task, config: ChainConfig) -> Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]:
-    """L = lambda1 * (tau^2 KL + attention MSE) + lambda2 * task loss, teacher frozen."""
-    weights = LossWeights(config.lambda1, config.lambda2, config.tau, config.distill_response, config.distill_feature)
+    """L = lambda1 * (tau^2 KL + attention MSE) + lambda3 * hidden MSE + lambda2 * task loss,
+    teacher frozen."""
+    weights = LossWeights(config.lambda1, config.lambda2, config.tau, config.distill_response, config.distill_feature,
+                          config.lambda3, config.distill_hidden)
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    need_teacher = config.lambda1 > 0 and (config.distill_response or config.distill_feature)
     need_maps = config.lambda1 > 0 and config.distill_feature
+    need_hidden = config.lambda3 > 0 and config.distill_hidden
+    need_teacher = (config.lambda1 > 0 and config.distill_response) or need_maps or need_hidden
+
+    def forward(model: nn.Module, batch: Batch, masks: dict[str, torch.Tensor], keep_grad: bool) -> tuple[Any, dict, dict]:
+        with contextlib.ExitStack() as stack:
+            cap = stack.enter_context(capture_attention(model, keep_grad=keep_grad)) if need_maps else None
+            hid = stack.enter_context(capture_hidden(model, keep_grad=keep_grad)) if need_hidden else None
+            out = task.outputs(model, batch)
+        maps = _captured(model, cap, masks) if cap is not None else {}
+        return out, maps, (dict(hid.outputs) if hid is not None else {})
 
     def loss(student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        masks = task.query_masks(batch) if need_maps else {}
-        t_out, t_maps = None, {}
+        masks = task.query_masks(batch) if (need_maps or need_hidden) else {}
+        t_out, t_maps, t_hidden = None, {}, {}
         if need_teacher:
             with torch.no_grad():
-                if need_maps:
-                    with capture_attention(teacher) as tcap:
-                        t_out = task.outputs(teacher, batch)
-                    t_maps = _captured(tcap, masks)
-                else:
-                    t_out = task.outputs(teacher, batch)
-        if need_maps:
-            with capture_attention(student, keep_grad=True) as scap:
-                s_out = task.outputs(student, batch)
-            attention = attention_mse(t_maps, _captured(scap, masks), config.attention_mapping)
-        else:
-            s_out = task.outputs(student, batch)
-            attention = None
+                t_out, t_maps, t_hidden = forward(teacher, batch, masks, keep_grad=False)
+        s_out, s_maps, s_hidden = forward(student, batch, masks, keep_grad=True)
+        attention = attention_mse(t_maps, s_maps, config.attention_mapping) if need_maps else None
+        hidden = hidden_mse(t_hidden, s_hidden, {k: masks[q] for k, q in QUERY_KIND_OF.items() if q in masks}) if need_hidden else None
         kl = response_kl(t_out.logits, s_out.logits, s_out.mask, config.tau) if t_out is not None and config.distill_response else None
-        return total_loss(s_out.loss, kl, attention, weights)
+        return total_loss(s_out.loss, kl, attention, weights, hidden)
 
     return loss
-
-
-def head_scores(stats: HeadStats, config: ChainConfig, round_index: int) -> dict[tuple[str, int], torch.Tensor]:
-    if config.importance == "random":
-        return random_scores(stats, seed=config.seed * 1000 + round_index)
-    if config.importance == "taylor":
-        return taylor_scores(stats, normalisation=config.normalisation)  # type: ignore[arg-type]
-    return scores(stats, config.alpha, normalisation=config.normalisation, entropy_sign=config.entropy_sign)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -160,19 +162,17 @@ class Chain:
     io: ModelIO
     out_dir: Path
     measure: MeasureFn
-    teacher_stats: HeadStats | None = None
+    teacher_stats: StructureStats | None = None  # the starting model's statistics (shared by a sweep)
     teacher_metrics: dict[str, dict[str, Any]] | None = None  # split -> metrics with correct_bits; evaluated if None
     progress: bool = True
     on_round: Callable[[dict[str, Any], Path], None] | None = None
     log: Callable[[str], None] = print
-    _original: dict[str, int] = field(default_factory=dict, init=False)
+    _original: OriginalShape | None = field(default=None, init=False)
 
     def _shared_stats_fit(self, model: nn.Module) -> bool:
         """The shared teacher statistics describe `model` and hold what the importance needs."""
-        st = self.teacher_stats
-        if st is None or not st.matches(model):
-            return False
-        return self.config.importance != "taylor" or all(len(b.taylor) == len(b.head_ids) for b in st.blocks.values())
+        st, on = self.teacher_stats, self.config.prunes
+        return st is not None and st.fits(model, ffn=on["ffn"], layers=on["layers"], taylor=self.config.importance == "taylor")
 
     def _teacher_metrics(self) -> dict[str, dict[str, Any]]:
         """The teacher's valid (and test) metrics, with per-problem bits for the paired tests."""
@@ -194,7 +194,7 @@ class Chain:
             check_resume(state.get("fingerprint") or {"config": state.get("config", {})}, fingerprint,
                          what="chain", where=out)
         out.mkdir(parents=True, exist_ok=True)
-        self._original = {k: sum(v) for k, v in head_counts(self.teacher).items()}
+        self._original = OriginalShape.of(self.teacher)
         reference = self.teacher.eval()
         example = next(iter(self.task.batches("valid", cfg.latency_batch)))
         records: list[dict[str, Any]] = list(state["records"]) if state else []
@@ -211,32 +211,42 @@ class Chain:
             t0 = time.perf_counter()
             stats = self.teacher_stats if r == 1 and self._shared_stats_fit(current) else None
             shared = stats is not None
+            on = cfg.prunes
             if stats is None:
-                stats = collect_head_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
-                                           taylor=cfg.importance == "taylor")
+                stats = collect_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
+                                      taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"])
             stats_s = time.perf_counter() - t0
-            ratio = pruning_ratio(r, cfg.rounds, cfg.p_min, cfg.p_max, cfg.n) if cfg.prune else 0.0
-            present = {k: sum(v) for k, v in head_counts(current).items()}
-            counts = removal_counts(ratio, self._original, present, cfg.ranking)  # type: ignore[arg-type]
-            removal = select_heads(head_scores(stats, cfg, r), counts, min_heads_per_block=cfg.min_heads_per_block)
+            plan = plan_round(current, stats, cfg, r, self._original)
             student = copy.deepcopy(current)
             for p in student.parameters():
                 p.requires_grad_(True)
-            removed_now = sum(len(h) for layers in removal.values() for h in layers.values())
-            if removed_now:
-                prune_heads(student, removal)
+            removed = plan.removed()
+            plan.apply(student)
             fit_cfg = FitConfig(epochs=cfg.epochs_per_round, max_steps=cfg.steps_per_round, batch_size=cfg.batch_size,
                                 lr=cfg.lr, head_lr=cfg.head_lr, weight_decay=cfg.weight_decay, patience=cfg.patience,
                                 eval_every=cfg.eval_every, seed=cfg.seed + r)
             result = fit(student, self.task, fit_cfg, loss_fn=distillation_loss(current, self.task, cfg),
                          progress=self.progress, description=f"round {r}/{cfg.rounds}")
+            now = structure_counts(student)
+            layer_total, ffn_total = now["layers"], now["ffn_channels"]
             record: dict[str, Any] = {
                 "round": r,
-                "ratio": ratio,
-                "heads_removed_now": removed_now,
+                "ratio": plan.ratios["heads"],
+                "ratios": plan.ratios,
+                "heads_removed_now": removed["heads"],
+                "ffn_removed_now": removed["ffn_channels"],
+                "layers_removed_now": removed["layers"],
                 "heads_total": total_heads(student),
-                "heads_original": sum(self._original.values()),
+                "heads_original": sum(self._original.heads.values()),
                 "heads_kept": head_counts(student),
+                "ffn_kept": ffn_widths(student),
+                "layers_kept": layer_counts(student),
+                "structures": now,
+                "structures_original": {"layers": sum(self._original.layers.values()),
+                                        "heads": sum(self._original.heads.values()),
+                                        "ffn_channels": sum(self._original.ffn.values())},
+                "layers_total": layer_total, "layers_original": sum(self._original.layers.values()),
+                "ffn_channels_total": ffn_total, "ffn_channels_original": sum(self._original.ffn.values()),
                 "shared_stats": shared,
                 "stats_s": round(stats_s, 3),
                 "train_steps": result.steps,
@@ -246,7 +256,8 @@ class Chain:
                 "valid": result.best_metrics,
                 **accuracy_fields("accuracy", result.best_metrics, teacher_metrics.get("valid")),
             }
-            test = self.task.evaluate(student, "test") if self.task.has_split("test") else None
+            on_test = self.task.has_split("test") and (cfg.test_every_round or r == cfg.rounds)
+            test = self.task.evaluate(student, "test") if on_test else None
             record["test_accuracy"] = float(test[self.task.primary_metric]) if test else None
             if test:
                 record.update(accuracy_fields("test_accuracy", test, teacher_metrics.get("test")))

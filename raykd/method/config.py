@@ -14,7 +14,11 @@ from typing import Any, Mapping
 from raykd.errors import ConfigError
 
 IMPORTANCE = ("combined", "random", "taylor")
+LAYER_IMPORTANCE = ("influence", "random")
 RANKING = ("per-kind", "global")
+SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("heads", "p_min", "p_max"), ("ffn", "ffn_p_min", "ffn_p_max"), ("layers", "layer_p_min", "layer_p_max"))
+"""(structure, its first-round ratio, its final ratio): one Eq. 5 schedule per structure, one n."""
 MAPPING = ("kept", "mean")
 NORMALISATION = ("minmax", "zscore", "rank", "none")
 
@@ -29,17 +33,28 @@ class ChainConfig:
     ranking: str = "per-kind"
     min_heads_per_block: int = 0
     prune: bool = True  # False: distillation without pruning (ablation)
-    # schedule (Eq. 5)
+    # FFN channels and whole layers (0 = not pruned: the paper's heads-only method)
+    ffn_alpha: float = 0.5  # S = ffn_alpha * norm(weight norm) + (1 - ffn_alpha) * norm(mean |activation|)
+    min_ffn_per_block: int = 1  # 0 lets an FFN block lose every channel (it then adds only its bias)
+    layer_importance: str = "influence"  # Block Influence (1 - cos(in, out)) or random
+    uniform_shape: bool = False  # every layer of a kind keeps the same heads and FFN width (HF-exportable)
+    # schedule (Eq. 5), one per structure, one growth exponent n
     p_min: float = 0.1
     p_max: float = 0.25
+    ffn_p_min: float = 0.0
+    ffn_p_max: float = 0.0
+    layer_p_min: float = 0.0
+    layer_p_max: float = 0.0
     n: float = 1.0
     rounds: int = 3
-    # distillation loss
+    # distillation loss: lambda1 * (KL + attention MSE) + lambda3 * hidden MSE + lambda2 * task
     tau: float = 2.0
     lambda1: float = 1.0
     lambda2: float = 1.0
+    lambda3: float = 0.0
     distill_response: bool = True
     distill_feature: bool = True
+    distill_hidden: bool = True
     attention_mapping: str = "kept"
     # training budget per round
     epochs_per_round: int = 3
@@ -50,6 +65,7 @@ class ChainConfig:
     weight_decay: float = 0.01
     patience: int = 3
     eval_every: int = 0
+    test_every_round: bool = True  # False: the test split only after the last round (a sweep selects on valid)
     # statistics and measurement
     calib_batches: int = 8
     calib_batch_size: int = 32
@@ -66,15 +82,20 @@ class ChainConfig:
             (self.entropy_sign in (1, -1), f"entropy_sign must be 1 or -1, got {self.entropy_sign}"),
             (self.ranking in RANKING, f"ranking must be one of {RANKING}, got {self.ranking!r}"),
             (self.min_heads_per_block >= 0, "min_heads_per_block must be >= 0"),
-            (0.0 <= self.p_min < 1.0, f"p_min must be in [0, 1), got {self.p_min}"),
-            (0.0 <= self.p_max < 1.0, f"p_max must be in [0, 1), got {self.p_max}"),
-            (self.p_min <= self.p_max, f"p_min ({self.p_min}) must not exceed p_max ({self.p_max})"),
+            *self._schedule_checks(),
+            (0.0 <= self.ffn_alpha <= 1.0, f"ffn_alpha must be in [0, 1], got {self.ffn_alpha}"),
+            (self.min_ffn_per_block >= 0, "min_ffn_per_block must be >= 0"),
+            (self.layer_importance in LAYER_IMPORTANCE,
+             f"layer_importance must be one of {LAYER_IMPORTANCE}, got {self.layer_importance!r}"),
+            (not (self.uniform_shape and self.ranking == "global"),
+             "uniform_shape prunes every layer alike, which a global ranking cannot: use ranking: per-kind"),
             (self.n > 0, f"schedule exponent n must be > 0, got {self.n}"),
             (self.rounds >= 1, f"rounds must be >= 1, got {self.rounds}"),
             (self.tau > 0, f"tau must be > 0, got {self.tau}"),
-            (self.lambda1 >= 0 and self.lambda2 >= 0, "lambda1 and lambda2 must be >= 0"),
-            (self.lambda1 + self.lambda2 > 0, "lambda1 and lambda2 cannot both be 0"),
-            (self.lambda2 > 0 or self.distill_response or self.distill_feature, "the loss has no term left"),
+            (self.lambda1 >= 0 and self.lambda2 >= 0 and self.lambda3 >= 0, "lambda1, lambda2 and lambda3 must be >= 0"),
+            (self.lambda1 + self.lambda2 + self.lambda3 > 0, "lambda1, lambda2 and lambda3 cannot all be 0"),
+            (self.lambda2 > 0 or (self.lambda1 > 0 and (self.distill_response or self.distill_feature))
+             or (self.lambda3 > 0 and self.distill_hidden), "the loss has no term left"),
             (self.attention_mapping in MAPPING, f"attention_mapping must be one of {MAPPING}"),
             (self.epochs_per_round >= 1, "epochs_per_round must be >= 1"),
             (self.steps_per_round >= 0, "steps_per_round must be >= 0"),
@@ -90,6 +111,20 @@ class ChainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    def _schedule_checks(self) -> list[tuple[bool, str]]:
+        out = []
+        for _, low, high in SCHEDULE_PAIRS:
+            lo, hi = getattr(self, low), getattr(self, high)
+            out += [(0.0 <= lo < 1.0, f"{low} must be in [0, 1), got {lo}"),
+                    (0.0 <= hi < 1.0, f"{high} must be in [0, 1), got {hi}"),
+                    (lo <= hi, f"{low} ({lo}) must not exceed {high} ({hi})")]
+        return out
+
+    @property
+    def prunes(self) -> dict[str, bool]:
+        """Which structures this chain removes: {"heads": .., "ffn": .., "layers": ..}."""
+        return {s: self.prune and getattr(self, high) > 0 for s, _, high in SCHEDULE_PAIRS}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ChainConfig":

@@ -1,6 +1,14 @@
 """Distillation losses (Algorithm 2 of the paper).
 
-L = lambda1 * (tau^2 * KL(p_T || p_S) + mean over layers of MSE(A_T, A_S)) + lambda2 * L_task
+L = lambda1 * (tau^2 * KL(p_T || p_S) + mean over layers of MSE(A_T, A_S))
+    + lambda3 * mean over layers of MSE(h_T, h_S) + lambda2 * L_task
+
+(lambda3 = 0 is the paper's loss; the hidden-state term is what carries a student across dropped
+layers, TinyBERT/Minitron style.)
+
+Layer mapping: blocks and hidden states are keyed by ORIGINAL layer id, so a student layer is
+compared with the teacher layer it was cut from; the teacher's layers the student dropped are
+simply not compared (their attention maps and hidden states have no student counterpart).
 
 Head mapping for the attention term (the student has fewer heads than its teacher): every head
 carries its original id (`head_ids`), and the student was cut from the teacher, so each student
@@ -71,6 +79,27 @@ def attention_mse(
     return torch.stack(losses).mean() if losses else None
 
 
+def hidden_mse(
+    teacher: Mapping[tuple[str, int], torch.Tensor],
+    student: Mapping[tuple[str, int], torch.Tensor],
+    masks: Mapping[str, torch.Tensor],
+) -> torch.Tensor | None:
+    """Mean over compared layers of the MSE between teacher and student hidden states (B, L, d),
+    over real positions (`masks[stack kind]`, B x L) and hidden units; keys (stack kind, original
+    layer id). None when no layer can be compared."""
+    losses = []
+    for key, s in student.items():
+        t = teacher.get(key)
+        if t is None:
+            continue
+        if t.shape != s.shape:
+            raise ValueError(f"hidden states of {key} differ in shape: teacher {tuple(t.shape)}, student {tuple(s.shape)}")
+        rows = masks[key[0]].bool().to(s.device)
+        diff = (s.float() - t.detach().float()).pow(2).mean(-1)  # (B, L)
+        losses.append(diff[rows].mean() if bool(rows.any()) else diff.sum() * 0.0)
+    return torch.stack(losses).mean() if losses else None
+
+
 @dataclass(frozen=True)
 class LossWeights:
     lambda1: float
@@ -78,6 +107,8 @@ class LossWeights:
     tau: float
     response: bool = True  # the KL term (Table 4: "feature-only" turns it off)
     feature: bool = True  # the attention term (Table 4: "response-only" turns it off)
+    lambda3: float = 0.0  # the hidden-state term's weight (0: the paper's loss)
+    hidden: bool = True  # the hidden-state term (its ablation switch)
 
 
 def total_loss(
@@ -85,8 +116,9 @@ def total_loss(
     kl: torch.Tensor | None,
     attention: torch.Tensor | None,
     weights: LossWeights,
+    hidden: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """lambda1 * (KL + attention) + lambda2 * task, with the parts for logging."""
+    """lambda1 * (KL + attention) + lambda3 * hidden + lambda2 * task, with the parts for logging."""
     distill = task_loss.new_zeros(())
     parts = {"task": float(task_loss.detach())}
     if weights.response and kl is not None:
@@ -96,5 +128,8 @@ def total_loss(
         distill = distill + attention
         parts["attention_mse"] = float(attention.detach())
     loss = weights.lambda1 * distill + weights.lambda2 * task_loss
+    if weights.hidden and weights.lambda3 > 0 and hidden is not None:
+        loss = loss + weights.lambda3 * hidden
+        parts["hidden_mse"] = float(hidden.detach())
     parts["total"] = float(loss.detach())
     return loss, parts

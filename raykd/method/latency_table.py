@@ -13,8 +13,14 @@ every model is then scored by lookup (in the spirit of Once-for-All's latency lo
   layer with k heads is (dense - variant) / layers of that kind; the dense model's own median is
   the calibration that covers everything the heads do not (embeddings, FFNs, the output layer). Savings are made non-increasing in k (a layer with more
   heads never costs less), which removes sub-noise inversions between neighbouring counts.
-- predicted latency = dense - sum over every layer of its saving; predicted speedup =
-  dense / predicted. A pure function of (table, head counts): two models of the same shape get the
+- FFN widths: for each FFN kind and each width on a grid of quarters (0, W/4, W/2, 3W/4), a copy
+  with every layer of that kind cut to that width, timed in the same call; the per-layer saving at
+  any width is interpolated linearly between grid points (and made non-increasing in width).
+- Depth: for each layer stack of L > 1 layers, a copy with d = max(1, L // 2) layers dropped; the
+  cost of one layer is (dense - variant) / d (a dropped layer saves all of it, heads and FFN
+  included, so its heads and channels are not counted again).
+- predicted latency = dense - sum over every present layer of its head and FFN savings - dropped
+  layers x layer cost; predicted speedup = dense / predicted. A pure function of (table, head counts): two models of the same shape get the
   same figure to the last digit, in every trial and after a resume; the dense shape gets 1.0.
 
 The table is keyed by what it was measured under (workload, device, dtype, threads, batch shape,
@@ -40,12 +46,14 @@ import torch
 from torch import nn
 
 from raykd.errors import ConfigError
-from raykd.structures import head_counts, prune_heads
+from raykd.structures import STACK_OF, drop_layers, ffn_widths, head_counts, layer_counts, prune_ffn, prune_heads
 from raykd.storage import write_bytes_atomic
-from raykd.task.base import Batch, Task, resolve_workload
+from raykd.task_interface import Batch, Task, resolve_workload
 
 TABLE_NAME = "latency_table.json"
-FORMAT = "raykd-latency-table-1"
+FORMAT = "raykd-latency-table-2"
+READABLE_FORMATS = ("raykd-latency-table-1", FORMAT)  # format 1: heads only
+FFN_GRID = (0.0, 0.25, 0.5, 0.75)
 
 
 def table_key(model: nn.Module, batch: Batch, threads: int | None, workload: str) -> dict[str, Any]:
@@ -68,36 +76,87 @@ class LatencyTable:
     heads: dict[str, int]  # heads per layer of the dense model, per kind
     saving_ms: dict[str, list[float]]  # per kind: per-layer saving with k kept heads, k = 0..H (saving[H] = 0)
     meta: dict[str, Any] = field(default_factory=dict)  # how it was measured
+    ffn_width: dict[str, int] = field(default_factory=dict)  # dense FFN width per FFN kind
+    ffn_grid: dict[str, list[int]] = field(default_factory=dict)  # per FFN kind: widths timed (ascending, ends at W)
+    ffn_saving_ms: dict[str, list[float]] = field(default_factory=dict)  # per-layer saving at each grid width
+    stacks: dict[str, int] = field(default_factory=dict)  # layers per stack of the dense model
+    layer_ms: dict[str, float] = field(default_factory=dict)  # what dropping one layer of a stack saves
 
-    def predict_ms(self, counts: Mapping[str, list[int]]) -> float:
-        """Predicted latency of a model with `counts` ({kind: kept heads per layer})."""
+    def _ffn_saving(self, kind: str, width: int) -> float:
+        grid, saving = self.ffn_grid[kind], self.ffn_saving_ms[kind]
+        if not 0 <= width <= grid[-1]:
+            raise ConfigError(f"{kind}: width {width} is outside the table's 0..{grid[-1]}")
+        for i in range(len(grid) - 1):
+            lo, hi = grid[i], grid[i + 1]
+            if lo <= width <= hi:
+                return saving[i] + (saving[i + 1] - saving[i]) * (width - lo) / (hi - lo)
+        return saving[-1]
+
+    def predict_ms(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None = None,
+                   layers: Mapping[str, int] | None = None) -> float:
+        """Predicted latency of a model with `counts` ({kind: kept heads per present layer}),
+        `ffn` ({FFN kind: width per present layer}; None: dense) and `layers` ({stack: layers
+        present}; None: none dropped)."""
+        layers = dict(layers or {})
+        for stack, n in layers.items():
+            if stack not in self.stacks:
+                raise ConfigError(f"latency table does not cover {stack} (a heads-only table of format 1?): re-time the table")
+            if not 1 <= n <= self.stacks[stack]:
+                raise ConfigError(f"{stack}: {n} layers is outside the table's 1..{self.stacks[stack]}")
+            if n != self.stacks[stack] and stack not in self.layer_ms:
+                raise ConfigError(f"latency table cannot price dropped {stack} (its model has one layer)")
+        dropped = {stack: self.stacks[stack] - n for stack, n in layers.items() if stack in self.stacks}
         if set(counts) != set(self.layers):
             raise ConfigError(f"latency table is for attention kinds {sorted(self.layers)}, the model has {sorted(counts)}")
-        total = self.dense_ms
+        total = self.dense_ms - sum(d * self.layer_ms.get(stack, 0.0) for stack, d in dropped.items())
         for kind, per_layer in counts.items():
-            if len(per_layer) != self.layers[kind]:
-                raise ConfigError(f"latency table has {self.layers[kind]} {kind} layers, the model {len(per_layer)}")
+            expected = self.layers[kind] - dropped.get(STACK_OF.get(kind, ""), 0)
+            if len(per_layer) != expected:
+                raise ConfigError(f"latency table has {expected} {kind} layers (after dropped layers), the model {len(per_layer)}")
             for k in per_layer:
                 if not 0 <= k <= self.heads[kind]:
                     raise ConfigError(f"{kind}: {k} heads is outside the table's 0..{self.heads[kind]}")
                 total -= self.saving_ms[kind][k]
+        for kind, widths in (ffn or {}).items():
+            if kind not in self.ffn_grid:
+                if kind in self.ffn_width and all(w == self.ffn_width[kind] for w in widths):
+                    continue  # a width the table did not vary (e.g. 0-width dense FFN): nothing saved
+                raise ConfigError(f"latency table does not cover {kind} widths (a heads-only table of format 1?): "
+                                  f"re-time the table")
+            expected = self.stacks.get(STACK_OF.get(kind, ""), len(widths)) - dropped.get(STACK_OF.get(kind, ""), 0)
+            if len(widths) != expected:
+                raise ConfigError(f"latency table has {expected} {kind} layers (after dropped layers), the model {len(widths)}")
+            total -= sum(self._ffn_saving(kind, w) for w in widths)
         return total
 
-    def predicted_speedup(self, counts: Mapping[str, list[int]]) -> float:
-        return self.dense_ms / self.predict_ms(counts)
+    def predicted_speedup(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None = None,
+                          layers: Mapping[str, int] | None = None) -> float:
+        return self.dense_ms / self.predict_ms(counts, ffn, layers)
+
+    def predicted_speedup_of(self, model: nn.Module) -> float:
+        """The prediction for `model`'s shape (heads, FFN widths and layers)."""
+        return self.predicted_speedup(head_counts(model), ffn_widths(model), layer_counts(model))
 
     def matches(self, key: Mapping[str, Any]) -> bool:
         return dict(key) == self.key
+
+    @property
+    def heads_only(self) -> bool:
+        """A format-1 table: it timed heads only (no FFN widths, no depth)."""
+        return not self.ffn_width and not self.stacks
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LatencyTable":
-        if d.get("format") != FORMAT:
+        if d.get("format") not in READABLE_FORMATS:
             raise ConfigError(f"not a raykd latency table (format {d.get('format')!r})")
-        return cls(dict(d["key"]), float(d["dense_ms"]), dict(d["layers"]), dict(d["heads"]),
-                   {k: [float(x) for x in v] for k, v in d["saving_ms"].items()}, dict(d.get("meta", {})))
+        floats = lambda m: {k: [float(x) for x in v] for k, v in m.items()}  # noqa: E731
+        return cls(dict(d["key"]), float(d["dense_ms"]), dict(d["layers"]), dict(d["heads"]), floats(d["saving_ms"]),
+                   dict(d.get("meta", {})), {k: int(v) for k, v in d.get("ffn_width", {}).items()},
+                   {k: [int(x) for x in v] for k, v in d.get("ffn_grid", {}).items()}, floats(d.get("ffn_saving_ms", {})),
+                   {k: int(v) for k, v in d.get("stacks", {}).items()}, {k: float(v) for k, v in d.get("layer_ms", {}).items()})
 
     def save(self, path: str | Path) -> None:
         write_bytes_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=True).encode())
@@ -118,6 +177,22 @@ def uniform_variant(model: nn.Module, kind: str, kept: int) -> nn.Module:
     return variant.eval()
 
 
+def ffn_variant(model: nn.Module, kind: str, width: int) -> nn.Module:
+    """A copy of `model` with every FFN block of `kind` cut to its first `width` channels."""
+    variant = copy.deepcopy(model)
+    widths = ffn_widths(variant)[kind]
+    prune_ffn(variant, {kind: {layer: list(range(width, w)) for layer, w in enumerate(widths) if width < w}})
+    return variant.eval()
+
+
+def depth_variant(model: nn.Module, stack: str, drop: int) -> nn.Module:
+    """A copy of `model` with the last `drop` layers of `stack` dropped."""
+    variant = copy.deepcopy(model)
+    n = layer_counts(variant)[stack]
+    drop_layers(variant, {stack: list(range(n - drop, n))})
+    return variant.eval()
+
+
 def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: int = 30, warmup: int = 3,
                         threads: int | None = None, workload: str = "default") -> LatencyTable:
     """Time the dense model and every uniform (kind, k) variant together; see the module doc."""
@@ -130,6 +205,14 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
             raise ConfigError(f"a latency table needs the unpruned model: {kind} has uneven heads {per_layer}")
     heads = {kind: per_layer[0] for kind, per_layer in counts.items()}
     layers = {kind: len(per_layer) for kind, per_layer in counts.items()}
+    widths = ffn_widths(dense)
+    for kind, per_layer in widths.items():
+        if len(set(per_layer)) != 1:
+            raise ConfigError(f"a latency table needs the unpruned model: {kind} has uneven widths {per_layer}")
+    ffn_width = {kind: per_layer[0] for kind, per_layer in widths.items()}
+    ffn_grid = {kind: sorted({int(f * w) for f in FFN_GRID} | {w}) for kind, w in ffn_width.items() if w > 0}
+    stacks = layer_counts(dense)
+    depth_drop = {stack: max(1, n // 2) for stack, n in stacks.items() if n > 1}
     device = next(dense.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     dense = dense.eval()
@@ -137,6 +220,11 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
     for kind, h in heads.items():
         for k in range(h):
             variants[f"{kind}/{k}"] = uniform_variant(dense, kind, k)
+    for kind, grid in ffn_grid.items():
+        for w in grid[:-1]:
+            variants[f"{kind}/w{w}"] = ffn_variant(dense, kind, w)
+    for stack, d in depth_drop.items():
+        variants[f"{stack}/-{d}"] = depth_variant(dense, stack, d)
     t0 = time.perf_counter()
     lat = compare_latency({name: (lambda m=m: task.run(m, batch, workload)) for name, m in variants.items()},
                           warmup=warmup, rounds=rounds, device=device, num_threads=threads, reference="dense")
@@ -147,17 +235,29 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
     saving: dict[str, list[float]] = {}
     for kind, h in heads.items():
         raw = [(dense_ms - variant_ms[f"{kind}/{k}"]) / layers[kind] for k in range(h)] + [0.0]
-        for k in range(h - 1, -1, -1):  # a layer with fewer heads saves at least as much
-            raw[k] = max(raw[k], raw[k + 1])
-        saving[kind] = raw
-    meta = {"how": ("one compare_latency call over the dense model and every uniform (kind, kept heads) variant: "
+        saving[kind] = _non_increasing(raw)
+    ffn_saving = {kind: _non_increasing([(dense_ms - variant_ms[f"{kind}/w{w}"]) / stacks[STACK_OF[kind]] for w in grid[:-1]] + [0.0])
+                  for kind, grid in ffn_grid.items()}
+    layer_ms = {stack: (dense_ms - variant_ms[f"{stack}/-{d}"]) / d for stack, d in depth_drop.items()}
+    meta = {"how": ("one compare_latency call over the dense model, every uniform (kind, kept heads) variant, every "
+                    "uniform FFN width on a grid of quarters and one variant per stack with half its layers dropped: "
                     "round-robin, rotating order, same batch; variant latency = dense median / paired ratio (median "
-                    "over rounds of dense/variant); per-layer saving = (dense - variant) / layers, made "
-                    "non-increasing in kept heads"),
+                    "over rounds of dense/variant); per-layer saving = (dense - variant) / layers changed, made "
+                    "non-increasing in kept heads and width"),
+            "format": 2,
             "workload": task.workloads[workload], "rounds": rounds, "warmup": warmup, "variants": len(variants), "wall_s": round(time.perf_counter() - t0, 2),
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "variant_median_ms": {n: s.median_ms for n, s in lat.stats.items()}}
-    return LatencyTable(table_key(dense, batch, threads, workload), dense_ms, layers, heads, saving, meta)
+    return LatencyTable(table_key(dense, batch, threads, workload), dense_ms, layers, heads, saving, meta,
+                        ffn_width, ffn_grid, ffn_saving, stacks, layer_ms)
+
+
+def _non_increasing(raw: list[float]) -> list[float]:
+    """A layer with more heads (or a wider FFN) never costs less: take the running max from the right."""
+    out = list(raw)
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = max(out[i], out[i + 1])
+    return out
 
 
 # --- a per-machine cache: the same machine, model shape and batch give the same table ----------

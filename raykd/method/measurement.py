@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from raykd.measure import compare_latency, count_params, peak_memory
-from raykd.task.base import Batch, Task, resolve_workload
+from raykd.task_interface import Batch, Task, resolve_workload
 
 
 def weight_bytes(model: nn.Module) -> int:
@@ -29,7 +29,6 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
                  table: Any = None, workload: str = "default"):
     """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable;
     `workload`: which of the task's workloads is timed)."""
-    from raykd.structures import head_counts
     from raykd.method.latency_table import table_key
 
     workload = resolve_workload(task, workload)  # a bad name fails before any training
@@ -59,7 +58,7 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
             "ideal_speedup": f_ref / f,
             "latency_ms": lat.stats["model"].median_ms,
             "latency_reference_ms": lat.stats["reference"].median_ms,
-            "speedup": table.predicted_speedup(head_counts(model)) if use_table else measured,
+            "speedup": table.predicted_speedup_of(model) if use_table else measured,
             "measured_speedup": measured,
             "speedup_source": "latency table" if use_table else "measured",
             "memory_bytes": m,

@@ -1,4 +1,5 @@
-"""Choose which heads go, given scores and how many must go (Algorithm 1's selection step).
+"""Choose which heads (or any scored structure) go, given scores and how many must go (Algorithm 1's
+selection step; `raykd.method.plan` builds a round over every structure on `select_lowest`).
 
 Ranking pools: "per-kind" ranks the heads of each attention kind (encoder self, decoder self,
 decoder cross) among themselves and removes floor(p * h_kind) of each; "global" ranks every head
@@ -9,7 +10,7 @@ The lowest scores go first; ties break by (kind, layer, position) so the choice 
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from typing import Callable, Hashable, Literal, Mapping, Sequence
 
 import torch
 
@@ -19,6 +20,7 @@ from raykd.method.schedule import heads_removed_by
 Ranking = Literal["per-kind", "global"]
 BlockKey = tuple[str, int]
 Removal = dict[str, dict[int, list[int]]]  # kind -> layer -> head positions to remove
+Selection = dict[str, dict[int, list[int]]]  # kind -> layer position -> positions to remove (any structure)
 
 
 def removal_counts(
@@ -54,27 +56,30 @@ def select_heads(
     `min_heads_per_block` > 0 keeps that many heads in every block (a floor); by default a block
     may lose all its heads, which removes its attention cleanly (see docs/structures.md).
     """
-    global_pool = "*" in counts
-    candidates: dict[str, list[tuple[float, str, int, int]]] = {}
-    for (kind, layer), s in sorted(scores.items()):
-        pool = "*" if global_pool else kind
-        for pos, value in enumerate(s.tolist()):
-            candidates.setdefault(pool, []).append((value, kind, layer, pos))
-    removal: Removal = {}
-    left = {key: len(s) for key, s in scores.items()}
+    pool_of = (lambda key: "*") if "*" in counts else (lambda key: key[0])
+    return select_lowest(scores, pool_of, counts, floor=min_heads_per_block, what="heads")
+
+
+def select_lowest(scores_by_block: Mapping[BlockKey, Sequence[float]], pool_of: Callable[[BlockKey], Hashable],
+                  counts: Mapping[Hashable, int], *, floor: int = 0, what: str = "heads") -> Selection:
+    """The `counts[pool]` lowest-scoring items of each pool, keeping `floor` per block."""
+    candidates: dict[Hashable, list[tuple[float, str, int, int]]] = {}
+    for key, values in sorted(scores_by_block.items()):
+        values = values.tolist() if isinstance(values, torch.Tensor) else list(values)
+        for pos, value in enumerate(values):
+            candidates.setdefault(pool_of(key), []).append((float(value), key[0], key[1], pos))
+    left = {key: len(v) for key, v in scores_by_block.items()}
+    out: Selection = {}
     for pool, n in counts.items():
-        ranked = sorted(candidates.get(pool, []))
         taken = 0
-        for value, kind, layer, pos in ranked:
+        for _value, kind, layer, pos in sorted(candidates.get(pool, [])):
             if taken == n:
                 break
-            if left[(kind, layer)] <= min_heads_per_block:
+            if left[(kind, layer)] <= floor:
                 continue
-            removal.setdefault(kind, {}).setdefault(layer, []).append(pos)
+            out.setdefault(kind, {}).setdefault(layer, []).append(pos)
             left[(kind, layer)] -= 1
             taken += 1
         if taken < n:
-            raise ConfigError(
-                f"cannot remove {n} heads from {pool} while keeping {min_heads_per_block} per block"
-            )
-    return {k: {l: sorted(p) for l, p in layers.items()} for k, layers in removal.items()}
+            raise ConfigError(f"cannot remove {n} {what} from {pool} while keeping {floor} per block")
+    return {k: {l: sorted(p) for l, p in layers.items()} for k, layers in out.items()}

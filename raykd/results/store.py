@@ -43,6 +43,7 @@ FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "laten
                  "retimed_wall_s", "accuracy_ci_low", "accuracy_ci_high",
                  "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher")
 INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
+               "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size",
                "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",
                "test_accuracy_gained", "retimed_threads", "retimed_rounds", "retimed_with")
 # Column order of a trial row; hp_<name> columns come after "error", extra columns at the end.

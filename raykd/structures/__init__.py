@@ -50,11 +50,18 @@ from raykd.structures.heads import (
 )
 from raykd.structures.layers import (
     LAYER_KINDS,
+    QUERY_KIND_OF,
+    STACK_OF,
+    HiddenCapture,
     apply_layer_map,
+    block_layer_ids,
+    capture_hidden,
     drop_layers,
     find_layer_stacks,
     layer_counts,
+    layer_ids,
     layer_map,
+    original_layer_ids,
 )
 from raykd.structures.serialization import (
     CONFIG_NAME,
@@ -68,12 +75,12 @@ from raykd.structures.serialization import (
 from raykd.structures.shape import SHAPE_KEYS, apply_shape, shape_of, structure_counts
 
 __all__ = [
-    "CONFIG_NAME", "DECODER_CROSS", "DECODER_SELF", "ENCODER_SELF", "FFN_KINDS", "KINDS", "LAYER_KINDS", "SHAPE_KEYS",
-    "WEIGHTS_NAME", "AttentionBlock", "AttentionCapture", "FFNBlock", "HeadAdapter", "HeadMap", "HeadSpec", "Kind",
-    "Projections", "apply_ffn_map", "apply_head_map", "apply_layer_map", "apply_shape", "blocks_by_kind",
-    "capture_attention", "check_weights", "drop_layers", "ffn_blocks_by_kind", "ffn_map", "ffn_widths",
+    "CONFIG_NAME", "DECODER_CROSS", "DECODER_SELF", "ENCODER_SELF", "FFN_KINDS", "KINDS", "LAYER_KINDS", "QUERY_KIND_OF", "SHAPE_KEYS", "STACK_OF",
+    "WEIGHTS_NAME", "AttentionBlock", "AttentionCapture", "FFNBlock", "HiddenCapture", "HeadAdapter", "HeadMap", "HeadSpec", "Kind",
+    "Projections", "apply_ffn_map", "apply_head_map", "apply_layer_map", "apply_shape", "block_layer_ids", "blocks_by_kind",
+    "capture_attention", "capture_hidden", "check_weights", "drop_layers", "ffn_blocks_by_kind", "ffn_map", "ffn_widths",
     "find_attention_blocks", "find_ffn_blocks", "find_layer_stacks", "head_counts", "head_map", "head_positions",
-    "layer_counts", "layer_map", "load_pruned", "load_state_with_shape", "prune_ffn", "prune_heads",
+    "layer_counts", "layer_ids", "layer_map", "load_pruned", "load_state_with_shape", "original_layer_ids", "prune_ffn", "prune_heads",
     "read_pruned_config", "register_adapter", "registered_adapters", "save_pruned", "shape_of", "structure_counts",
     "total_heads", "zero_ffn", "zero_heads",
 ]

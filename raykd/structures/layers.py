@@ -17,7 +17,8 @@ layers first (`raykd.structures.shape`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 
 from torch import nn
 
@@ -129,3 +130,80 @@ def apply_layer_map(model: nn.Module, kept: Mapping[str, list[int]]) -> nn.Modul
     for stack, keep in plan:
         _keep(stack, keep)
     return model
+
+
+# --- which layer a structure lives in, and the hidden states between layers -----------------------
+
+STACK_OF: dict[str, str] = {
+    "encoder_self": "encoder_layers", "decoder_self": "decoder_layers", "decoder_cross": "decoder_layers",
+    "encoder_ffn": "encoder_layers", "decoder_ffn": "decoder_layers",
+}
+"""The layer stack an attention or FFN kind lives in."""
+QUERY_KIND_OF: dict[str, str] = {"encoder_layers": "encoder_self", "decoder_layers": "decoder_self"}
+"""The attention kind whose query mask marks a stack's real positions (a task's `query_masks`)."""
+
+
+def original_layer_ids(model: nn.Module, modules: Iterable[nn.Module]) -> list[int | None]:
+    """The original id of the layer holding each of `modules` (None: not inside a known stack).
+
+    Attention and FFN blocks are numbered over the layers that remain; this is how a student's
+    block is matched to its teacher's after layers were dropped."""
+    owner: dict[int, int] = {}
+    for stack in find_layer_stacks(model).values():
+        for lid, layer in zip(layer_ids(stack), stack):
+            for sub in layer.modules():
+                owner[id(sub)] = lid
+    return [owner.get(id(m)) for m in modules]
+
+
+def block_layer_ids(model: nn.Module, blocks: Iterable[object]) -> list[int]:
+    """Original layer id per block (anything with `.layer` and `.module`); a block outside any
+    known stack keeps its position (its model has no droppable layers, so positions are ids)."""
+    blocks = list(blocks)
+    ids = original_layer_ids(model, [b.module for b in blocks])  # type: ignore[attr-defined]
+    return [b.layer if lid is None else lid for b, lid in zip(blocks, ids)]  # type: ignore[attr-defined]
+
+
+class HiddenCapture:
+    """What `capture_hidden` records: per (stack kind, original layer id), the layer's input and
+    output hidden states of its last call (B, L, d)."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[str, int], object] = {}
+        self.outputs: dict[tuple[str, int], object] = {}
+
+    def clear(self) -> None:
+        self.inputs.clear()
+        self.outputs.clear()
+
+
+def _first_tensor(value: object) -> object:
+    return value[0] if isinstance(value, (tuple, list)) else value
+
+
+@contextlib.contextmanager
+def capture_hidden(model: nn.Module, *, keep_grad: bool = False, inputs: bool = False) -> Iterator[HiddenCapture]:
+    """Record every layer's output (and, with `inputs`, its input) hidden states while inside.
+    Keys are original layer ids, so a student with dropped layers lines up with its teacher."""
+    cap = HiddenCapture()
+    handles = []
+    for kind, stack in find_layer_stacks(model).items():
+        for lid, layer in zip(layer_ids(stack), stack):
+            key = (kind, lid)
+
+            def post(_m: nn.Module, _args: tuple, out: object, key: tuple[str, int] = key) -> None:
+                h = _first_tensor(out)
+                cap.outputs[key] = h if keep_grad else h.detach()  # type: ignore[union-attr]
+
+            handles.append(layer.register_forward_hook(post))
+            if inputs:
+                def pre(_m: nn.Module, args: tuple, kwargs: dict, key: tuple[str, int] = key) -> None:
+                    h = args[0] if args else kwargs["hidden_states"]
+                    cap.inputs[key] = h if keep_grad else h.detach()
+
+                handles.append(layer.register_forward_pre_hook(pre, with_kwargs=True))
+    try:
+        yield cap
+    finally:
+        for h in handles:
+            h.remove()

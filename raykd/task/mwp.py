@@ -12,7 +12,7 @@ from torch import nn
 
 from raykd.data import prediction_correct
 from raykd.data.problem import COMPLEXITY_LEVELS, Problem
-from raykd.task.base import Batch, TaskOutput, resolve_workload
+from raykd.task_interface import Batch, TaskOutput, resolve_workload
 from raykd.task.decoding import decode_batch
 from raykd.task.features import FeatureSet, build_features, iterate_batches
 from raykd.task.vocab import OutputVocab

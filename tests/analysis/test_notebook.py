@@ -49,6 +49,18 @@ def test_notebook_runs_on_a_real_sweep(real_sweep, monkeypatch):
     text, images = run_notebook(real_sweep, monkeypatch)
     assert f"<Sweep '{real_sweep.name}'" in text
     assert "hypervolume:" in text
-    # the pick cell either names a model to export or says why none is within 0.5 pt
-    assert "raykd export" in text or "no complete trial" in text
+    # the pick cell names the model the query picks, or says why none is within 0.5 pt: which of
+    # the two is decided here from the sweep's own rows, so the test fails if the cell says the other
+    from raykd.analysis import open_sweep
+    from raykd.analysis.sweep import NoCompleteTrialError
+
+    sw = open_sweep(real_sweep)
+    try:
+        pick = sw.query(max_drop=0.5)
+    except NoCompleteTrialError:  # the query's own refusal, which the cell prints
+        pick = None
+    if pick is not None:
+        assert f"pick: trial {pick['trial_id']}" in text and "raykd export" in text
+    else:
+        assert "no complete trial" in text and "pick: trial" not in text
     assert images == 2

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,24 +75,14 @@ def test_data_requires_an_action(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 2
 
 
-def _main_or_skip() -> Callable[[list[str]], int]:
-    """`raykd.cli.main`, or a skip while the other command modules it imports are not written yet."""
-    try:
-        from raykd.cli import build_parser, main
-
-        build_parser()
-    except ImportError as exc:
-        pytest.skip(f"raykd.cli does not import yet: {exc}")
-    return main
-
-
 @pytest.mark.parametrize(
     ("content", "message"), [(None, "data file not found"), ("{nope", "not JSON"), ("", "file is empty")]
 )
 def test_main_turns_data_errors_into_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, message: str
 ) -> None:
-    main = _main_or_skip()
+    from raykd.cli import main
+
     path = tmp_path / "data.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")

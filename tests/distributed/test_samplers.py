@@ -15,8 +15,9 @@ def _space(**overrides):
     return parse_space(small_space("teacher", "runs", **overrides))
 
 
-def _first_params(sampler, space, n=3):
-    """The parameters `sampler` proposes for the first `n` trials of a fresh two-objective study."""
+def _told_params(sampler, space, n):
+    """(params of the first `n` trials of a fresh two-objective study, the study); each trial is
+    told a value, so a model-based sampler has something to fit once its start-up is over."""
     study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
     dists = {p.name: p.to_optuna() for p in space.search}
     out = []
@@ -24,7 +25,12 @@ def _first_params(sampler, space, n=3):
         trial = study.ask(fixed_distributions=dists)
         out.append(trial.params)
         study.tell(trial, [trial.params["alpha"], -trial.params["alpha"]])
-    return out
+    return out, study
+
+
+def _first_params(sampler, space, n=3):
+    """The parameters `sampler` proposes for the first `n` trials of a fresh two-objective study."""
+    return _told_params(sampler, space, n)[0]
 
 
 @pytest.mark.parametrize("kind, cls", [("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
@@ -33,12 +39,21 @@ def test_sampler_type_follows_the_space(kind, cls):
     assert type(make_sampler(_space(sampler={"type": kind}))) is cls
 
 
-def test_tpe_is_multivariate_with_the_space_s_startup_trials():
-    sampler = make_sampler(_space(sampler={"type": "tpe", "n_startup_trials": 3}))
-    assert sampler._multivariate and sampler._n_startup_trials == 3
-    assert make_sampler(_space(sampler={"type": "tpe", "n_startup_trials": 0}))._n_startup_trials == 0
-    nsga = make_sampler(_space(sampler={"type": "nsga2", "population_size": 6}))
-    assert nsga._population_size == 6
+def test_tpe_samples_at_random_for_exactly_the_space_s_startup_trials():
+    space = _space(sampler={"type": "tpe", "n_startup_trials": 3, "seed": 0})
+    tpe, _ = _told_params(make_sampler(space), space, 5)
+    rnd, _ = _told_params(optuna.samplers.RandomSampler(seed=0), space, 5)
+    assert tpe[:3] == rnd[:3]  # start-up: the seeded random sampler's proposals ...
+    assert tpe[3] != rnd[3]  # ... then the model's (3 start-up trials, not more)
+    none_space = _space(sampler={"type": "tpe", "n_startup_trials": 0, "seed": 0})
+    assert _told_params(make_sampler(none_space), none_space, 2)[0][1] != rnd[1]
+
+
+def test_nsga2_breeds_generations_of_the_space_s_population_size():
+    space = _space(sampler={"type": "nsga2", "population_size": 6, "seed": 0})
+    _, study = _told_params(make_sampler(space), space, 8)
+    generations = [next(v for k, v in t.system_attrs.items() if k.endswith("generation")) for t in study.trials]
+    assert generations == [0] * 6 + [1] * 2
 
 
 @pytest.mark.parametrize("kind", ["tpe", "nsga2", "random"])
@@ -79,7 +94,7 @@ def test_to_optuna_is_what_ray_makes_of_to_tune():
     pytest.importorskip("ray.tune")
     from ray.tune.search.optuna import OptunaSearch
 
-    for name in ("default.yaml", "paper.yaml", "asdiv-minilm.yaml"):
+    for name in ("default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"):
         space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
         ray_side = dict(OptunaSearch.convert_search_space({p.name: p.to_tune() for p in space.search}))
         assert ray_side == {p.name: p.to_optuna() for p in space.search}, name
@@ -94,7 +109,8 @@ def test_make_searcher_uses_make_sampler(tmp_path):
     from raykd.distributed.sweep import make_searcher
 
     space = _space(sampler={"type": "tpe", "seed": 5, "n_startup_trials": 2})
-    searcher = make_searcher(space, tmp_path / "study.journal", "t").searcher
-    sampler = searcher._sampler
-    assert type(sampler) is optuna.samplers.TPESampler and sampler._n_startup_trials == 2
-    assert _first_params(sampler, space) == _first_params(make_sampler(space, seed=5), space)
+    limiter = make_searcher(space, tmp_path / "study.journal", "t")
+    assert limiter.set_search_properties(None, None, {p.name: p.to_tune() for p in space.search})  # as Tuner does
+    proposed = [limiter.suggest(f"trial-{i}") for i in range(1)]  # through Ray's public searcher API
+    expected = _first_params(make_sampler(space, seed=5), space, n=1)
+    assert [{k: c[k] for k in expected[0]} for c in proposed] == expected

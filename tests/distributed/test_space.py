@@ -10,7 +10,7 @@ from raykd.cli import main
 from raykd.distributed.space import load_space, parse_space
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"])
 def test_shipped_spaces_are_valid(name):
     from pathlib import Path
 
@@ -113,7 +113,7 @@ def test_sampled_p_min_above_p_max_is_clamped_not_an_error():
     assert cfg.p_min == cfg.p_max == 0.2
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"])
 def test_stored_space_parses_back_to_the_same_space(name):
     """--resume re-validates the space stored in results/sweep.json (as JSON)."""
     import json
@@ -154,4 +154,35 @@ def test_the_speed_section_is_validated(speed, message):
 def test_the_default_speed_objective_is_the_latency_table():
     from raykd.distributed.space import load_space
 
-    assert load_space(None).speed == {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
+    from raykd.distributed.space import SPEED_DEFAULTS
+
+    # the embedded default times its 31-variant table in 30 rounds (its 15-minute budget); unset keys default
+    assert load_space(None).speed == {**SPEED_DEFAULTS, "rounds": 30}
+    assert SPEED_DEFAULTS == {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
+
+
+def test_paper_space_is_the_heads_only_method_and_the_default_searches_every_structure():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "search_spaces"
+    paper = load_space(root / "paper.yaml")
+    for p in paper.search:
+        for value in p.bounds:
+            cfg = paper.chain_config({p.name: value})
+            assert cfg.prunes == {"heads": True, "ffn": False, "layers": False} and cfg.lambda3 == 0.0
+    default = load_space(root / "default.yaml")
+    searched = {p.name for p in default.search}
+    assert {"p_max", "ffn_p_max", "layer_p_max", "lambda3"} <= searched
+    widest = default.chain_config({"p_max": 0.75, "ffn_p_max": 0.75, "layer_p_max": 0.5})
+    assert widest.prunes == {"heads": True, "ffn": True, "layers": True}
+
+
+@pytest.mark.parametrize("low, high", [("ffn_p_min", "ffn_p_max"), ("layer_p_min", "layer_p_max")])
+def test_every_structures_schedule_ranges_are_checked_together(tmp_path, low, high):
+    space = small_space(tmp_path / "teacher", tmp_path)
+    space["search"] = {low: {"low": 0.5, "high": 0.6}, high: {"low": 0.1, "high": 0.3}}
+    with pytest.raises(Exception, match=f"{low} can never be <= {high}"):
+        parse_space(space)
+    space["search"] = {low: {"low": 0.0, "high": 0.4}, high: {"low": 0.1, "high": 0.3}}
+    cfg = parse_space(space).chain_config({low: 0.4, high: 0.2})  # sampled apart: p_min is capped at p_max
+    assert getattr(cfg, low) == 0.2 == getattr(cfg, high)

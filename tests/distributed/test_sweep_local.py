@@ -16,23 +16,27 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
     trials = read_trials(root).to_pandas()
     assert len(trials) == 2 and trials.trial_id.is_unique
     assert set(trials.status) == {"complete"}
+    assert set(trials.world_size) == {2}  # each chain really trained on two DDP workers
     for row in trials.itertuples():
         rounds = json.loads(row.rounds_json)
         assert [r["round"] for r in rounds] == [1, 2]
         assert rounds[0]["shared_stats"] is True  # round 1 reused the sweep's teacher statistics
         assert row.heads_total < row.heads_original
+        assert row.layers_total == row.layers_original == 4  # the small space prunes heads only
         assert row.speedup > 0 and row.ideal_speedup > 1 and 0 <= row.accuracy <= 1
         assert (root / "train").is_dir() and row.checkpoint_path.startswith(str(root / "train"))
         assert 0 < row.hp_alpha < 1 and 0.15 <= row.hp_p_max <= 0.5
     front = read_pareto(root).to_pandas()
-    assert 1 <= len(front) <= 2 and set(front.trial_id) <= set(trials.trial_id)
+    from raykd.results.pareto import pareto_mask
+
+    expected = trials.trial_id[pareto_mask(trials, [("accuracy", "max"), ("speedup", "max")])]
+    assert sorted(front.trial_id) == sorted(expected)  # exactly the non-dominated trials
     # the sweep re-timed its front and runners-up side by side at the end (speed.retime_rounds 30)
     assert trials.retimed_speedup.notna().all() and set(trials.retimed_rounds) == {30}
     assert set(trials.retimed_workload) == {"decode"} and set(trials.latency_workload) == {"decode"}
     assert (front.retimed_low <= front.retimed_speedup).all() and (front.retimed_speedup <= front.retimed_high).all()
 
     # the speed objective is the sweep's latency table: deterministic per shape, measured kept beside it
-    from raykd.structures import head_counts
     from raykd.method.latency_table import LatencyTable
     from raykd.task.io import load_solver
 
@@ -41,7 +45,7 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
     for row in trials.itertuples():
         assert row.speedup_source == "latency table" and row.measured_speedup > 0
         model, _, _ = load_solver(row.checkpoint_path)
-        assert row.speedup == table.predicted_speedup(head_counts(model))
+        assert row.speedup == table.predicted_speedup_of(model)
         # every accuracy with n, a 95% interval and the paired test against the teacher
         assert row.accuracy_ci_low <= row.accuracy <= row.accuracy_ci_high and row.accuracy_n > 0
         assert 0 <= row.accuracy_p_vs_teacher <= 1 and isinstance(row.accuracy_correct, str)
@@ -56,7 +60,7 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 2
     meta = json.loads((root / "results" / "sweep.json").read_text())
     assert meta["teacher"]["stats_s"] > 0 and meta["objectives"][0] == {"metric": "accuracy", "mode": "max"}
-    assert (root / "tune").is_dir() and (root / "teacher" / "head_stats.json").is_file()
+    assert (root / "tune").is_dir() and (root / "teacher" / "structure_stats.json").is_file()
 
     # the trial's final checkpoint is a loadable, really pruned solver
     from raykd.structures import total_heads
@@ -177,3 +181,16 @@ def test_hopeless_chains_are_stopped_early_and_recorded_as_pruned(space_file, tm
 
     study = optuna.load_study(study_name="raykd-floor", storage=JournalStorage(JournalFileBackend(str(root / "optuna" / "study.journal"))))
     assert [t.state.name for t in study.trials] == ["PRUNED"]
+
+
+def test_hf_export_of_a_sweep_trial_refuses_a_head_pruned_shape_by_name(real_sweep, tmp_path, capsys):
+    """`raykd export RUN --trial ID --hf`: the small sweep prunes heads, which no stock BERT config
+    can hold; the refusal names it and writes nothing (the solver export of the same trial works)."""
+    from raykd.cli import main
+
+    trial = read_trials(real_sweep).to_pandas().trial_id.iloc[0]
+    assert main(["export", str(real_sweep), "--trial", trial, "--hf", "--out", str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "heads were pruned" in err[0]
+    assert not (tmp_path / "hf").exists()
+    assert main(["export", str(real_sweep), "--trial", trial, "--out", str(tmp_path / "solver")]) == 0

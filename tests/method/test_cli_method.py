@@ -26,6 +26,23 @@ def test_prune_removes_the_asked_fraction_per_kind_and_saves_a_loadable_model(ti
     assert total_heads(pruned) == sum(sum(v) for v in summary["heads"].values())
 
 
+def test_prune_removes_ffn_channels_and_layers_uniformly_and_the_result_exports(tiny_teacher_dir, tmp_path, capsys):
+    from raykd.structures import ffn_widths, layer_counts
+
+    out = tmp_path / "shallow"
+    assert main(["prune", "--model", str(tiny_teacher_dir), "--ratio", "0", "--ffn-ratio", "0.5", "--layer-ratio", "0.5",
+                 "--uniform", "--calib", "synthetic:64:1", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    teacher, _, _ = load_solver(tiny_teacher_dir)
+    pruned, _, _ = load_solver(out)
+    assert layer_counts(pruned) == {"encoder_layers": 1, "decoder_layers": 1} == summary["layers"]
+    for kind, widths in ffn_widths(pruned).items():
+        assert widths == [ffn_widths(teacher)[kind][0] // 2]
+    assert head_counts(pruned) == {k: v[:1] for k, v in head_counts(teacher).items()}  # heads untouched
+    assert main(["export", "--hf", "--model", str(out), "--out", str(tmp_path / "hf")]) == 0
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
 @pytest.mark.parametrize("ratio", ["1.0", "-0.1", "1.5"])
 def test_prune_rejects_impossible_ratios(tiny_teacher_dir, tmp_path, capsys, ratio):
     assert main(["prune", "--model", str(tiny_teacher_dir), "--ratio", ratio, "--calib", "synthetic:20",

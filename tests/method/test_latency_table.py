@@ -6,6 +6,8 @@ import copy
 
 import pytest
 
+from raykd.errors import ConfigError
+
 from raykd.structures import head_counts, prune_heads
 from raykd.measure import compare_latency
 from raykd.method.latency_table import LatencyTable, build_latency_table, table_key, uniform_variant
@@ -103,7 +105,9 @@ def test_noise_in_a_trials_timing_cannot_displace_a_faster_model_of_the_same_acc
 
     teacher, task, batch = teacher_task_batch
     busy = _BusyMachineTask(task.tokenizer, task.vocab, task.splits)
-    faster = uniform_variant(teacher, "encoder_self", 1)  # genuinely faster ...
+    from raykd.method.latency_table import depth_variant
+
+    faster = depth_variant(teacher, "decoder_layers", 1)  # genuinely faster (a decoder layer runs every step) ...
     busy.slowed = {id(faster)}  # ... but timed while the node was busy
     unpruned = copy.deepcopy(teacher).eval()
     objectives = [("accuracy", "max"), ("speedup", "max")]
@@ -116,7 +120,7 @@ def test_noise_in_a_trials_timing_cannot_displace_a_faster_model_of_the_same_acc
                            {"trial_id": "unpruned", "status": "complete", "accuracy": 0.8, "speedup": same["speedup"]}])
         rows[source] = list(df["trial_id"][pareto_mask(df, objectives)])
         if source == "table":
-            assert same["speedup"] == 1.0 and fast["speedup"] == table.predicted_speedup(head_counts(faster)) > 1.0
+            assert same["speedup"] == 1.0 and fast["speedup"] == table.predicted_speedup_of(faster) > 1.0
     assert rows["table"] == ["faster"]
     assert rows["measured"] == ["unpruned"]  # per-trial timing lets the noise decide, as issue 11 found
 
@@ -149,3 +153,52 @@ def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_
         path.write_text("{")
     cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
     assert "cache entry unusable" in logs[-1]
+
+
+def test_the_table_covers_ffn_widths_and_dropped_layers(teacher_task_batch, table, tmp_path):
+    from raykd.method.latency_table import depth_variant, ffn_variant
+    from raykd.structures import ffn_widths, layer_counts
+
+    teacher, task, batch = teacher_task_batch
+    assert set(table.ffn_grid) == {"encoder_ffn", "decoder_ffn"} and set(table.layer_ms) == {"encoder_layers", "decoder_layers"}
+    for kind, grid in table.ffn_grid.items():
+        w = ffn_widths(teacher)[kind][0]
+        assert grid == [0, w // 4, w // 2, 3 * w // 4, w] and table.ffn_saving_ms[kind][-1] == 0.0
+        assert table.ffn_saving_ms[kind] == sorted(table.ffn_saving_ms[kind], reverse=True)  # wider never saves more
+    shallow = depth_variant(teacher, "decoder_layers", 1)
+    dense = table.dense_ms
+    assert table.predicted_speedup_of(shallow) == pytest.approx(dense / (dense - table.layer_ms["decoder_layers"]), rel=1e-12)
+    kind, grid = "decoder_ffn", table.ffn_grid["decoder_ffn"]
+    mid = (grid[1] + grid[2]) // 2
+    narrow = ffn_variant(teacher, kind, mid)
+    layers = layer_counts(teacher)["decoder_layers"]
+    s = table.ffn_saving_ms[kind]
+    expected = s[1] + (s[2] - s[1]) * (mid - grid[1]) / (grid[2] - grid[1])
+    assert table.predict_ms(head_counts(narrow), ffn_widths(narrow)) == pytest.approx(dense - layers * expected, rel=1e-12)
+    # a heads-only table of an older sweep still loads, and says it cannot price what it never timed
+    old = {**table.to_dict(), "format": "raykd-latency-table-1"}
+    for key in ("ffn_width", "ffn_grid", "ffn_saving_ms", "stacks", "layer_ms"):
+        old.pop(key)
+    heads_only = LatencyTable.from_dict(old)
+    assert heads_only.heads_only and not table.heads_only
+    assert heads_only.predicted_speedup(head_counts(teacher)) == 1.0
+    with pytest.raises(ConfigError, match="encoder_ffn widths"):
+        heads_only.predicted_speedup(head_counts(narrow), ffn_widths(narrow))
+    with pytest.raises(ConfigError, match="heads-only table"):
+        heads_only.predicted_speedup_of(narrow)
+    with pytest.raises(ConfigError, match="heads-only table"):
+        heads_only.predicted_speedup(head_counts(shallow), layers=layer_counts(shallow))
+
+
+def test_a_model_with_layers_and_channels_removed_is_measured_faster_than_its_teacher(teacher_task_batch):
+    """Side by side, interleaved: half the layers and half the FFN of each remaining one are a
+    large cut (the table predicts well above 1.3x); 1.1x leaves room for a noisy machine."""
+    from raykd.structures import drop_layers, prune_ffn
+
+    teacher, task, batch = teacher_task_batch
+    small = copy.deepcopy(teacher)
+    drop_layers(small, {"encoder_layers": [0], "decoder_layers": [0]})
+    prune_ffn(small, {"encoder_ffn": {0: list(range(128))}, "decoder_ffn": {0: list(range(256))}})
+    lat = compare_latency({"teacher": lambda: task.run(teacher, batch), "small": lambda: task.run(small.eval(), batch)},
+                          warmup=2, rounds=12, num_threads=1, reference="teacher")
+    assert lat.paired_speedup["small"] > 1.1, lat.paired_speedup

@@ -23,18 +23,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from raykd.method.importance.normalise import Normalisation, normalise
 from raykd.structures import AttentionBlock, find_attention_blocks
 
 if TYPE_CHECKING:
-    from raykd.task.base import Task
+    from raykd.task_interface import Task
 
-Normalisation = Literal["minmax", "zscore", "rank", "none"]
-NORMALISATIONS: tuple[str, ...] = ("minmax", "zscore", "rank", "none")
 BlockKey = tuple[str, int]
 
 
@@ -104,23 +104,6 @@ def attention_entropy_sums(probs: torch.Tensor, query_mask: torch.Tensor) -> tup
     rows = query_mask.bool().to(ent.device)
     summed = (ent * rows[:, None, :]).sum(dim=(0, 2)).cpu()
     return summed, int(rows.sum())
-
-
-def normalise(values: torch.Tensor, method: Normalisation) -> torch.Tensor:
-    """Per-pool normalisation so w and H share a scale before they are mixed."""
-    v = values.float()
-    if method == "none" or v.numel() == 0:
-        return v
-    if method == "minmax":
-        span = v.max() - v.min()
-        return (v - v.min()) / span if span > 0 else torch.zeros_like(v)
-    if method == "zscore":
-        std = v.std(unbiased=False)
-        return (v - v.mean()) / std if std > 0 else torch.zeros_like(v)
-    if method == "rank":
-        ranks = v.argsort().argsort().float()
-        return ranks / max(1, v.numel() - 1)
-    raise ValueError(f"unknown normalisation {method!r} (known: {', '.join(NORMALISATIONS)})")
 
 
 def _pooled(stats: HeadStats, attr: str) -> dict[str, tuple[list[BlockKey], torch.Tensor]]:
@@ -193,9 +176,16 @@ def collect_head_stats(
     batches: int = 8,
     batch_size: int = 32,
     taylor: bool = False,
+    extra: Any = None,
+    hidden: Any = None,
+    on_batch: Any = None,
 ) -> HeadStats:
     """Measure w, H (and optionally Taylor importance) for every head, in one pass over
-    `batches` batches of `split` (the calibration set). The model is left in eval mode."""
+    `batches` batches of `split` (the calibration set). The model is left in eval mode.
+
+    Other structures' recorders can share the pass (`raykd.method.importance.collect_stats`
+    does): `extra` (a context with `.masks` and `after_backward(examples)`), `hidden` (a
+    `capture_hidden` context) and `on_batch(batch, masks, hidden capture)` after each forward."""
     from raykd.structures import capture_attention
 
     blocks = find_attention_blocks(model)
@@ -206,13 +196,23 @@ def collect_head_stats(
     examples = 0
     model.eval()
     grad_ctx = torch.enable_grad() if taylor else torch.inference_mode()
-    with grad_ctx, capture_attention(model) as cap, _taylor_inputs(blocks, taylor) as o_inputs:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(grad_ctx)
+        cap = stack.enter_context(capture_attention(model))
+        o_inputs = stack.enter_context(_taylor_inputs(blocks, taylor))
+        if extra is not None:
+            stack.enter_context(extra)
+        hcap = stack.enter_context(hidden) if hidden is not None else None
         for i, batch in enumerate(task.batches(split, batch_size)):
             if i >= batches:
                 break
             cap.clear()
-            out = task.outputs(model, batch)
+            if hcap is not None:
+                hcap.clear()
             masks = task.query_masks(batch)
+            if extra is not None:
+                extra.masks = masks
+            out = task.outputs(model, batch)
             for key, block in zip(keys, blocks):
                 seen = cap.calls.get(key)
                 if not seen or block.num_heads == 0:
@@ -220,6 +220,8 @@ def collect_head_stats(
                 s, n = attention_entropy_sums(seen[-1], masks[key[0]])
                 ent_sum[key] += s
                 rows[key] += n
+            if on_batch is not None:
+                on_batch(batch, masks, hcap)
             if taylor:
                 model.zero_grad(set_to_none=True)
                 out.loss.backward()
@@ -229,7 +231,10 @@ def collect_head_stats(
                         continue
                     g = (x.detach() * x.grad).reshape(x.shape[0], -1, block.num_heads, block.head_dim)
                     tay_sum[key] += g.sum(dim=(1, 3)).abs().sum(0).cpu()
-                examples += int(next(iter(batch.values())).shape[0])
+                n_examples = int(next(iter(batch.values())).shape[0])
+                examples += n_examples
+                if extra is not None:
+                    extra.after_backward(n_examples)
                 o_inputs.clear()
         model.zero_grad(set_to_none=True)
     stats = {}
