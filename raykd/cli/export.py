@@ -65,8 +65,15 @@ def _export_trial(args: argparse.Namespace, out: str, *, force: bool):
     sw = open_sweep(args.run)
     if args.pick is not None:
         query = parse_pick(args.pick)
-        return export_trial(sw, out, force=force, selected_by=f'--pick "{args.pick}"', **query)
-    return export_trial(sw, out, trial_id=args.trial, force=force, selected_by=f"--trial {args.trial}")
+        return export_trial(sw, out, force=force, selected_by=_selected_by(args), **query)
+    return export_trial(sw, out, trial_id=args.trial, force=force, selected_by=_selected_by(args))
+
+
+def _selected_by(args: argparse.Namespace) -> str:
+    """How the exported model was chosen, as the user said it."""
+    if args.pick is not None:
+        return f'--pick "{args.pick}"'
+    return f"--trial {args.trial}" if args.trial is not None else "--model"
 
 
 def _export_hf(args: argparse.Namespace, solver_dir: str, source: str | None = None) -> int:
@@ -76,8 +83,7 @@ def _export_hf(args: argparse.Namespace, solver_dir: str, source: str | None = N
 
     model, tokenizer, _ = load_solver(solver_dir)
     shape = hf_shape(model.encoder)  # refuses before anything is written
-    provenance = {"from": source or str(solver_dir), "selected_by": f"--trial {args.trial}" if args.trial else
-                  (f'--pick "{args.pick}"' if args.pick else "--model")}
+    provenance = {"from": source or str(solver_dir), "selected_by": _selected_by(args)}
     with atomic_dir(args.out, may_replace=lambda p: args.force and is_model_dir(p)) as tmp:
         export_hf(model.encoder, tmp, tokenizer=tokenizer, provenance=provenance)
     if args.json:

@@ -35,7 +35,7 @@ from raykd.method.distill import (
     total_loss,
 )
 from raykd.method.importance import StructureStats, collect_stats
-from raykd.method.plan import OriginalShape, head_scores, plan_round
+from raykd.method.plan import OriginalShape, plan_round
 from raykd.structures import (
     QUERY_KIND_OF,
     block_layer_ids,
@@ -227,8 +227,7 @@ class Chain:
                                 eval_every=cfg.eval_every, seed=cfg.seed + r)
             result = fit(student, self.task, fit_cfg, loss_fn=distillation_loss(current, self.task, cfg),
                          progress=self.progress, description=f"round {r}/{cfg.rounds}")
-            now = structure_counts(student)
-            layer_total, ffn_total = now["layers"], now["ffn_channels"]
+            now, original = structure_counts(student), self._original.totals()
             record: dict[str, Any] = {
                 "round": r,
                 "ratio": plan.ratios["heads"],
@@ -237,16 +236,14 @@ class Chain:
                 "ffn_removed_now": removed["ffn_channels"],
                 "layers_removed_now": removed["layers"],
                 "heads_total": total_heads(student),
-                "heads_original": sum(self._original.heads.values()),
+                "heads_original": original["heads"],
                 "heads_kept": head_counts(student),
                 "ffn_kept": ffn_widths(student),
                 "layers_kept": layer_counts(student),
                 "structures": now,
-                "structures_original": {"layers": sum(self._original.layers.values()),
-                                        "heads": sum(self._original.heads.values()),
-                                        "ffn_channels": sum(self._original.ffn.values())},
-                "layers_total": layer_total, "layers_original": sum(self._original.layers.values()),
-                "ffn_channels_total": ffn_total, "ffn_channels_original": sum(self._original.ffn.values()),
+                "structures_original": original,
+                "layers_total": now["layers"], "layers_original": original["layers"],
+                "ffn_channels_total": now["ffn_channels"], "ffn_channels_original": original["ffn_channels"],
                 "shared_stats": shared,
                 "stats_s": round(stats_s, 3),
                 "train_steps": result.steps,

@@ -67,6 +67,10 @@ class OriginalShape:
     ffn: dict[BlockKey, int]  # (FFN kind, layer id) -> channels
     layers: dict[str, int]  # stack kind -> layers
 
+    def totals(self) -> dict[str, int]:
+        """{"layers": .., "heads": .., "ffn_channels": ..} (the keys of `structure_counts`)."""
+        return {"layers": sum(self.layers.values()), "heads": sum(self.heads.values()), "ffn_channels": sum(self.ffn.values())}
+
     @classmethod
     def of(cls, model: nn.Module) -> "OriginalShape":
         blocks, ffns = find_attention_blocks(model), find_ffn_blocks(model)
@@ -130,8 +134,8 @@ def round_ratios(config: ChainConfig, round_index: int) -> dict[str, float]:
 
 def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[Any], int], original: Mapping[BlockKey, int],
             survivors: Mapping[str, set[int]], ratio: float, pool_of: Callable[[BlockKey], Hashable],
-            what: str) -> tuple[dict[BlockKey, list[float]], dict[Hashable, int]]:
-    """Per pool over the surviving blocks: how many to remove now so floor(ratio * original) are gone."""
+            what: str) -> tuple[list[BlockKey], dict[Hashable, int]]:
+    """(the surviving blocks' keys, per pool how many to remove now so floor(ratio * original) are gone)."""
     orig: dict[Hashable, int] = {}
     now: dict[Hashable, int] = {}
     keys = []
@@ -147,7 +151,7 @@ def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[A
         orig[pool] = orig.get(pool, 0) + original[(block.kind, lid)]
         now[pool] = now.get(pool, 0) + present(block)
     counts = {pool: max(0, heads_removed_by(ratio, orig[pool]) - (orig[pool] - now[pool])) for pool in orig}
-    return {k: [] for k in keys}, counts
+    return keys, counts
 
 
 def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, round_index: int,

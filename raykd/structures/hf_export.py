@@ -46,10 +46,11 @@ def hf_shape(encoder: nn.Module) -> dict[str, int]:
                                  f"prune with uniform_shape: true to export")
     if widths and widths[0] < 1:
         raise NotExportableError("every FFN channel was removed: a stock config needs intermediate_size >= 1")
-    if set(layer_counts(encoder)) - {"encoder_layers"}:
-        raise NotExportableError(f"the model has decoder layers {sorted(set(layer_counts(encoder)) - {'encoder_layers'})}: "
+    stacks = layer_counts(encoder)
+    if set(stacks) - {"encoder_layers"}:
+        raise NotExportableError(f"the model has decoder layers {sorted(set(stacks) - {'encoder_layers'})}: "
                                  f"only encoders are exported")
-    return {"num_hidden_layers": layer_counts(encoder).get("encoder_layers", config.num_hidden_layers),
+    return {"num_hidden_layers": stacks.get("encoder_layers", config.num_hidden_layers),
             "intermediate_size": widths[0] if widths else config.intermediate_size}
 
 
