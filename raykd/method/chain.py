@@ -235,6 +235,7 @@ class Chain:
                 "heads_removed_now": removed["heads"],
                 "ffn_removed_now": removed["ffn_channels"],
                 "layers_removed_now": removed["layers"],
+                "heads_rounded": {pool: list(v) for pool, v in plan.rounded.items()},  # GQA: (asked, removed)
                 "heads_total": total_heads(student),
                 "heads_original": original["heads"],
                 "heads_kept": head_counts(student),

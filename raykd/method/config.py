@@ -20,6 +20,7 @@ SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("heads", "p_min", "p_max"), ("ffn", "ffn_p_min", "ffn_p_max"), ("layers", "layer_p_min", "layer_p_max"))
 """(structure, its first-round ratio, its final ratio): one Eq. 5 schedule per structure, one n."""
 MAPPING = ("kept", "mean")
+GQA_MODES = ("within-groups", "groups")  # (raykd.method.gqa)
 NORMALISATION = ("minmax", "zscore", "rank", "none")
 
 
@@ -32,6 +33,7 @@ class ChainConfig:
     entropy_sign: int = 1
     ranking: str = "per-kind"
     min_heads_per_block: int = 0
+    gqa_heads: str = "within-groups"  # grouped-query attention: heads within every K/V group, or whole groups
     prune: bool = True  # False: distillation without pruning (ablation)
     # FFN channels and whole layers (0 = not pruned: the paper's heads-only method)
     ffn_alpha: float = 0.5  # S = ffn_alpha * norm(weight norm) + (1 - ffn_alpha) * norm(mean |activation|)
@@ -82,6 +84,7 @@ class ChainConfig:
             (self.entropy_sign in (1, -1), f"entropy_sign must be 1 or -1, got {self.entropy_sign}"),
             (self.ranking in RANKING, f"ranking must be one of {RANKING}, got {self.ranking!r}"),
             (self.min_heads_per_block >= 0, "min_heads_per_block must be >= 0"),
+            (self.gqa_heads in GQA_MODES, f"gqa_heads must be one of {GQA_MODES}, got {self.gqa_heads!r}"),
             *self._schedule_checks(),
             (0.0 <= self.ffn_alpha <= 1.0, f"ffn_alpha must be in [0, 1], got {self.ffn_alpha}"),
             (self.min_ffn_per_block >= 0, "min_ffn_per_block must be >= 0"),

@@ -14,6 +14,9 @@ combine in a round:
    only), or per layer (`uniform_shape`: every layer of a kind loses the same number, so a
    uniform model stays uniform and can be exported as a stock config).
 3. Floors: `min_heads_per_block` heads and `min_ffn_per_block` channels stay in every block.
+4. Grouped-query attention: heads go in units that keep every K/V group even (`gqa_heads`:
+   within groups, or whole groups; `raykd.method.gqa`), a pool's count rounded down to whole
+   units (`RoundPlan.rounded` says where).
 
 The lowest scores go first; ties break by (kind, layer, position), so the plan is deterministic.
 Applying a plan prunes heads and channels (positions in the current model) before dropping
@@ -30,6 +33,7 @@ from torch import nn
 
 from raykd.errors import ConfigError
 from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
+from raykd.method.gqa import head_units, select_head_units
 from raykd.method.importance import (
     StructureStats,
     ffn_random_scores,
@@ -85,6 +89,7 @@ class RoundPlan:
     heads: Selection = field(default_factory=dict)
     ffn: Selection = field(default_factory=dict)
     layers: dict[str, list[int]] = field(default_factory=dict)  # stack -> positions to drop
+    rounded: dict[str, tuple[int, int]] = field(default_factory=dict)  # GQA pool -> (heads asked, removed)
 
     def removed(self) -> dict[str, int]:
         return {"heads": sum(len(p) for ls in self.heads.values() for p in ls.values()),
@@ -195,6 +200,20 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
         keys, counts = _counts(blocks, block_layer_ids(model, blocks), size, originals, survivors, ratios[structure],
                                pool_fn(structure), what)
         all_scores = scorer(stats, config, round_index)
-        chosen = select_lowest({k: all_scores[k] for k in keys}, pool_fn(structure), counts, floor=floor, what=what)
+        if structure == "heads" and any(b.num_kv_heads < b.num_heads for b in blocks):
+            chosen, plan.rounded = _grouped_heads(blocks, keys, all_scores, config, pool_fn(structure), counts)
+        else:
+            chosen = select_lowest({k: all_scores[k] for k in keys}, pool_fn(structure), counts, floor=floor, what=what)
         setattr(plan, structure, chosen)
     return plan
+
+
+def _grouped_heads(blocks: Sequence[Any], keys: list[BlockKey], all_scores: Mapping[BlockKey, torch.Tensor],
+                   config: ChainConfig, pool_of: Callable[[BlockKey], Hashable],
+                   counts: Mapping[Hashable, int]) -> tuple[Selection, dict[str, tuple[int, int]]]:
+    """Heads of a model with grouped-query attention, removed in units that keep K/V groups even."""
+    by_key = {(b.kind, b.layer): b for b in blocks}
+    units = {k: head_units(all_scores[k], by_key[k].num_kv_heads, config.gqa_heads) for k in keys}
+    grouped = {k: by_key[k].num_kv_heads < by_key[k].num_heads for k in keys}
+    chosen, rounded = select_head_units(units, grouped, pool_of, counts, floor=config.min_heads_per_block)
+    return chosen, {str(pool): asked_removed for pool, asked_removed in rounded.items()}

@@ -1,8 +1,8 @@
 """FFN channels: the intermediate units of every feed-forward block, removable per layer.
 
-Channel c of a block owns row c (and bias entry c) of its first projection (hidden -> width) and
-column c of its second (width -> hidden). The activation between them is elementwise, so removing
-a channel is slicing both, and the block then computes exactly what it computed with that column of
+Channel c of a block owns row c (and bias entry c) of its input projections (hidden -> width: one
+in BERT, gate and up in a SwiGLU MLP) and column c of its output projection (width -> hidden).
+Everything between them is elementwise, so removing a channel is slicing them all, and the block then computes exactly what it computed with that column of
 the second projection zeroed (`zero_ffn`, the baseline the equivalence tests compare against). A
 block may lose every channel: it then yields the second projection's bias. The original indices
 of the channels present are kept on the block (`channel_ids`) so a shape can be saved and a
@@ -12,7 +12,8 @@ Blocks are numbered per kind ("encoder_ffn", "decoder_ffn"), 0-based, in module 
 layer is dropped (`raykd.structures.layers`) the numbering is over the layers that remain.
 
 Adapters: BERT-family layers of transformers (`*Layer.intermediate.dense` / `*Layer.output.dense`;
-the families the head adapter supports) and raykd's `raykd.nn.FeedForward` (the solver's decoder).
+the families the head adapter supports), Llama-family MLPs (`gate_proj`, `up_proj` -> `down_proj`:
+Llama, Mistral, Qwen2, Qwen3, SmolLM2) and raykd's `raykd.nn.FeedForward` (the solver's decoder).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import torch
 from torch import nn
 
 from raykd.errors import ModelFormatError
+from raykd.structures.heads.bert import class_in
+from raykd.structures.heads.llama import llama_family_classes
 
 FFN_KINDS: tuple[str, ...] = ("encoder_ffn", "decoder_ffn")
 CHANNEL_IDS = "channel_ids"
@@ -48,6 +51,14 @@ class FFNAdapter(ABC):
     def linears(self, module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
         """(up: hidden -> width, down: width -> hidden)."""
 
+    def inputs(self, module: nn.Module) -> tuple[nn.Linear, ...]:
+        """Every hidden -> width projection (their rows are the channels): `up` alone by default,
+        (gate, up) for a gated MLP."""
+        return (self.linears(module)[0],)
+
+    def set_width(self, module: nn.Module, width: int) -> None:
+        """Update the module's own width bookkeeping after slicing (nothing by default)."""
+
 
 @dataclass(frozen=True)
 class FFNBlock:
@@ -68,6 +79,10 @@ class FFNBlock:
         return self.adapter.linears(self.module)[1]
 
     @property
+    def inputs(self) -> tuple[nn.Linear, ...]:
+        return self.adapter.inputs(self.module)
+
+    @property
     def width(self) -> int:
         return int(self.up.out_features)
 
@@ -77,12 +92,16 @@ class FFNBlock:
         return list(range(self.width)) if ids is None else [int(i) for i in ids]
 
     def channel_params(self, position: int) -> dict[str, torch.Tensor]:
-        """Views of what channel `position` owns: "up" row, "up_bias", "down" column."""
+        """Views of what channel `position` owns: "up" row, "up_bias", "down" column (and "gate",
+        "gate_bias" in a gated MLP)."""
         if not 0 <= position < self.width:
             raise ValueError(f"channel {position} out of range (block has {self.width})")
-        out = {"up": self.up.weight[position], "down": self.down.weight[:, position]}
-        if self.up.bias is not None:
-            out["up_bias"] = self.up.bias[position]
+        out = {"down": self.down.weight[:, position]}
+        names = ("up",) if len(self.inputs) == 1 else ("gate", "up")
+        for name, lin in zip(names, self.inputs):
+            out[name] = lin.weight[position]
+            if lin.bias is not None:
+                out[f"{name}_bias"] = lin.bias[position]
         return out
 
 
@@ -114,7 +133,27 @@ class RaykdFFN(FFNAdapter):
         return module.up, module.down
 
 
-ADAPTERS: tuple[FFNAdapter, ...] = (BertFamilyFFN(), RaykdFFN())
+_LLAMA_MLPS = llama_family_classes("MLP")
+
+
+class LlamaFamilyFFN(FFNAdapter):
+    family = "llama"
+    supports = "Llama/Mistral/Qwen2/Qwen3/SmolLM2 gated MLPs (transformers)"
+
+    def match(self, module: nn.Module) -> str | None:
+        return "decoder_ffn" if class_in(type(module), _LLAMA_MLPS) else None
+
+    def linears(self, module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+        return module.up_proj, module.down_proj
+
+    def inputs(self, module: nn.Module) -> tuple[nn.Linear, ...]:
+        return module.gate_proj, module.up_proj
+
+    def set_width(self, module: nn.Module, width: int) -> None:
+        module.intermediate_size = width
+
+
+ADAPTERS: tuple[FFNAdapter, ...] = (BertFamilyFFN(), LlamaFamilyFFN(), RaykdFFN())
 
 
 def find_ffn_blocks(model: nn.Module) -> list[FFNBlock]:
@@ -146,9 +185,11 @@ def _keep(block: FFNBlock, keep: list[int]) -> None:
     from raykd.structures.heads.base import slice_linear
 
     ids = block.channel_ids
-    up, down = block.up, block.down
-    slice_linear(up, torch.tensor(keep, dtype=torch.long, device=up.weight.device), dim=0)
-    slice_linear(down, torch.tensor(keep, dtype=torch.long, device=down.weight.device), dim=1)
+    index = torch.tensor(keep, dtype=torch.long)
+    for lin in block.inputs:
+        slice_linear(lin, index, dim=0)
+    slice_linear(block.down, index, dim=1)
+    block.adapter.set_width(block.module, len(keep))
     setattr(block.module, CHANNEL_IDS, [ids[i] for i in keep])
 
 

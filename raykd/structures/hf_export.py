@@ -1,4 +1,13 @@
-"""Export a pruned BERT-family encoder as a stock Transformers directory (no raykd needed to load it).
+"""Export a pruned model as a stock Transformers directory (no raykd needed to load it).
+
+Llama-family causal LMs (Llama, Mistral, Qwen2, Qwen3, SmolLM2): a config holds one
+`num_attention_heads`, `num_key_value_heads`, `head_dim` (explicit, so fewer heads keep their
+width), `intermediate_size` and `num_hidden_layers` (with the kept layers' `layer_types`), so any
+uniformly pruned shape exports: every layer the same query heads, K/V heads and FFN width.
+`AutoModelForCausalLM.from_pretrained` then loads it and generates what raykd's model generates.
+Uneven shapes load through raykd only (`raykd.structures.serialization`).
+
+BERT-family encoders:
 
 A BERT-family config can express a pruned shape only when it is uniform and has a config field:
 `num_hidden_layers` (any number of layers dropped: the kept layers are renumbered 0..L'-1) and
@@ -28,9 +37,44 @@ class NotExportableError(RaykdInputError):
     """The pruned shape cannot be written as a stock Transformers config (the message says why)."""
 
 
+def _one(values: list[int], what: str) -> int:
+    if len(set(values)) != 1:
+        raise NotExportableError(f"{what} differ across layers ({values}): a stock config holds one number; "
+                                 f"prune with uniform_shape: true to export")
+    return values[0]
+
+
+def causal_lm_shape(model: nn.Module) -> dict[str, Any]:
+    """The stock config fields of a pruned Llama-family causal LM; NotExportableError when uneven."""
+    from raykd.structures.heads import blocks_by_kind
+
+    blocks = blocks_by_kind(model).get("decoder_self", [])
+    widths = ffn_widths(model).get("decoder_ffn", [])
+    if not blocks or not widths:
+        raise NotExportableError(f"{type(model).__name__} has no Llama-family attention and MLP blocks to export")
+    if min(widths) < 1:
+        raise NotExportableError("an MLP lost every channel: a stock config needs intermediate_size >= 1")
+    config = model.config
+    fields: dict[str, Any] = {
+        "num_attention_heads": _one([b.num_heads for b in blocks], "query heads per layer"),
+        "num_key_value_heads": _one([b.num_kv_heads for b in blocks], "K/V heads per layer"),
+        "head_dim": blocks[0].head_dim,
+        "intermediate_size": _one(widths, "MLP widths"),
+        "num_hidden_layers": len(blocks),
+    }
+    if config.hidden_size % fields["num_attention_heads"]:
+        raise NotExportableError(f"{fields['num_attention_heads']} query heads do not divide hidden_size {config.hidden_size}, "
+                                 f"which transformers' config validation requires even with an explicit head_dim")
+    if getattr(config, "layer_types", None) is not None:
+        fields["layer_types"] = list(config.layer_types)
+    return fields
+
+
 def hf_shape(encoder: nn.Module) -> dict[str, int]:
     """The stock config fields of `encoder`'s pruned shape; NotExportableError naming the
     structure when there are none."""
+    if _is_llama_family(encoder):
+        return causal_lm_shape(encoder)
     config = getattr(encoder, "config", None)
     if config is None or not hasattr(config, "intermediate_size") or not hasattr(config, "num_attention_heads"):
         raise NotExportableError(f"{type(encoder).__name__} is not a BERT-family transformers model: no stock config to write")
@@ -62,9 +106,16 @@ def export_hf(encoder: nn.Module, directory: str | Path, *, tokenizer: Any = Non
     cfg = stock.config
     for key, value in shape.items():
         setattr(cfg, key, value)
-    cfg.raykd_export = {"layer_map": layer_map(encoder).get("encoder_layers"), **(provenance or {})}
+    stack = "decoder_layers" if _is_llama_family(encoder) else "encoder_layers"
+    cfg.raykd_export = {"layer_map": layer_map(encoder).get(stack), **(provenance or {})}
     directory = Path(directory)
     stock.save_pretrained(str(directory), safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(directory))
     return directory
+
+
+def _is_llama_family(model: nn.Module) -> bool:
+    from raykd.structures.layers import is_llama_family_layer
+
+    return any(is_llama_family_layer(m) for m in model.modules())

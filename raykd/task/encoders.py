@@ -61,7 +61,11 @@ def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
     """(encoder, tokenizer) from a hub name, local path or packaged short name."""
     from transformers import AutoModel, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     path = check_encoder_source(name)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a weights-loading bar is noise before our own progress (or error line)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         try:
@@ -71,8 +75,14 @@ def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
     except (OSError, ValueError) as exc:
         where = "local directory" if Path(path).exists() else "hub model (no such local directory either)"
         raise RaykdInputError(f"cannot load encoder {name!r} as a {where}: {(str(exc).strip().splitlines() or ['?'])[0][:200]}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if not getattr(tokenizer, "is_fast", False):
         raise RaykdInputError(f"encoder {name!r} has no fast tokenizer (needed for number offsets)")
+    from raykd.structures.coverage import check_supported
+
+    check_supported(encoder)  # an encoder raykd cannot prune fails before training, not after
     return encoder, tokenizer
 
 

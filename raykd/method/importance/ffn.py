@@ -1,7 +1,7 @@
 """FFN channel importance, in the paper's spirit: S = a * norm(w) + (1 - a) * norm(act).
 
-- w, the channel's weight norm: mean |up row| + mean |down column| (what the channel reads and
-  writes, as Eq. 1 sums a head's Q, K and V slices);
+- w, the channel's weight norm: mean |up row| (+ mean |gate row| in a gated MLP) + mean |down
+  column| (what the channel reads and writes, as Eq. 1 sums a head's Q, K and V slices);
 - act, the activation statistic: mean |activation| of the channel over the real positions of the
   calibration set (Minitron's FFN importance), measured at the input of the down projection;
 - Taylor (|activation x gradient|, summed over positions, averaged over examples) and random
@@ -38,9 +38,9 @@ def channel_weight_norms(block: FFNBlock) -> torch.Tensor:
     with torch.no_grad():
         if block.width == 0:
             return torch.zeros(0)
-        up = block.up.weight.detach().float().abs().mean(dim=1)
+        reads = sum(lin.weight.detach().float().abs().mean(dim=1) for lin in block.inputs)
         down = block.down.weight.detach().float().abs().mean(dim=0)
-        return (up + down).cpu()
+        return (reads + down).cpu()
 
 
 def _pooled(stats: dict[BlockKey, ChannelStats], attr: str) -> dict[str, tuple[list[BlockKey], torch.Tensor]]:

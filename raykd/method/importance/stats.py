@@ -89,6 +89,9 @@ def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batch
                   taylor: bool = False, ffn: bool = True, layers: bool = True) -> StructureStats:
     """Heads' statistics, and (by default) FFN channels' and layers', in one pass over `batches`
     batches of `split` (the calibration set)."""
+    from raykd.structures.coverage import check_supported
+
+    check_supported(model, ["heads"] + (["ffn"] if ffn else []) + (["layers"] if layers else []))
     ffn_blocks = find_ffn_blocks(model) if ffn else []
     ffn_layer = block_layer_ids(model, ffn_blocks)
     acts = _FFNActivations(ffn_blocks, taylor)

@@ -6,9 +6,10 @@ they are, and how to update the module's own bookkeeping once the projections we
 slicing itself is generic (`HeadAdapter.prune`): head h (current position) owns rows
 [h*d, (h+1)*d) of Q (and of K/V through `kv_heads_for`) and the same columns of O.
 
-Grouped-query attention (Llama, Qwen: K/V have fewer heads than Q) is expressible: an adapter
-overrides `num_kv_heads` and `kv_heads_for` (which K/V heads survive when a set of query heads is
-kept) and updates the module's group bookkeeping in `set_heads`. See docs/structures.md.
+Grouped-query attention (Llama, Qwen: K/V have fewer heads than Q): an adapter overrides
+`num_kv_heads` and `kv_heads_for` (which K/V heads survive when a set of query heads is kept, and
+a refusal when the kept groups would be uneven) and updates the module's group bookkeeping in
+`set_heads`; `raykd.structures.heads.llama` is the one that does. See docs/structures.md.
 """
 
 from __future__ import annotations

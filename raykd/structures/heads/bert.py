@@ -15,16 +15,14 @@ without touching Q/K/V (which stay as 0-row Linears, so the state-dict keys do n
 `output.dense` then has 0 input columns and yields exactly its bias: the same as zeroing every
 head's contribution. The subclass keeps `isinstance` checks (and HF's `output_attentions`) working.
 
-Capture: for the duration, the configs' `_attn_implementation` is set to "raykd_capture", an
-eager attention function registered once in transformers' `AttentionInterface` (with the eager
-mask in `AttentionMaskInterface`). It records the softmax probabilities *before* dropout, so maps
-taken in training mode still sum to 1, and is otherwise the eager computation.
+Capture: transformers' attention-interface switch (`raykd.structures.heads.hf_capture`), keyed
+on the `.self` module.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -36,6 +34,7 @@ from raykd.structures.heads.base import (
     Recorder,
     register_adapter,
 )
+from raykd.structures.heads.hf_capture import capture_hf
 from raykd.structures.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, Kind
 
 _FAMILIES = {
@@ -60,9 +59,6 @@ def class_in(cls: type, names: set[tuple[str, str]]) -> bool:
 
 _SELF = family_classes("SelfAttention")
 _CROSS = family_classes("CrossAttention")
-
-CAPTURE_IMPLEMENTATION = "raykd_capture"
-
 
 class BertFamilyAdapter(HeadAdapter):
     family = "bert"
@@ -103,7 +99,7 @@ class BertFamilyAdapter(HeadAdapter):
             s.__class__ = _empty_class(type(s))
 
     def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
-        return _capture(blocks, record)
+        return capture_hf(blocks, record, attention_of=lambda b: b.module.self)
 
 
 # --- whole-block removal -----------------------------------------------------------------------
@@ -148,89 +144,6 @@ def _empty_class(cls: type) -> type:
         )
         globals()[_EMPTY_CLASSES[cls].__name__] = _EMPTY_CLASSES[cls]
     return _EMPTY_CLASSES[cls]
-
-
-# --- capture -----------------------------------------------------------------------------------
-
-# Active captures: (self-attention module id -> block, recorder).
-_ACTIVE: list[tuple[dict[int, AttentionBlock], Recorder]] = []
-_REGISTERED = False
-
-
-def _capture_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs,
-):
-    """transformers' eager attention, recording the probabilities before dropout."""
-    if scaling is None:
-        scaling = query.size(-1) ** -0.5
-    groups = int(getattr(module, "num_key_value_groups", 1) or 1)
-    if groups > 1:  # grouped-query attention: expand K/V to the query heads
-        key = key.repeat_interleave(groups, dim=1)
-        value = value.repeat_interleave(groups, dim=1)
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        mask = attention_mask[:, :, :, : key.shape[-2]]
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + mask
-    probs = nn.functional.softmax(scores, dim=-1)
-    for blocks, record in _ACTIVE:
-        block = blocks.get(id(module))
-        if block is not None:
-            record(block, probs)
-    dropped = nn.functional.dropout(probs, p=dropout, training=module.training)
-    out = torch.matmul(dropped, value).transpose(1, 2).contiguous()
-    return out, probs
-
-
-def _register_capture_implementation() -> None:
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
-    AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
-    AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
-    _REGISTERED = True
-
-
-@contextlib.contextmanager
-def _capture(blocks: Sequence[AttentionBlock], record: Recorder) -> Iterator[None]:
-    _register_capture_implementation()
-    by_module = {id(b.module.self): b for b in blocks}
-    entry = (by_module, record)
-    configs = {}
-    for b in blocks:
-        cfg = getattr(b.module.self, "config", None)
-        if cfg is not None and id(cfg) not in configs:
-            configs[id(cfg)] = (cfg, cfg._attn_implementation)
-    handles = []
-    for b in blocks:
-        if getattr(type(b.module.self), "_raykd_empty", False):
-            handles.append(b.module.self.register_forward_hook(lambda m, a, out, _b=b: record(_b, out[1])))
-    _ACTIVE.append(entry)
-    try:
-        for cfg, _ in configs.values():
-            cfg._attn_implementation = CAPTURE_IMPLEMENTATION
-        yield
-    finally:
-        for cfg, old in configs.values():
-            cfg._attn_implementation = old
-        for h in handles:
-            h.remove()
-        for i, e in enumerate(_ACTIVE):
-            if e is entry:
-                del _ACTIVE[i]
-                break
 
 
 register_adapter(BertFamilyAdapter())

