@@ -70,11 +70,15 @@ def causal_lm_shape(model: nn.Module) -> dict[str, Any]:
     return fields
 
 
-def hf_shape(encoder: nn.Module) -> dict[str, int]:
-    """The stock config fields of `encoder`'s pruned shape; NotExportableError naming the
-    structure when there are none."""
-    if _is_llama_family(encoder):
-        return causal_lm_shape(encoder)
+def hf_shape(model: nn.Module) -> dict[str, Any]:
+    """The stock config fields of a pruned BERT-family encoder's or Llama-family causal LM's
+    shape; NotExportableError naming the structure when there are none."""
+    if _is_llama_family(model):
+        return causal_lm_shape(model)
+    return _encoder_shape(model)
+
+
+def _encoder_shape(encoder: nn.Module) -> dict[str, int]:
     config = getattr(encoder, "config", None)
     if config is None or not hasattr(config, "intermediate_size") or not hasattr(config, "num_attention_heads"):
         raise NotExportableError(f"{type(encoder).__name__} is not a BERT-family transformers model: no stock config to write")
@@ -98,16 +102,17 @@ def hf_shape(encoder: nn.Module) -> dict[str, int]:
             "intermediate_size": widths[0] if widths else config.intermediate_size}
 
 
-def export_hf(encoder: nn.Module, directory: str | Path, *, tokenizer: Any = None, provenance: dict[str, Any] | None = None) -> Path:
-    """Write `encoder` (pruned, BERT family) to `directory` as `save_pretrained` does, with a
-    config that states its shape. The directory must be new or empty (callers check --force)."""
-    shape = hf_shape(encoder)
-    stock = copy.deepcopy(encoder).cpu()
+def export_hf(model: nn.Module, directory: str | Path, *, tokenizer: Any = None, provenance: dict[str, Any] | None = None) -> Path:
+    """Write `model` (a pruned BERT-family encoder or Llama-family causal LM) to `directory` as
+    `save_pretrained` does, with a config that states its shape. The directory must be new or
+    empty (callers check --force)."""
+    shape = hf_shape(model)
+    stock = copy.deepcopy(model).cpu()
     cfg = stock.config
     for key, value in shape.items():
         setattr(cfg, key, value)
-    stack = "decoder_layers" if _is_llama_family(encoder) else "encoder_layers"
-    cfg.raykd_export = {"layer_map": layer_map(encoder).get(stack), **(provenance or {})}
+    stack = "decoder_layers" if _is_llama_family(model) else "encoder_layers"
+    cfg.raykd_export = {"layer_map": layer_map(model).get(stack), **(provenance or {})}
     directory = Path(directory)
     stock.save_pretrained(str(directory), safe_serialization=True)
     if tokenizer is not None:
