@@ -46,10 +46,11 @@ _FAMILIES = {
 }
 
 
-def family_classes(suffix: str) -> set[tuple[str, str]]:
-    """(module, class name) of each supported family's `<Prefix><suffix>` class, e.g. "Layer"
-    (the FFN and layer adapters of `raykd.structures` match the same families)."""
-    return {(f"transformers.models.{m}.modeling_{m}", f"{p}{suffix}") for m, p in _FAMILIES.items()}
+def family_classes(suffix: str, families: dict[str, str] = _FAMILIES) -> set[tuple[str, str]]:
+    """(module, class name) of each family's `<Prefix><suffix>` class, e.g. "Layer" (`families`:
+    transformers module name -> class prefix; the BERT family by default, whose FFN and layer
+    adapters of `raykd.structures` match the same families)."""
+    return {(f"transformers.models.{m}.modeling_{m}", f"{p}{suffix}") for m, p in families.items()}
 
 
 def class_in(cls: type, names: set[tuple[str, str]]) -> bool:

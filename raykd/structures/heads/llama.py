@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from raykd.structures.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder, register_adapter
-from raykd.structures.heads.bert import class_in
+from raykd.structures.heads.bert import class_in, family_classes
 from raykd.structures.heads.hf_capture import capture_hf
 from raykd.structures.heads.kinds import DECODER_SELF, Kind
 
@@ -36,7 +36,7 @@ LLAMA_SUPPORTS = "Llama/Mistral/Qwen2/Qwen3/SmolLM2"
 
 def llama_family_classes(suffix: str) -> set[tuple[str, str]]:
     """(module, class name) of each Llama-layout family's `<Prefix><suffix>` class."""
-    return {(f"transformers.models.{m}.modeling_{m}", f"{p}{suffix}") for m, p in LLAMA_FAMILIES.items()}
+    return family_classes(suffix, LLAMA_FAMILIES)
 
 
 _ATTENTION = llama_family_classes("Attention")
