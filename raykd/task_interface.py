@@ -3,13 +3,19 @@
 The method (importance, pruning, distillation, the chain) never learns what a math problem is:
 it asks a `Task` for batches, for the model's outputs on a batch (logits over the task's output
 space, which positions count, and the task's own loss), and for an evaluation. The MWP solver is
-one `Task`; another task (classification, say) would implement the same methods.
+one `Task`; another task (classification, say) implements the same methods.
+
+A `TaskPlugin` is what the sweep and the CLI need on top: how to train (or copy) a teacher from a
+data spec and how to load a saved model as (model, `Task`, `ModelIO`). Built-in plug-ins are
+named (`mwp`, `causal-lm`); a user's own is given by import path (`raykd.task.registry`,
+docs/tasks.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -60,6 +66,54 @@ class Task(Protocol):
     def query_masks(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Per attention kind, (B, Lq) True at real query positions (for attention entropy
         and the attention-map loss: padding rows must not count)."""
+
+
+class ModelIO(Protocol):
+    """How a task's models are written to and read from a directory (every round of a chain)."""
+
+    def save(self, model: nn.Module, directory: Path, extra: dict[str, Any]) -> None: ...
+
+    def load(self, directory: Path) -> nn.Module: ...
+
+
+@dataclass
+class LoadedModel:
+    """A saved model ready for the method: the model (eval mode), the task over the run's data
+    built for it (its tokenizer, its vocabulary), and the IO every round of a chain saves with."""
+
+    model: nn.Module
+    task: Task
+    io: ModelIO
+
+
+@runtime_checkable
+class TaskPlugin(Protocol):
+    """A task as the sweep, `raykd chain` and `raykd teacher` see it (docs/tasks.md).
+
+    Everything is a plain method of data: a plug-in holds its options (set when it is made) and
+    nothing trained, so the sweep's driver and every Ray worker can make their own."""
+
+    name: str
+    workloads: dict[str, str]
+    """What the task's `run` can time (as `Task.workloads`; known before any model is loaded)."""
+
+    def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The sweep's `teacher:` mapping, validated, with defaults (None: the default teacher).
+        `{path: DIR}` means a trained teacher to copy; anything else is for `train_teacher`.
+        Raise `raykd.errors.ConfigError` naming the bad key."""
+
+    def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
+                      progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+        """Train a teacher on `data`'s train split (early-stopping on valid) and save it to `out`,
+        a new directory that `load` reads. Returns a report holding at least "valid" (the task's
+        metrics there)."""
+
+    def load(self, directory: Path, data: str, *, seed: int = 0) -> LoadedModel:
+        """The model saved in `directory` (by `train_teacher` or any round of a chain) and the
+        task over `data` for it. Raise `raykd.errors.RaykdInputError` subclasses for bad input."""
+
+    def data_fingerprint(self, data: str, *, seed: int = 0) -> str:
+        """A digest of `data`'s splits (what a resumed sweep must read again), without a model."""
 
 
 def resolve_workload(task: Task, name: str) -> str:

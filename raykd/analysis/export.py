@@ -108,12 +108,27 @@ def _copy_dir(src: str, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*DROPPED))
 
 
-def _check_solver_dir(d: Path, src: str) -> None:
-    """The copied checkpoint must load as a raykd solver; one line naming the problem if not."""
+def load_saved_model(d: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer or None) of any model directory raykd writes: a solver (`raykd.task.io`)
+    or a Transformers model of any shape (`raykd.task.hf_io`: causal LMs, plug-ins' models)."""
+    from raykd.task.hf_io import BASE_CONFIG, HFModelIO
     from raykd.task.io import load_solver
 
     try:
-        load_solver(d)
+        config = json.loads((Path(d) / "config.json").read_text())
+    except (OSError, ValueError):
+        config = None
+    if isinstance(config, dict) and isinstance(config.get(BASE_CONFIG), dict):
+        model, tokenizer, _io = HFModelIO.open(d, tokenizer=(Path(d) / "tokenizer.json").is_file())
+        return model, tokenizer
+    model, tokenizer, _ = load_solver(d)
+    return model, tokenizer
+
+
+def _check_solver_dir(d: Path, src: str) -> None:
+    """The copied checkpoint must load as a raykd model; one line naming the problem if not."""
+    try:
+        load_saved_model(d)
     except ModelFormatError as exc:
         raise ModelFormatError(f"cannot export this trial's checkpoint: {str(exc).replace(str(d), src)}") from None
 

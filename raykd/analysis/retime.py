@@ -59,13 +59,10 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, device: str = "cpu", threa
 
     from raykd.analysis.export import _checkpoint_uri
     from raykd.analysis.sweep import open_sweep
-    from raykd.data import load_splits
     from raykd.distributed.space import parse_space
     from raykd.measure import compare_latency
     from raykd.results.store import update_pareto, write_trial
-    from raykd.task.io import load_solver
     from raykd.task_interface import resolve_workload
-    from raykd.task.mwp import MWPTask
 
     sw = open_sweep(sweep_uri)
     ids = retime_candidates(sw, objectives)
@@ -75,13 +72,13 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, device: str = "cpu", threa
     work = Path(tempfile.mkdtemp(prefix="raykd-retime-"))
     try:
         teacher_dir = storage.download_dir(sw.teacher["dir"], work / "teacher")
-        teacher, tokenizer, _ = load_solver(teacher_dir)
-        models = {"teacher": teacher.to(device).eval()}
+        loaded = space.task_plugin().load(teacher_dir, space.data, seed=space.seed)
+        task = loaded.task
+        models = {"teacher": loaded.model.to(device).eval()}
         for tid in ids:
             src = _checkpoint_uri(sw, sw.trial(tid))
             local = storage.download_dir(src, work / tid)
-            models[tid] = load_solver(local)[0].to(device).eval()
-        task = MWPTask(tokenizer, teacher.vocab, load_splits(space.data, seed=space.seed))
+            models[tid] = loaded.io.load(local).to(device).eval()
         base = space.chain_config({})
         batch = {k: v.to(device) for k, v in next(iter(task.batches("valid", base.latency_batch))).items()}
         log(f"re-timing the teacher and {len(ids)} trials together: {rounds} interleaved rounds on {device}")

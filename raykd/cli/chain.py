@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from raykd.cli.args import SEED, add_threads
-from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
+from raykd.cli.common import add_json_flag, add_output, add_task, print_json, set_threads, task_plugin
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chain", help="run one prune -> distill chain in-process", description=__doc__)
-    p.add_argument("--teacher", required=True, help="unpruned solver directory (from `raykd teacher`)")
-    p.add_argument("--data", required=True, help="data spec (split as for the teacher)")
+    p.add_argument("--teacher", required=True, help="unpruned teacher directory (from `raykd teacher`, same --task)")
+    p.add_argument("--data", required=True, help="data spec, read by the task (split as for the teacher)")
+    add_task(p)
     p.add_argument("--config", help="YAML file of chain settings (see docs/method.md); defaults otherwise")
     add_output(p, "--out", kind="chain", inputs=("teacher",), help="chain directory: one checkpoint per round; re-running resumes")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value)")
@@ -42,26 +43,24 @@ def load_chain_config(path: str | None, overrides: list[str]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.data import load_splits, require_splits
     from raykd.method.chain import Chain
     from raykd.method.measurement import make_measure
-    from raykd.task.io import SolverIO, load_solver
-    from raykd.task.mwp import MWPTask
+    from raykd.task.registry import require_task_splits
 
     config = load_chain_config(args.config, args.set)
+    plugin = task_plugin(args)
     set_threads(args.threads)
-    teacher, tokenizer, _ = load_solver(args.teacher)
-    splits = load_splits(args.data, seed=args.seed)
-    require_splits(splits, args.data, ("train", "valid"), why="each round trains on train and is scored on valid")
-    task = MWPTask(tokenizer, teacher.vocab, splits)
+    loaded = plugin.load(Path(args.teacher), args.data, seed=args.seed)
+    task = loaded.task
+    require_task_splits(task, args.data, ("train", "valid"), why="each round trains on train and is scored on valid")
     quiet = args.quiet or args.json
-    chain = Chain(task, teacher, config, SolverIO(tokenizer), Path(args.out), make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
+    chain = Chain(task, loaded.model, config, loaded.io, Path(args.out), make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
                   progress=not quiet, log=(lambda _m: None) if quiet else print,
                   on_round=None if quiet else (lambda rec, _d: print(round_line(rec))))
     result = chain.run()
     teacher_valid = result.teacher_metrics["valid"]
     if args.json:
-        print_json({"teacher_accuracy": teacher_valid["accuracy"], "teacher": result.teacher_metrics,
+        print_json({"task": plugin.name, "teacher_accuracy": teacher_valid[task.primary_metric], "teacher": result.teacher_metrics,
                     "rounds": result.records, "out": args.out})
         return 0
     print_round_table(result.records, teacher_valid)

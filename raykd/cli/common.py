@@ -90,3 +90,27 @@ def prepare_outputs(args: argparse.Namespace) -> None:
             out = check_output_file(value, force=force, flag=spec.flag)
         inputs = {f"--{d.replace('_', '-')}": getattr(args, d) for d in spec.inputs if getattr(args, d, None)}
         check_not_overlapping(Path(out), inputs, spec.flag)
+
+
+def add_task(parser: argparse.ArgumentParser) -> None:
+    """--task NAME|module:factory and --task-option KEY=VALUE (raykd.task.registry)."""
+    parser.add_argument("--task", default="mwp",
+                        help="task: mwp (default: the equation solver), causal-lm (decoder-only LLMs), or a plug-in's "
+                             "import path module:factory (docs/tasks.md)")
+    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the task (YAML value), e.g. max_new_tokens=24 for causal-lm")
+
+
+def task_plugin(args: argparse.Namespace) -> Any:
+    """The `TaskPlugin` that --task and --task-option name; ConfigError (one line) otherwise."""
+    from raykd.errors import ConfigError
+    from raykd.task.registry import TaskSpec, load_task_plugin
+    from raykd.yaml_io import parse_yaml
+
+    options: dict[str, Any] = {}
+    for item in args.task_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--task-option needs KEY=VALUE, got {item!r}")
+        options[key.strip()] = parse_yaml(value, f"--task-option {item!r}")
+    return load_task_plugin(TaskSpec(args.task, options))

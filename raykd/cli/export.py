@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help='choose by constraint: "max-drop=0.5" (fastest within 0.5 accuracy points of the '
                             'teacher), "min-speedup=1.2" (smallest with speedup >= 1.2x); also max-params=, '
                             'max-flops=, min-accuracy=, by=METRIC:MODE, comma-separated')
-    which.add_argument("--model", metavar="DIR", help="a solver directory instead of a sweep trial (with --hf)")
+    which.add_argument("--model", metavar="DIR", help="a model directory (a solver, or a causal LM from --task causal-lm) instead of a sweep trial (with --hf)")
     p.add_argument("--hf", action="store_true",
                    help="write the pruned encoder as a stock Transformers directory (uniform shapes only)")
     add_output(p, "--out", kind="model", metavar="DIR", help="target directory")
@@ -77,21 +77,25 @@ def _selected_by(args: argparse.Namespace) -> str:
 
 
 def _export_hf(args: argparse.Namespace, solver_dir: str, source: str | None = None) -> int:
+    from raykd.analysis.export import load_saved_model
     from raykd.outputs import atomic_dir, is_model_dir
     from raykd.structures.hf_export import export_hf, hf_shape
-    from raykd.task.io import load_solver
+    from raykd.task.model import SolverModel
 
-    model, tokenizer, _ = load_solver(solver_dir)
-    shape = hf_shape(model.encoder)  # refuses before anything is written
+    model, tokenizer = load_saved_model(solver_dir)
+    exported = model.encoder if isinstance(model, SolverModel) else model  # a solver exports its encoder
+    shape = hf_shape(exported)  # refuses before anything is written
     provenance = {"from": source or str(solver_dir), "selected_by": _selected_by(args)}
     with atomic_dir(args.out, may_replace=lambda p: args.force and is_model_dir(p)) as tmp:
-        export_hf(model.encoder, tmp, tokenizer=tokenizer, provenance=provenance)
+        export_hf(exported, tmp, tokenizer=tokenizer, provenance=provenance)
     if args.json:
         print_json({"out": str(args.out), "hf_shape": shape, **provenance})
         return 0
-    print(f"exported the pruned encoder as a stock {type(model.encoder).__name__} "
+    what = "encoder" if exported is not model else "model"
+    auto = "AutoModel" if exported is not model else type(model).__name__
+    print(f"exported the pruned {what} as a stock {type(exported).__name__} "
           f"({', '.join(f'{k}={v}' for k, v in shape.items())}) to {args.out}; "
-          f"load it with transformers.AutoModel.from_pretrained")
+          f"load it with transformers.{auto}.from_pretrained")
     return 0
 
 

@@ -72,7 +72,7 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         status, error = "failed", unreadable if not error else f"{error}; {unreadable}"
     last = records[-1] if records else result
     row: dict[str, Any] = {
-        "sweep": sweep, "trial_id": trial.trial_id, "status": status, "error": error,
+        "sweep": sweep, "task": space.task_spec.name, "trial_id": trial.trial_id, "status": status, "error": error,
         **{f"hp_{p.name}": config.get(p.name) for p in space.search},
         "chain_config_json": chain_json,
         **{c: _num(last.get(c, result.get(c))) for c in FINAL_COLUMNS},  # world_size: from the trial's report

@@ -3,8 +3,9 @@
 A space file has these top-level keys (all optional except `search`; see search_spaces/):
 
     name: default                 # sweep name (directory under storage)
-    data: synthetic:800           # data spec (see `raykd data check`)
-    teacher: {preset: tiny, epochs: 20}     # or {path: DIR} or {encoder: minilm, epochs: ...}
+    task: mwp                     # or causal-lm, or mypkg.tasks:make_task; options: {name: causal-lm, max_new_tokens: 24}
+    data: synthetic:800           # data spec, read by the task (mwp/causal-lm: see `raykd data check`)
+    teacher: {preset: tiny, epochs: 20}     # the task's teacher settings; mwp: or {path: DIR} or {encoder: minilm, epochs: ...}
     search:                       # hyperparameters Optuna samples (ChainConfig fields)
       alpha: {low: 0.0, high: 1.0}
       n: {low: 0.5, high: 3.0, log: true}
@@ -34,7 +35,7 @@ from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
 
 OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
 SAMPLERS = ("tpe", "nsga2", "random")
-TOP_LEVEL = ("name", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
+TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
              "resources", "storage", "seed", "speed")
 SPEED_SOURCES = ("table", "measured")
 SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
@@ -177,6 +178,8 @@ class Resources:
 @dataclass(frozen=True)
 class SweepSpace:
     name: str = "default"
+    # the task, by name or import path with its options (raykd.task.registry): {"name": "mwp"}
+    task: dict[str, Any] = field(default_factory=lambda: {"name": "mwp"})
     data: str = "synthetic:800"
     teacher: dict[str, Any] = field(default_factory=lambda: {"preset": "tiny", "epochs": 20})
     search: tuple[Param, ...] = ()
@@ -203,6 +206,18 @@ class SweepSpace:
     @property
     def modes(self) -> list[str]:
         return [o.mode for o in self.objectives]
+
+    @property
+    def task_spec(self) -> Any:
+        from raykd.task.registry import TaskSpec
+
+        return TaskSpec.parse(self.task)
+
+    def task_plugin(self) -> Any:
+        """The sweep's `TaskPlugin` (made afresh: plug-ins hold options, nothing trained)."""
+        from raykd.task.registry import load_task_plugin
+
+        return load_task_plugin(self.task_spec)
 
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
@@ -270,7 +285,12 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
             if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "num_samples" else 0):
                 raise ConfigError(f"{source}: {key} must be an integer >= {1 if key == 'num_samples' else 0}")
             kw[key] = v
-    kw["teacher"] = _teacher(raw.get("teacher", {"preset": "tiny", "epochs": 20}), source)
+    from raykd.task.registry import TaskSpec, load_task_plugin
+
+    task_spec = TaskSpec.parse(raw.get("task"))
+    plugin = load_task_plugin(task_spec)  # a task that cannot be imported or made fails here, not on a worker
+    kw["task"] = task_spec.to_dict()
+    kw["teacher"] = plugin.teacher_settings(raw.get("teacher"))
     search = raw.get("search")
     if not isinstance(search, Mapping) or not search:
         raise ConfigError(f"{source}: search must map at least one chain setting to a range")
@@ -285,11 +305,10 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     ChainConfig.from_dict(fixed)  # every fixed value must be valid on its own
     if "latency_workload" in {p.name for p in params}:
         raise ConfigError(f"{source}: latency_workload cannot be searched: the sweep's speed figures must all time one workload")
-    from raykd.task.mwp import WORKLOADS
-
     workload = fixed.get("latency_workload", "default")
-    if workload != "default" and workload not in WORKLOADS:
-        raise ConfigError(f"{source}: fixed.latency_workload {workload!r} is not one of default, {', '.join(WORKLOADS)}")
+    if workload != "default" and workload not in plugin.workloads:
+        raise ConfigError(f"{source}: fixed.latency_workload {workload!r} is not one of the {task_spec.name} task's "
+                          f"workloads: default, {', '.join(plugin.workloads)}")
     kw["fixed"] = dict(fixed)
     _check_joint_ranges(params, dict(fixed), source)
     kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
@@ -307,24 +326,6 @@ def load_space(path: str | Path | None) -> SweepSpace:
     if path is None:
         return parse_space(parse_yaml(DEFAULT_SPACE_YAML, "embedded default space"), "embedded default space")
     return parse_space(load_yaml_file(path, "search space"), str(path))
-
-
-def _teacher(raw: Any, source: str) -> dict[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: teacher must be a mapping ({{preset: tiny}}, {{encoder: NAME}} or {{path: DIR}})")
-    allowed = {"preset", "encoder", "path", "epochs", "lr", "head_lr", "batch_size", "patience", "max_steps", "time_budget_s"}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ConfigError(f"{source}: teacher has unknown key(s) {', '.join(sorted(unknown))}")
-    sources = [k for k in ("preset", "encoder", "path") if k in raw]
-    if len(sources) != 1:
-        raise ConfigError(f"{source}: teacher needs exactly one of preset, encoder, path")
-    if "preset" in raw and raw["preset"] != "tiny":
-        raise ConfigError(f"{source}: teacher.preset must be tiny")
-    for key in ("epochs", "batch_size", "patience", "max_steps"):
-        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0):
-            raise ConfigError(f"{source}: teacher.{key} must be a non-negative integer")
-    return dict(raw)
 
 
 def _objectives(raw: Any, source: str) -> tuple[Objective, ...]:

@@ -107,7 +107,7 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
         trial_id = tune.get_context().get_trial_id()
         chain = space.chain_config(config)
         loop_config = {
-            "chain": chain.to_dict(), "teacher_dir": teacher_dir, "data": space.data, "data_seed": space.seed,
+            "chain": chain.to_dict(), "task": space.task, "teacher_dir": teacher_dir, "data": space.data, "data_seed": space.seed,
             "use_gpu": res.gpus_per_worker > 0, "threads_per_worker": max(1, int(res.cpus_per_worker)),
             "teacher_metrics": teacher_metrics, "speed_source": space.speed["source"],
         }
@@ -242,7 +242,7 @@ def run_sweep(
         meta = {
             "name": paths.root.rstrip("/").rsplit("/", 1)[-1], "space": space.to_dict(), "space_raw": _raw(space),
             "objectives": [{"metric": o.metric, "mode": o.mode} for o in space.objectives], "teacher": teacher,
-            "data": space.data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "task": space.task, "data": space.data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
             "fingerprint": {"data": teacher.get("data_digest"), "teacher": teacher.get("weights_sha256")},
         }
@@ -257,7 +257,7 @@ def run_sweep(
     else:
         system = {} if res.worker_niceness is None else {"_system_config": {"worker_niceness": res.worker_niceness}}
         ray.init(num_cpus=os.cpu_count(), resources={TRIAL_SLOT: res.concurrent_trials}, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False, **system)
+                 log_to_driver=False, configure_logging=False, **_local_runtime_env(space), **system)
     try:
         journal = _local_journal(paths)
         trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train, teacher.get("metrics")), {"cpu": 0, TRIAL_SLOT: 1})
@@ -313,22 +313,21 @@ def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPat
 
     The space itself cannot drift: --resume uses the copy stored at creation. What can drift is
     what the space points at: the data files (read by every trial) and the sweep's teacher copy."""
-    from raykd.data import load_splits
-    from raykd.resume import check_resume, problems_digest
-    from raykd.task.io import CHECKSUM_KEY
+    from raykd.distributed.teacher import weights_digest
+    from raykd.resume import check_resume
 
     stored = {k: v for k, v in (meta.get("fingerprint") or {}).items() if v}
     if not stored:
         return  # a sweep from before fingerprints: nothing to compare
     current: dict[str, Any] = {}
     if "data" in stored:
-        current["data"] = problems_digest(load_splits(space.data, seed=space.seed))
+        current["data"] = space.task_plugin().data_fingerprint(space.data, seed=space.seed)
     if "teacher" in stored:
-        config_uri = storage.join(meta["teacher"]["dir"], "config.json")
+        teacher_dir = meta["teacher"]["dir"]
         try:
-            current["teacher"] = json.loads(storage.read_bytes(config_uri)).get(CHECKSUM_KEY)
+            current["teacher"] = weights_digest(teacher_dir)
         except (OSError, ValueError, AttributeError):
-            raise ConfigError(f"the sweep's teacher at {meta['teacher']['dir']} is missing or damaged") from None
+            raise ConfigError(f"the sweep's teacher at {teacher_dir} is missing or damaged") from None
     check_resume(stored, current, what="sweep", where=paths.root,
                  hint=f"restore the data at {space.data!r} (and the sweep's teacher) or start a new sweep")
 
@@ -346,6 +345,15 @@ def _raw(space: SweepSpace) -> dict[str, Any]:
     d["search"] = search
     d["objectives"] = list(d["objectives"])  # asdict gives a tuple; the parser wants a YAML list
     return d
+
+
+def _local_runtime_env(space: SweepSpace) -> dict[str, Any]:
+    """A local cluster's workers import a user's task plug-in from where the driver found it
+    (`raykd.task.registry.worker_pythonpath`); raykd's own tasks need nothing."""
+    from raykd.task.registry import worker_pythonpath
+
+    path = worker_pythonpath(space.task_spec)
+    return {"runtime_env": {"env_vars": {"PYTHONPATH": path}}} if path else {}
 
 
 def _local_gpus() -> int:

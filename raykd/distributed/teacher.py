@@ -21,53 +21,41 @@ from raykd.distributed.space import SweepSpace
 
 
 def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print) -> dict[str, Any]:
-    """Teacher directory URI + its reference metrics; trains and measures only what is missing."""
-    from raykd.data import load_splits, require_splits
+    """Teacher directory URI + its reference metrics; trains and measures only what is missing.
 
+    The task plug-in (`space.task_plugin()`) trains or copies the teacher and loads it with its
+    task; everything else here (statistics, latency table, reference metrics) is task-agnostic."""
     target = storage.join(sweep_uri, "teacher")
-    t_cfg = space.teacher
-    info: dict[str, Any] = {"dir": target, "trained_here": False, "train_s": 0.0, "stats_s": 0.0}
-    splits = load_splits(space.data, seed=space.seed)
-    require_splits(splits, space.data, ("train", "valid"), why="trials train on train and are scored on valid")
+    info: dict[str, Any] = {"dir": target, "task": space.task_spec.name, "trained_here": False, "train_s": 0.0, "stats_s": 0.0}
     work = Path(tempfile.mkdtemp(prefix="raykd-teacher-"))
     try:
-        return _prepare(space, target, t_cfg, info, splits, work, progress, log)
+        return _prepare(space, target, info, work, progress, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[str, Any], splits: dict[str, Any],
-             work: Path, progress: bool, log: Any) -> dict[str, Any]:
+def _prepare(space: SweepSpace, target: str, info: dict[str, Any], work: Path, progress: bool, log: Any) -> dict[str, Any]:
     from raykd.method.importance import STATS_NAME, StructureStats, collect_stats
-    from raykd.task.io import load_solver, save_solver
-    from raykd.task.mwp import MWPTask
-    from raykd.task.teacher import SolverSpec, train_teacher
-    from raykd.training import FitConfig
+    from raykd.task.registry import require_task_splits
 
+    plugin, t_cfg = space.task_plugin(), space.teacher
     local = work / "teacher"
     if "path" in t_cfg:
         source = storage.download_dir(t_cfg["path"], work / "given")
-        model, tokenizer, _ = load_solver(source)
-        save_solver(model, tokenizer, local, extra={"copied_from": str(t_cfg["path"])})
+        given = plugin.load(source, space.data, seed=space.seed)
+        given.io.save(given.model, local, {"copied_from": str(t_cfg["path"])})
     elif storage.exists(storage.join(target, "config.json")):
         local = storage.download_dir(target, local)
         log(f"reusing the sweep's teacher at {target}")
     else:
-        spec = SolverSpec(preset=t_cfg.get("preset"), encoder=t_cfg.get("encoder"))
-        pretrained = "encoder" in t_cfg
-        fit = FitConfig(
-            epochs=int(t_cfg.get("epochs", 20)), batch_size=int(t_cfg.get("batch_size", 32)),
-            lr=float(t_cfg.get("lr", 5e-5 if pretrained else 1e-3)), head_lr=float(t_cfg.get("head_lr", 1e-3 if pretrained else 0.0)),
-            patience=int(t_cfg.get("patience", 5)), max_steps=int(t_cfg.get("max_steps", 0)),
-            time_budget_s=float(t_cfg.get("time_budget_s", 0.0)), seed=space.seed,
-        )
         log(f"training the sweep's teacher on {space.data} ...")
         t0 = time.perf_counter()
-        train_teacher(splits, spec, fit, local, progress=progress, extra_config={"data": space.data})
+        plugin.train_teacher(space.data, t_cfg, local, seed=space.seed, progress=progress, log=log)
         info["train_s"] = round(time.perf_counter() - t0, 2)
         info["trained_here"] = True
-    model, tokenizer, _ = load_solver(local)
-    task = MWPTask(tokenizer, model.vocab, splits)
+    loaded = plugin.load(local, space.data, seed=space.seed)
+    model, task = loaded.model, loaded.task
+    require_task_splits(task, space.data, ("train", "valid"), why="trials train on train and are scored on valid")
     stats_file = Path(local) / STATS_NAME
     if not stats_file.is_file():
         base = space.chain_config({})
@@ -80,14 +68,12 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
         StructureStats.load(stats_file)  # fail early on a corrupt file
     if space.speed["source"] == "table":
         _latency_table(space, model, task, Path(local), info, log)
-    from raykd.resume import problems_digest
-    from raykd.task.io import CHECKSUM_KEY, read_solver_config
-
-    info["data_digest"] = problems_digest(splits)
-    info["weights_sha256"] = read_solver_config(local).get(CHECKSUM_KEY)
+    info["data_digest"] = plugin.data_fingerprint(space.data, seed=space.seed)
+    info["weights_sha256"] = weights_digest(str(local))
     valid = task.evaluate(model, "valid")
-    test = task.evaluate(model, "test") if splits.get("test") else None
-    info.update({"accuracy": valid["accuracy"], "test_accuracy": test["accuracy"] if test else None,
+    test = task.evaluate(model, "test") if task.has_split("test") else None
+    metric = task.primary_metric
+    info.update({"accuracy": valid[metric], "test_accuracy": test[metric] if test else None, "primary_metric": metric,
                  # with n, interval and per-problem bits: every trial's paired test against the teacher
                  "metrics": {"valid": valid, **({"test": test} if test else {})}})
     from raykd.measure import count_params
@@ -95,6 +81,24 @@ def _prepare(space: SweepSpace, target: str, t_cfg: dict[str, Any], info: dict[s
     info["params"] = count_params(model)
     storage.upload_dir(Path(local), target)
     return info
+
+
+def weights_digest(directory: str) -> str | None:
+    """SHA-256 of a saved model's weights (a local path or a storage URI): the checksum its
+    config.json records (every model raykd writes), else the hash of its model.safetensors (a
+    plug-in's own format); None when it has neither. OSError/ValueError when config.json is
+    unreadable."""
+    import hashlib
+    import json
+
+    from raykd.structures.serialization import CHECKSUM_KEY, WEIGHTS_NAME
+
+    config = json.loads(storage.read_bytes(storage.join(directory, "config.json")))
+    recorded = config.get(CHECKSUM_KEY) if isinstance(config, dict) else None
+    if recorded:
+        return str(recorded)
+    weights = storage.join(directory, WEIGHTS_NAME)
+    return hashlib.sha256(storage.read_bytes(weights)).hexdigest() if storage.exists(weights) else None
 
 
 def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: dict[str, Any], log: Any) -> None:

@@ -36,13 +36,11 @@ def chain_worker(config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
-    from raykd.data import load_splits
     from raykd.method.chain import STATE_NAME, Chain, round_dir
     from raykd.method.config import ChainConfig
     from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
     from raykd.method.measurement import make_measure
-    from raykd.task.io import SolverIO, load_solver
-    from raykd.task.mwp import MWPTask
+    from raykd.task.registry import load_task_plugin
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
@@ -57,11 +55,10 @@ def chain_worker(config: dict[str, Any]) -> None:
             state = json.loads((Path(d) / STATE_NAME).read_text())
             shutil.copytree(d, round_dir(work, int(state["round"])))
     teacher_dir = download_dir(config["teacher_dir"], work / "teacher")
-    teacher, tokenizer, _ = load_solver(teacher_dir)
+    loaded = load_task_plugin(config.get("task")).load(teacher_dir, config["data"], seed=int(config.get("data_seed", 0)))
+    task, teacher = loaded.task, loaded.model
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() and config.get("use_gpu") else torch.device("cpu")
     teacher.to(device)
-    splits = load_splits(config["data"], seed=int(config.get("data_seed", 0)))
-    task = MWPTask(tokenizer, teacher.vocab, splits)
     stats_path = next((teacher_dir / n for n in (STATS_NAME, LEGACY_STATS_NAME) if (teacher_dir / n).is_file()), None)
     stats = StructureStats.load(stats_path) if stats_path is not None else None
     from raykd.method.latency_table import TABLE_NAME, LatencyTable
@@ -78,7 +75,7 @@ def chain_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics)
 
     try:
-        Chain(task, teacher, chain_config, SolverIO(tokenizer), work,
+        Chain(task, teacher, chain_config, loaded.io, work,
               make_measure(task, repeats=chain_config.latency_repeats, threads=threads or None, table=table,
                            workload=chain_config.latency_workload),
               teacher_stats=stats, teacher_metrics=config.get("teacher_metrics"), progress=False, on_round=on_round,

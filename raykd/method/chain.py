@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -50,18 +50,10 @@ from raykd.structures import (
 from raykd.results.stats import accuracy_fields
 from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
-from raykd.task_interface import Batch, Task
+from raykd.task_interface import Batch, ModelIO, Task  # noqa: F401  (ModelIO: re-exported)
 from raykd.training import FitConfig, fit
 
 STATE_NAME = "state.json"
-
-
-class ModelIO(Protocol):
-    """How a task's models are written to and read from a directory."""
-
-    def save(self, model: nn.Module, directory: Path, extra: dict[str, Any]) -> None: ...
-
-    def load(self, directory: Path) -> nn.Module: ...
 
 
 MeasureFn = Callable[[nn.Module, nn.Module, Batch], dict[str, Any]]

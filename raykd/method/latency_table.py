@@ -169,11 +169,33 @@ class LatencyTable:
             raise ConfigError(f"{path} is not a readable latency table ({exc})") from None
 
 
-def uniform_variant(model: nn.Module, kind: str, kept: int) -> nn.Module:
-    """A copy of `model` with every layer of `kind` pruned to its first `kept` heads."""
+def kept_head_ids(num_heads: int, num_kv_heads: int, kept: int) -> list[int] | None:
+    """Which `kept` query heads a uniform variant keeps: the first ones for plain multi-head
+    attention; for grouped-query attention `kept` / G heads of every K/V group (what
+    within-groups pruning makes) when `kept` is a multiple of the G groups, else the first whole
+    groups when it is a multiple of the group size; None when a GQA block cannot have `kept` heads."""
+    if num_kv_heads >= num_heads:
+        return list(range(kept))
+    size = num_heads // num_kv_heads
+    if kept and kept % num_kv_heads == 0:
+        return [group * size + j for group in range(num_kv_heads) for j in range(kept // num_kv_heads)]
+    if kept and kept % size == 0:
+        return list(range(kept))
+    return None
+
+
+def uniform_variant(model: nn.Module, kind: str, kept: int) -> nn.Module | None:
+    """A copy of `model` with every layer of `kind` pruned to `kept` heads (`kept_head_ids`);
+    None when its blocks cannot have that many (a GQA count that would leave groups uneven)."""
+    from raykd.structures.heads import blocks_by_kind
+
+    blocks = blocks_by_kind(model)[kind]
+    keep = [kept_head_ids(b.num_heads, b.num_kv_heads, kept) for b in blocks]
+    if any(k is None for k in keep):
+        return None
     variant = copy.deepcopy(model)
-    counts = head_counts(variant)[kind]
-    prune_heads(variant, {kind: {layer: list(range(kept, h)) for layer, h in enumerate(counts) if kept < h}})
+    prune_heads(variant, {kind: {layer: [h for h in range(b.num_heads) if h not in k]
+                                 for layer, (b, k) in enumerate(zip(blocks, keep)) if kept < b.num_heads}})
     return variant.eval()
 
 
@@ -217,9 +239,14 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
     batch = {k: v.to(device) for k, v in batch.items()}
     dense = dense.eval()
     variants = {"dense": dense}
+    unbuildable: dict[str, list[int]] = {}
     for kind, h in heads.items():
         for k in range(h):
-            variants[f"{kind}/{k}"] = uniform_variant(dense, kind, k)
+            variant = uniform_variant(dense, kind, k)
+            if variant is None:
+                unbuildable.setdefault(kind, []).append(k)
+            else:
+                variants[f"{kind}/{k}"] = variant
     for kind, grid in ffn_grid.items():
         for w in grid[:-1]:
             variants[f"{kind}/w{w}"] = ffn_variant(dense, kind, w)
@@ -234,8 +261,12 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
     variant_ms = {name: dense_ms / lat.paired_speedup[name] for name in variants}
     saving: dict[str, list[float]] = {}
     for kind, h in heads.items():
-        raw = [(dense_ms - variant_ms[f"{kind}/{k}"]) / layers[kind] for k in range(h)] + [0.0]
-        saving[kind] = _non_increasing(raw)
+        raw: list[float | None] = [(dense_ms - variant_ms[f"{kind}/{k}"]) / layers[kind] if f"{kind}/{k}" in variants else None
+                                   for k in range(h)] + [0.0]
+        for k in range(h - 1, -1, -1):  # a count no block can have: the saving of the next count that can exist
+            if raw[k] is None:
+                raw[k] = raw[k + 1]
+        saving[kind] = _non_increasing([float(v) for v in raw if v is not None])
     ffn_saving = {kind: _non_increasing([(dense_ms - variant_ms[f"{kind}/w{w}"]) / stacks[STACK_OF[kind]] for w in grid[:-1]] + [0.0])
                   for kind, grid in ffn_grid.items()}
     layer_ms = {stack: (dense_ms - variant_ms[f"{stack}/-{d}"]) / d for stack, d in depth_drop.items()}
@@ -245,6 +276,10 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
                     "over rounds of dense/variant); per-layer saving = (dense - variant) / layers changed, made "
                     "non-increasing in kept heads and width"),
             "format": 2,
+            "gqa": ("grouped-query kinds time within-groups shapes (k/G heads per K/V group, every K/V head kept) where k "
+                    "is a multiple of the G groups, else the first k/g whole groups; a count neither can make "
+                    "(unbuildable) takes the saving of the next larger count"),
+            "unbuildable": unbuildable,
             "workload": task.workloads[workload], "rounds": rounds, "warmup": warmup, "variants": len(variants), "wall_s": round(time.perf_counter() - t0, 2),
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "variant_median_ms": {n: s.median_ms for n, s in lat.stats.items()}}

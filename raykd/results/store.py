@@ -35,7 +35,7 @@ PARETO_FILE = "pareto.parquet"
 FORMAT_VERSION = "1"
 STATUSES = ("complete", "pruned", "failed", "running")
 
-STRING_COLUMNS = ("sweep", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
+STRING_COLUMNS = ("sweep", "task", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
                   "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source",
                   "latency_workload", "retimed_device", "retimed_workload", "retimed_at")
 FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "latency_ms", "params_reduction",

@@ -27,6 +27,17 @@ from raykd.structures.shape import SHAPE_KEYS, apply_shape, shape_of
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 HEAD_MAP_KEY = "head_map"
+CHECKSUM_KEY = "weights_sha256"  # recorded at save time, checked at load (a torn or replaced file)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -58,8 +69,9 @@ def save_pruned(
         if key in config and config[key] != shape[key]:
             raise ValueError(f"extra_config has a {key!r} that differs from the model's own")
     config.update(shape)
-    text = json.dumps(config, indent=2, sort_keys=True)
     _atomic_write(directory / WEIGHTS_NAME, lambda p: save_model(model, p))
+    config[CHECKSUM_KEY] = file_sha256(directory / WEIGHTS_NAME)
+    text = json.dumps(config, indent=2, sort_keys=True)
     _atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(text))
     return directory
 
@@ -161,6 +173,9 @@ def load_state_with_shape(
         raise ModelFormatError(f"{directory} has no {WEIGHTS_NAME}")
     apply_shape(model, config)
     check_weights(model, weights)
+    expected = config.get(CHECKSUM_KEY)
+    if expected is not None and file_sha256(weights) != expected:
+        raise ModelFormatError(f"{weights} does not match the checksum in {CONFIG_NAME}: the file is corrupt or was replaced")
     try:
         load_model(model, str(weights), strict=True)
     except RuntimeError as exc:  # check_weights should have caught it; keep the contract anyway

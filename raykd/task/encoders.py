@@ -37,23 +37,24 @@ def resolve_encoder_path(name: str) -> str:
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
-def check_encoder_source(name: str) -> str:
-    """The encoder's local path or hub id, refusing early what can be neither.
+def check_encoder_source(name: str, what: str = "encoder") -> str:
+    """The model's local path or hub id, refusing early what can be neither (`what` names the
+    model in messages: "encoder", "model").
 
     A value that is clearly a path (absolute, ~, ./, ../, or more than one '/') must exist; one
     shaped like a hub id ("org/name") is a local directory when one exists, else a hub id."""
     if not name.strip():
-        raise RaykdInputError("--encoder is empty")
+        raise RaykdInputError(f"--{what} is empty")
     path = resolve_encoder_path(name)
     local = Path(path).expanduser()
     if local.exists():
         if not local.is_dir():
-            raise RaykdInputError(f"encoder {name!r}: {local} is a file, not a model directory")
+            raise RaykdInputError(f"{what} {name!r}: {local} is a file, not a model directory")
         if not (local / "config.json").is_file():
-            raise RaykdInputError(f"encoder {name!r}: {local} has no config.json (not a Transformers model directory)")
+            raise RaykdInputError(f"{what} {name!r}: {local} has no config.json (not a Transformers model directory)")
         return str(local)
     if name.startswith(("/", "~", ".")) or name.count("/") > 1 or "\\" in name or not HUB_ID.fullmatch(name):
-        raise RaykdInputError(f"encoder path {name} does not exist")
+        raise RaykdInputError(f"{what} path {name} does not exist")
     return name
 
 

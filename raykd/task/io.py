@@ -8,13 +8,13 @@ safetensors: never pickle).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from raykd.errors import ModelFormatError
 from raykd.outputs import atomic_dir, is_model_dir
+from raykd.structures.serialization import file_sha256  # noqa: F401  (also raykd.task.io.file_sha256)
 from raykd.task.model import DecoderConfig, SolverModel
 from raykd.task.vocab import OutputVocab
 
@@ -23,7 +23,7 @@ WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_NAME = "tokenizer.json"
 MODEL_KIND = "raykd-mwp-solver"
 FORMAT_VERSION = 1
-CHECKSUM_KEY = "weights_sha256"
+CHECKSUM_KEY = "weights_sha256"  # = raykd.structures.serialization.CHECKSUM_KEY
 
 
 def solver_config(model: SolverModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,14 +59,6 @@ def save_solver(model: SolverModel, tokenizer: Any, directory: str | Path, extra
     return directory
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_solver_config(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     if not directory.exists():
@@ -82,7 +74,8 @@ def read_solver_config(directory: str | Path) -> dict[str, Any]:
         raise ModelFormatError(f"{path} is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(config, dict) or config.get("model_kind") != MODEL_KIND:
         kind = config.get("model_kind") if isinstance(config, dict) else None
-        raise ModelFormatError(f"{directory} holds no raykd solver (model_kind={kind!r})")
+        hint = " (a causal LM: use --task causal-lm)" if kind == "raykd-causal-lm" else ""
+        raise ModelFormatError(f"{directory} holds no raykd solver (model_kind={kind!r}){hint}")
     for key, kind in (("encoder_config", dict), ("decoder", dict), ("vocab", dict)):
         if not isinstance(config.get(key), kind):
             raise ModelFormatError(f"{path} has no valid {key!r}: not a complete raykd solver config")

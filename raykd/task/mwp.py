@@ -69,7 +69,7 @@ class MWPTask:
         return self.features(split, for_training=True).skipped
 
     def has_split(self, split: str) -> bool:
-        return split in self.splits
+        return bool(self.splits.get(split))  # a split with no problems is no split to train or score on
 
     def fingerprint(self) -> str:
         from raykd.resume import problems_digest

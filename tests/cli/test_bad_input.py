@@ -209,7 +209,7 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("pareto-reference-nan", nothing, ["pareto", "{ws}/nosweep", "--reference", "accuracy=nan"], "must be a finite number"),
     ("pareto-png-suffix", nothing, ["pareto", "{ws}/nosweep", "--png", "{ws}/front.jpg"], "must end in .png"),
     ("teacher-no-valid-split", nothing, ["teacher", "--data", "synthetic:8", "--out", "{ws}/o"], "gives no valid problems"),
-    ("chain-no-valid-split", nothing, ["chain", "--teacher", "{t}", "--data", "synthetic:8", "--out", "{ws}/c"], "gives no valid problems"),
+    ("chain-no-valid-split", nothing, ["chain", "--teacher", "{t}", "--data", "synthetic:8", "--out", "{ws}/c"], "gives no valid examples"),
     # 6. clear messages
     ("teacher-missing-encoder-path", nothing, ["teacher", "--encoder", "./no/such/encoder", "--out", "{ws}/o"], "encoder path ./no/such/encoder does not exist"),
     ("teacher-encoder-is-file", a_file("enc"), ["teacher", "--encoder", "{ws}/enc", "--out", "{ws}/o"], "is a file, not a model directory"),

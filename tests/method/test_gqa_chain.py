@@ -19,7 +19,7 @@ from raykd.method.importance import collect_stats
 from raykd.method.plan import OriginalShape, plan_round
 from raykd.structures import head_counts, layer_counts, shape_of
 from raykd.structures.heads import blocks_by_kind
-from raykd.task.causal_lm_io import CausalLMIO
+from raykd.task.hf_io import CausalLMIO
 from raykd.training import FitConfig, fit
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -14,7 +14,7 @@ from raykd.method.chain import Chain
 from raykd.method.config import ChainConfig
 from raykd.structures import head_counts, layer_counts
 from raykd.task.causal_lm import CausalLMTask, generated_value, target_expression
-from raykd.task.causal_lm_io import CausalLMIO
+from raykd.task.hf_io import CausalLMIO
 from raykd.task.encoders import train_tiny_tokenizer
 
 

@@ -1,0 +1,119 @@
+"""Decoder-only LLMs on math word problems as a task plug-in (`task: causal-lm`).
+
+Data specs are those of the equation solver (`raykd data check`); the teacher is a causal LM
+(`raykd.task.causal_lm_models`: `smollm2`, `tiny`, a hub name or a local directory) fine-tuned
+with the causal-LM loss on the target expression, early-stopping on valid accuracy
+(`raykd.task.causal_lm`), and saved with its unpruned config and tokenizer (`CausalLMIO`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from raykd.errors import ConfigError
+from raykd.task.plugin_checks import check_teacher_keys, problems_fingerprint
+from raykd.task_interface import LoadedModel
+
+TEACHER_KEYS = ("model", "path", "epochs", "lr", "batch_size", "patience", "max_steps", "time_budget_s")
+DEFAULT_TEACHER: dict[str, Any] = {"model": "smollm2", "epochs": 3}
+
+
+def _workloads() -> dict[str, str]:
+    from raykd.task.causal_lm import WORKLOADS
+
+    return dict(WORKLOADS)
+
+
+@dataclass
+class CausalLMPlugin:
+    """Options (as `CausalLMTask`'s): `max_new_tokens` (generation length, default 40),
+    `eval_batch_size`, `distill_positions` ("answer" or "all"), `use_chat_template` (None: when
+    the tokenizer has one), `max_prompt_len`, `max_target_len`."""
+
+    max_new_tokens: int = 40
+    eval_batch_size: int = 16
+    distill_positions: str = "answer"
+    use_chat_template: bool | None = None
+    max_prompt_len: int = 192
+    max_target_len: int = 48
+    name: str = "causal-lm"
+    workloads: dict[str, str] = field(default_factory=_workloads)
+
+    def __post_init__(self) -> None:
+        from raykd.task.causal_lm import DISTILL_POSITIONS
+
+        for key in ("max_new_tokens", "eval_batch_size", "max_prompt_len", "max_target_len"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
+        if self.distill_positions not in DISTILL_POSITIONS:
+            raise ConfigError(f"distill_positions must be one of {', '.join(DISTILL_POSITIONS)}, got {self.distill_positions!r}")
+
+    def task(self, tokenizer: Any, splits: dict[str, Any]) -> Any:
+        from raykd.task.causal_lm import CausalLMTask
+
+        return CausalLMTask(tokenizer, splits, max_prompt_len=self.max_prompt_len, max_target_len=self.max_target_len,
+                            max_new_tokens=self.max_new_tokens, eval_batch_size=self.eval_batch_size,
+                            distill_positions=self.distill_positions, use_chat_template=self.use_chat_template)
+
+    def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        if raw is None:
+            return dict(DEFAULT_TEACHER)
+        if not isinstance(raw, Mapping):
+            raise ConfigError("teacher must be a mapping ({model: smollm2|tiny|NAME|DIR, epochs: N} or {path: DIR})")
+        check_teacher_keys(raw, TEACHER_KEYS, ints=("epochs", "batch_size", "patience", "max_steps"),
+                           numbers=("lr", "time_budget_s"))
+        if ("model" in raw) == ("path" in raw):
+            raise ConfigError("teacher needs exactly one of model (what to fine-tune) or path (a trained teacher)")
+        for key in ("model", "path"):
+            if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+                raise ConfigError(f"teacher.{key} must be a non-empty string")
+        return {**({"epochs": DEFAULT_TEACHER["epochs"]} if "model" in raw else {}), **raw}
+
+    def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
+                      progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+        import torch
+
+        from raykd.data import load_splits, require_splits
+        from raykd.outputs import atomic_dir
+        from raykd.task.causal_lm import target_expression
+        from raykd.task.hf_io import CausalLMIO
+        from raykd.task.causal_lm_models import SMOLLM2_NOTE, load_causal_lm
+        from raykd.training import FitConfig, fit
+
+        settings = self.teacher_settings(settings)
+        splits = load_splits(data, seed=seed)
+        require_splits(splits, data, ("train", "valid"), why="the teacher trains on train and early-stops on valid")
+        source = str(settings["model"])
+        texts = [t for p in splits["train"] for t in (p.text, target_expression(p))]
+        model, tokenizer = load_causal_lm(source, texts=texts, seed=seed)
+        task = self.task(tokenizer, splits)
+        zero_shot = task.evaluate(model, "valid") if source != "tiny" else None
+        fit_config = FitConfig(epochs=int(settings.get("epochs", 3)), batch_size=int(settings.get("batch_size", 8)),
+                               lr=float(settings.get("lr", 1e-3 if source == "tiny" else 5e-5)),
+                               patience=int(settings.get("patience", 2)), max_steps=int(settings.get("max_steps", 0)),
+                               time_budget_s=float(settings.get("time_budget_s", 0.0)), seed=seed)
+        t0 = time.perf_counter()
+        result = fit(model, task, fit_config, progress=progress, description="teacher")
+        wall = time.perf_counter() - t0
+        test = task.evaluate(model, "test") if task.has_split("test") else None
+        training = {"fit": fit_config.to_dict(), "model": source, "data": data,
+                    **({"weights_note": SMOLLM2_NOTE} if source == "smollm2" else {})}
+        with atomic_dir(out) as tmp:
+            CausalLMIO(model.config.to_dict(), tokenizer).save(model.cpu(), tmp, {"training": training})
+        return {"valid": result.best_metrics, "test": test, "zero_shot_valid": zero_shot, "steps": result.steps,
+                "epochs": round(result.epochs, 2), "stopped": result.stopped, "wall_s": round(wall, 1),
+                "threads": torch.get_num_threads(), "model": source}
+
+    def load(self, directory: Path, data: str, *, seed: int = 0) -> LoadedModel:
+        from raykd.data import load_splits
+        from raykd.task.hf_io import HFModelIO
+
+        model, tokenizer, io = HFModelIO.open(directory)
+        return LoadedModel(model, self.task(tokenizer, load_splits(data, seed=seed)), io)
+
+    def data_fingerprint(self, data: str, *, seed: int = 0) -> str:
+        return problems_fingerprint(data, seed=seed)
