@@ -9,6 +9,8 @@ import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+pytest_plugins = ["s3_endpoint"]  # s3_endpoint, s3_bucket: a real S3 endpoint (moto's server)
+
 
 def shared_data(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test when the folder is absent."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from raykd.cli.args import SEED, add_threads
-from raykd.cli.common import add_json_flag, add_output, add_task, print_json, set_threads, task_plugin
+from raykd.cli.common import add_json_flag, add_output, add_task, parse_assignments, print_json, set_threads, task_plugin
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,14 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def load_chain_config(path: str | None, overrides: list[str]) -> Any:
     from raykd.errors import ConfigError
     from raykd.method.config import ChainConfig
-    from raykd.yaml_io import parse_yaml
 
-    base = ChainConfig.from_yaml(path).to_dict() if path else {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set needs KEY=VALUE, got {item!r}")
-        base[key.strip()] = parse_yaml(value, f"--set {item!r}")
+    base = {**(ChainConfig.from_yaml(path).to_dict() if path else {}), **parse_assignments(overrides, "--set")}
     try:
         return ChainConfig.from_dict(base)
     except ConfigError as exc:

@@ -103,14 +103,20 @@ def add_task(parser: argparse.ArgumentParser) -> None:
 
 def task_plugin(args: argparse.Namespace) -> Any:
     """The `TaskPlugin` that --task and --task-option name; ConfigError (one line) otherwise."""
-    from raykd.errors import ConfigError
     from raykd.task.registry import TaskSpec, load_task_plugin
+
+    return load_task_plugin(TaskSpec(args.task, parse_assignments(args.task_option, "--task-option")))
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """{key: YAML value} from repeated `flag KEY=VALUE` arguments; ConfigError naming a bad one."""
+    from raykd.errors import ConfigError
     from raykd.yaml_io import parse_yaml
 
-    options: dict[str, Any] = {}
-    for item in args.task_option:
+    out: dict[str, Any] = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--task-option needs KEY=VALUE, got {item!r}")
-        options[key.strip()] = parse_yaml(value, f"--task-option {item!r}")
-    return load_task_plugin(TaskSpec(args.task, options))
+            raise ConfigError(f"{flag} needs KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_yaml(value, f"{flag} {item!r}")
+    return out

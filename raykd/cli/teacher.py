@@ -4,6 +4,7 @@ task with --task: causal-lm fine-tunes an LLM, a plug-in trains its own model)."
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from raykd.cli.args import (
     BATCH,
@@ -17,8 +18,11 @@ from raykd.cli.args import (
     add_threads,
     int_at_least,
 )
-from raykd.cli.common import add_json_flag, add_output, add_task, print_json, set_threads, task_plugin
+from raykd.cli.common import add_json_flag, add_output, add_task, parse_assignments, print_json, set_threads, task_plugin
 from raykd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from raykd.task_interface import TaskPlugin
 
 # Learning rates by starting point: a random tiny encoder learns at the decoder's rate; a
 # pretrained encoder is fine-tuned gently while the fresh decoder learns fast.
@@ -123,37 +127,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_plugin(args: argparse.Namespace, plugin: object) -> int:
+def run_plugin(args: argparse.Namespace, plugin: TaskPlugin) -> int:
     """A teacher of any task plug-in: its settings from --model, the shared training flags given,
     and --set; trained into a temporary sibling of --out, moved into place only when complete."""
     from pathlib import Path
 
     from raykd.outputs import atomic_dir, is_model_dir
-    from raykd.yaml_io import parse_yaml
 
     given = [f"--{k.replace('_', '-')}" for k, default in MWP_ONLY.items() if getattr(args, k, default) != default]
     if given:
         raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the mwp teacher only, not --task {args.task}")
-    settings: dict[str, object] = {"model": args.model} if args.model else {}
+    settings: dict[str, Any] = {"model": args.model} if args.model else {}
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("patience", "patience"),
                       ("max_steps", "max_steps"), ("time_budget", "time_budget_s")):
         value = getattr(args, flag)
         if value is not None and not (flag in ("max_steps", "time_budget") and not value):
             settings[key] = value
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set needs KEY=VALUE, got {item!r}")
-        settings[key.strip()] = parse_yaml(value, f"--set {item!r}")
-    settings = plugin.teacher_settings(settings)  # type: ignore[attr-defined]
+    settings = plugin.teacher_settings({**settings, **parse_assignments(args.set, "--set")})
     if "path" in settings:
         raise ConfigError("a teacher to train needs what to train, not path= (a sweep copies a trained teacher)")
     set_threads(args.threads)
     with atomic_dir(args.out, may_replace=lambda p: args.force and is_model_dir(p)) as tmp:
-        report = plugin.train_teacher(args.data, settings, Path(tmp), seed=args.seed,  # type: ignore[attr-defined]
+        report = plugin.train_teacher(args.data, settings, Path(tmp), seed=args.seed,
                                       progress=not (args.quiet or args.json), log=(lambda _m: None) if args.json else print)
     if args.json:
-        print_json({"out": args.out, "task": plugin.name, **report})  # type: ignore[attr-defined]
+        print_json({"out": args.out, "task": plugin.name, **report})
         return 0
     from raykd.results.stats import format_accuracy
 

@@ -4,7 +4,8 @@ tell its format, convert every row, and account for every row that could not be 
 Spec forms: "FORMAT:PATH" (FORMAT one of `FORMATS`), "synthetic:N" / "synthetic:N:SEED" /
 "synthetic:TRAIN/VALID/TEST[:SEED]" (exact split sizes), or a
 bare PATH whose format is detected from its content. PATH may be a directory holding split files
-(train, valid or dev, test; .json / .jsonl / .xml).
+(train, valid or dev, test; .json / .jsonl / .xml), and a URI (`s3://`, `gs://`, `file://`) of a
+file or directory: it is read from a local copy (`raykd.data.remote`).
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ def parse_spec(spec: str) -> DataSpec:
         if not 0 <= seed < 2**32:
             raise DataError(f"bad synthetic spec {spec!r}: SEED must be in 0..{2**32 - 1}")
         return DataSpec("synthetic", n=n, seed=seed, sizes=sizes if len(sizes) == 3 else None)  # type: ignore[arg-type]
+    from raykd.data.remote import is_data_uri, local_copy
+
     if sep and prefix in FORMATS:
         if not rest:
             raise DataError(f"data spec {spec!r} names no path")
-        return DataSpec(prefix, Path(rest))
+        return DataSpec(prefix, local_copy(rest) if is_data_uri(rest) else Path(rest))
+    if is_data_uri(spec):
+        return DataSpec(None, local_copy(spec))
     if sep and prefix.isalpha() and len(prefix) > 1 and not Path(spec).exists():
         known = ", ".join([*FORMATS, "synthetic"])
         raise DataError(f"unknown data format {prefix!r} in spec {spec!r}; known: {known}")
