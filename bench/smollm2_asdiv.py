@@ -51,7 +51,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch", type=int, default=16, help="evaluation batch")
     ap.add_argument("--max-new-tokens", type=int, default=40)
     ap.add_argument("--finetune-epochs", type=int, default=0)
+    ap.add_argument("--save-teacher", type=Path, help="save the fine-tuned teacher here (raykd's causal-LM format)")
+    ap.add_argument("--teacher", type=Path, help="start from this saved teacher (skips zero-shot and fine-tuning)")
     ap.add_argument("--chain", type=int, default=0, help="prune -> distill rounds after fine-tuning (0: none)")
+    ap.add_argument("--heads", type=float, default=0.2, help="chain: fraction of query heads removed by the last round")
+    ap.add_argument("--ffn", type=float, default=0.2, help="chain: fraction of MLP channels removed by the last round")
+    ap.add_argument("--layers", type=float, default=0.1, help="chain: fraction of layers dropped by the last round")
+    ap.add_argument("--chain-lr", type=float, default=1e-4)
+    ap.add_argument("--chain-epochs", type=int, default=1, help="chain: distillation epochs per round")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.threads:
@@ -62,7 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.train_limit:
         splits["train"] = list(splits["train"])[: args.train_limit]
     t0 = time.perf_counter()
-    model, tokenizer = load_model(args.model, args.device)
+    if args.teacher:
+        from raykd.task.hf_io import HFModelIO
+
+        model, tokenizer, _io = HFModelIO.open(args.teacher)
+        model.to(args.device)
+    else:
+        model, tokenizer = load_model(args.model, args.device)
     from raykd.task.causal_lm_models import SMOLLM2_NOTE
 
     result: dict = {"bench": "smollm2_asdiv", "model": args.model or SMOLLM2_NOTE, "argv": sys.argv[1:] if argv is None else argv,
@@ -80,14 +93,22 @@ def main(argv: list[str] | None = None) -> dict:
                       for s, v in metrics.items()}, flush=True)
         return metrics
 
-    evaluate("zero_shot", model)
-    if args.finetune_epochs:
+    if args.teacher:
+        evaluate("teacher", model)
+    else:
+        evaluate("zero_shot", model)
+    if args.finetune_epochs and not args.teacher:
         from raykd.training import FitConfig, fit
 
         t = time.perf_counter()
         fit(model, task, FitConfig(epochs=args.finetune_epochs, batch_size=8, lr=5e-5, patience=2), progress=False)
         result["finetune_s"] = round(time.perf_counter() - t, 1)
         evaluate("fine_tuned", model)
+        if args.save_teacher:
+            from raykd.task.hf_io import CausalLMIO
+
+            CausalLMIO(model.config.to_dict(), tokenizer).save(model, args.save_teacher, {"training": {
+                "epochs": args.finetune_epochs, "train_problems": len(splits["train"]), "lr": 5e-5, "batch_size": 8}})
     if args.chain:
         from raykd.method.chain import Chain
         from raykd.method.config import ChainConfig
@@ -95,8 +116,9 @@ def main(argv: list[str] | None = None) -> dict:
         from raykd.task.hf_io import CausalLMIO
         import tempfile
 
-        cfg = ChainConfig(p_min=0.1, p_max=0.34, ffn_p_min=0.1, ffn_p_max=0.3, layer_p_min=0.0, layer_p_max=0.2,
-                          rounds=args.chain, lambda3=1.0, epochs_per_round=1, batch_size=8, lr=5e-5, calib_batches=4,
+        cfg = ChainConfig(p_min=args.heads / 2, p_max=args.heads, ffn_p_min=args.ffn / 2, ffn_p_max=args.ffn,
+                          layer_p_min=0.0, layer_p_max=args.layers, rounds=args.chain, lambda3=1.0,
+                          epochs_per_round=args.chain_epochs, batch_size=8, lr=args.chain_lr, calib_batches=4,
                           calib_batch_size=8, latency_batch=8, latency_repeats=5, test_every_round=True)
         work = Path(tempfile.mkdtemp(prefix="raykd-smollm2-chain-"))
         chain = Chain(task, model, cfg, CausalLMIO(model.config.to_dict()), work,
@@ -105,7 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
         result["stages"]["chain"] = [{k: r.get(k) for k in ("round", "heads_total", "ffn_channels_total", "layers_total",
                                                            "accuracy", "accuracy_ci_low", "accuracy_ci_high",
                                                            "accuracy_p_vs_teacher", "test_accuracy", "test_accuracy_p_vs_teacher",
-                                                           "params", "measured_speedup", "ideal_speedup")} for r in rounds]
+                                                           "params", "measured_speedup", "ideal_speedup", "latency_ms",
+                                                           "latency_reference_ms", "latency_batch", "heads_rounded",
+                                                           "train_s", "ratio")} for r in rounds]
+        result["chain_config"] = cfg.to_dict()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))

@@ -1,5 +1,8 @@
 """A real S3 endpoint on this machine: moto's server (the S3 HTTP API on 127.0.0.1), with
-credentials in the environment only, as raykd's storage reads them (shared ray-notes §4)."""
+credentials in the environment only, as raykd's storage reads them (shared ray-notes §4).
+
+moto >= 5.2.5: 5.2.1 answers CompleteMultipartUpload with the wrong root tag (getmoto/moto#10055),
+which pyarrow's S3 client (every parquet write) reports as INTERNAL_FAILURE."""
 
 from __future__ import annotations
 

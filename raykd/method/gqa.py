@@ -56,9 +56,11 @@ def head_units(scores: Sequence[float] | torch.Tensor, num_kv_heads: int, mode: 
 
 def select_head_units(units: Mapping[BlockKey, list[Unit]], grouped: Mapping[BlockKey, bool],
                       pool_of: Callable[[BlockKey], Hashable], counts: Mapping[Hashable, int], *,
-                      floor: int = 0) -> tuple[Selection, dict[Hashable, tuple[int, int]]]:
+                      floor: int | Mapping[BlockKey, int] = 0) -> tuple[Selection, dict[Hashable, tuple[int, int]]]:
     """(positions to remove per kind and layer, {pool: (heads asked, heads removed)} where they
-    differ). A block keeps `floor` heads, and a grouped block at least one unit."""
+    differ). A block keeps `floor` heads (one number, or one per block: a Llama-family block keeps
+    at least one even once its groups are single heads), and a grouped block at least one unit."""
+    keep = floor if isinstance(floor, Mapping) else {key: floor for key in units}
     candidates: dict[Hashable, list[tuple[float, str, int, int]]] = {}
     for key, block_units in sorted(units.items()):
         for index, unit in enumerate(block_units):
@@ -72,7 +74,7 @@ def select_head_units(units: Mapping[BlockKey, list[Unit]], grouped: Mapping[Blo
         for _score, kind, layer, index in sorted(candidates.get(pool, [])):
             key = (kind, layer)
             size = len(units[key][index].heads)
-            if taken + size > n or heads_left[key] - size < floor or (grouped[key] and units_left[key] <= 1):
+            if taken + size > n or heads_left[key] - size < keep.get(key, 0) or (grouped[key] and units_left[key] <= 1):
                 continue
             out.setdefault(kind, {}).setdefault(layer, []).extend(units[key][index].heads)
             heads_left[key] -= size

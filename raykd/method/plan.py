@@ -200,20 +200,23 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
         keys, counts = _counts(blocks, block_layer_ids(model, blocks), size, originals, survivors, ratios[structure],
                                pool_fn(structure), what)
         all_scores = scorer(stats, config, round_index)
+        floors: int | dict[BlockKey, int] = floor
+        if structure == "heads":  # an architecture's own minimum (Llama family: one head) on top of the config's
+            floors = {(b.kind, b.layer): max(floor, b.min_heads) for b in blocks}
         if structure == "heads" and any(b.num_kv_heads < b.num_heads for b in blocks):
-            chosen, plan.rounded = _grouped_heads(blocks, keys, all_scores, config, pool_fn(structure), counts)
+            chosen, plan.rounded = _grouped_heads(blocks, keys, all_scores, config, pool_fn(structure), counts, floors)
         else:
-            chosen = select_lowest({k: all_scores[k] for k in keys}, pool_fn(structure), counts, floor=floor, what=what)
+            chosen = select_lowest({k: all_scores[k] for k in keys}, pool_fn(structure), counts, floor=floors, what=what)
         setattr(plan, structure, chosen)
     return plan
 
 
 def _grouped_heads(blocks: Sequence[Any], keys: list[BlockKey], all_scores: Mapping[BlockKey, torch.Tensor],
-                   config: ChainConfig, pool_of: Callable[[BlockKey], Hashable],
-                   counts: Mapping[Hashable, int]) -> tuple[Selection, dict[str, tuple[int, int]]]:
+                   config: ChainConfig, pool_of: Callable[[BlockKey], Hashable], counts: Mapping[Hashable, int],
+                   floors: Mapping[BlockKey, int]) -> tuple[Selection, dict[str, tuple[int, int]]]:
     """Heads of a model with grouped-query attention, removed in units that keep K/V groups even."""
     by_key = {(b.kind, b.layer): b for b in blocks}
     units = {k: head_units(all_scores[k], by_key[k].num_kv_heads, config.gqa_heads) for k in keys}
     grouped = {k: by_key[k].num_kv_heads < by_key[k].num_heads for k in keys}
-    chosen, rounded = select_head_units(units, grouped, pool_of, counts, floor=config.min_heads_per_block)
+    chosen, rounded = select_head_units(units, grouped, pool_of, counts, floor=floors)
     return chosen, {str(pool): asked_removed for pool, asked_removed in rounded.items()}

@@ -61,8 +61,11 @@ def select_heads(
 
 
 def select_lowest(scores_by_block: Mapping[BlockKey, Sequence[float]], pool_of: Callable[[BlockKey], Hashable],
-                  counts: Mapping[Hashable, int], *, floor: int = 0, what: str = "heads") -> Selection:
-    """The `counts[pool]` lowest-scoring items of each pool, keeping `floor` per block."""
+                  counts: Mapping[Hashable, int], *, floor: int | Mapping[BlockKey, int] = 0,
+                  what: str = "heads") -> Selection:
+    """The `counts[pool]` lowest-scoring items of each pool, keeping `floor` per block (one
+    number, or one per block)."""
+    keep = floor if isinstance(floor, Mapping) else {key: floor for key in scores_by_block}
     candidates: dict[Hashable, list[tuple[float, str, int, int]]] = {}
     for key, values in sorted(scores_by_block.items()):
         values = values.tolist() if isinstance(values, torch.Tensor) else list(values)
@@ -75,11 +78,12 @@ def select_lowest(scores_by_block: Mapping[BlockKey, Sequence[float]], pool_of: 
         for _value, kind, layer, pos in sorted(candidates.get(pool, [])):
             if taken == n:
                 break
-            if left[(kind, layer)] <= floor:
+            if left[(kind, layer)] <= keep.get((kind, layer), 0):
                 continue
             out.setdefault(kind, {}).setdefault(layer, []).append(pos)
             left[(kind, layer)] -= 1
             taken += 1
         if taken < n:
-            raise ConfigError(f"cannot remove {n} {what} from {pool} while keeping {floor} per block")
+            kept = floor if not isinstance(floor, Mapping) else f"{max(keep.values(), default=0)} (or the block's minimum)"
+            raise ConfigError(f"cannot remove {n} {what} from {pool} while keeping {kept} per block")
     return {k: {l: sorted(p) for l, p in layers.items()} for k, layers in out.items()}

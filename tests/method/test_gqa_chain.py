@@ -99,3 +99,19 @@ def test_a_prune_distill_chain_on_a_gqa_llm_distills_logits_maps_and_hidden_stat
     again = Chain(task, model, cfg, io, tmp_path / "chain", measure=lambda ref, m, b: {}, progress=False,
                   log=lambda _m: None).run()
     assert again.resumed_from == 2 and again.records == result.records
+
+
+def test_a_block_already_down_to_one_head_per_group_is_never_emptied_by_a_later_round():
+    # the second round of a chain sees blocks whose groups are single heads (g = 1): they are no
+    # longer "grouped", but a Llama-family block still cannot run with no head at all
+    model = _llama(layers=2)
+    from raykd.structures import prune_heads
+
+    prune_heads(model, {"decoder_self": {0: [1, 2, 4, 5]}})  # layer 0: 2 heads in 2 groups of 1
+    assert [b.num_heads for b in blocks_by_kind(model)["decoder_self"]] == [2, 6]
+    task = RepeatLMTask(VOCAB)
+    stats = collect_stats(model, task, batches=1, batch_size=8)
+    cfg = ChainConfig(p_min=0.75, p_max=0.75, rounds=1)  # asks for 6 of 8 heads: more than layer 1 alone can give
+    plan = plan_round(model, stats, cfg, 1, OriginalShape.of(model))
+    plan.apply(model)  # before the floor: UnevenGroupsError "cannot remove every head"
+    assert all(b.num_heads >= 1 for b in blocks_by_kind(model)["decoder_self"])

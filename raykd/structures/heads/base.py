@@ -46,6 +46,9 @@ class HeadAdapter(ABC):
     family: ClassVar[str] = ""
     #: Human-readable list of what this adapter supports (used in error messages).
     supports: ClassVar[str] = ""
+    #: The fewest query heads a block may keep: 0 where a block with none still runs (its
+    #: attention removed cleanly), 1 where the architecture cannot (drop the layer instead).
+    min_heads: ClassVar[int] = 0
 
     # --- recognition -------------------------------------------------------------------------
     @abstractmethod
@@ -169,6 +172,10 @@ class AttentionBlock:
     @property
     def num_kv_heads(self) -> int:
         return self.adapter.num_kv_heads(self.module)
+
+    @property
+    def min_heads(self) -> int:
+        return self.adapter.min_heads
 
     @property
     def head_dim(self) -> int:

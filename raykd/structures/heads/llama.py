@@ -49,6 +49,7 @@ class UnevenGroupsError(ValueError):
 class LlamaFamilyAdapter(HeadAdapter):
     family = "llama"
     supports = f"{LLAMA_SUPPORTS} grouped-query attention (transformers)"
+    min_heads = 1  # a block with no K/V head cannot run: the layer is dropped instead
 
     def match(self, module: nn.Module) -> Kind | None:
         return DECODER_SELF if class_in(type(module), _ATTENTION) else None
