@@ -66,8 +66,10 @@ class CausalLMPlugin:
             raise ConfigError("teacher must be a mapping ({model: smollm2|tiny|NAME|DIR, epochs: N} or {path: DIR})")
         check_teacher_keys(raw, TEACHER_KEYS, ints=("epochs", "batch_size", "patience", "max_steps"),
                            numbers=("lr", "time_budget_s"))
-        if ("model" in raw) == ("path" in raw):
+        if "model" in raw and "path" in raw:
             raise ConfigError("teacher needs exactly one of model (what to fine-tune) or path (a trained teacher)")
+        if "path" not in raw:
+            raw = {"model": DEFAULT_TEACHER["model"], **raw}  # training settings alone: the default model
         for key in ("model", "path"):
             if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
                 raise ConfigError(f"teacher.{key} must be a non-empty string")

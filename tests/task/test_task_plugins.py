@@ -72,6 +72,7 @@ def test_defaults_differ_by_task():
     assert load_task_plugin("mwp").teacher_settings(None) == {"preset": "tiny", "epochs": 20}
     assert load_task_plugin("causal-lm").teacher_settings(None) == {"model": "smollm2", "epochs": 3}
     assert load_task_plugin("causal-lm").teacher_settings({"model": "tiny"}) == {"model": "tiny", "epochs": 3}
+    assert load_task_plugin("causal-lm").teacher_settings({"epochs": 1}) == {"model": "smollm2", "epochs": 1}
 
 
 def test_the_cli_trains_and_chains_a_user_plugin(tmp_path, capsys, monkeypatch):
