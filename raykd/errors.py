@@ -19,3 +19,10 @@ class ConfigError(RaykdInputError):
 
 class ModelFormatError(RaykdInputError):
     """A model directory that is missing files or whose weights do not match its config."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters; its class name when it
+    has none): what a one-line error quotes from a library's multi-line one."""
+    text = str(exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:200]

@@ -83,7 +83,8 @@ def _export_hf(args: argparse.Namespace, solver_dir: str, source: str | None = N
     from raykd.task.model import SolverModel
 
     model, tokenizer = load_saved_model(solver_dir)
-    exported = model.encoder if isinstance(model, SolverModel) else model  # a solver exports its encoder
+    solver = isinstance(model, SolverModel)
+    exported = model.encoder if solver else model  # a solver exports its encoder
     shape = hf_shape(exported)  # refuses before anything is written
     provenance = {"from": source or str(solver_dir), "selected_by": _selected_by(args)}
     with atomic_dir(args.out, may_replace=lambda p: args.force and is_model_dir(p)) as tmp:
@@ -91,11 +92,9 @@ def _export_hf(args: argparse.Namespace, solver_dir: str, source: str | None = N
     if args.json:
         print_json({"out": str(args.out), "hf_shape": shape, **provenance})
         return 0
-    what = "encoder" if exported is not model else "model"
-    auto = "AutoModel" if exported is not model else type(model).__name__
-    print(f"exported the pruned {what} as a stock {type(exported).__name__} "
+    print(f"exported the pruned {'encoder' if solver else 'model'} as a stock {type(exported).__name__} "
           f"({', '.join(f'{k}={v}' for k, v in shape.items())}) to {args.out}; "
-          f"load it with transformers.{auto}.from_pretrained")
+          f"load it with transformers.{'AutoModel' if solver else type(model).__name__}.from_pretrained")
     return 0
 
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from raykd.errors import DataError
+from raykd.errors import DataError, first_line
 
 URI_SCHEMES = ("s3://", "gs://", "gcs://", "file://")
 
@@ -55,8 +55,7 @@ def local_copy(uri: str) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
         try:
             if is_dir:
-                (tmp / name).mkdir()
-                pafs.copy_files(path, str(tmp / name), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+                storage.download_dir(uri, tmp / name)
             else:
                 (tmp / name).write_bytes(storage.read_bytes(uri))
             os.replace(tmp / name, target)
@@ -66,4 +65,4 @@ def local_copy(uri: str) -> Path:
     except DataError:
         raise
     except (OSError, ValueError) as exc:  # no such bucket, no credentials, endpoint down, bad URI
-        raise DataError(f"cannot read data {uri}: {(str(exc).strip().splitlines() or ['?'])[0][:200]}") from None
+        raise DataError(f"cannot read data {uri}: {first_line(exc)}") from None

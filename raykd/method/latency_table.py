@@ -261,12 +261,11 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
     variant_ms = {name: dense_ms / lat.paired_speedup[name] for name in variants}
     saving: dict[str, list[float]] = {}
     for kind, h in heads.items():
-        raw: list[float | None] = [(dense_ms - variant_ms[f"{kind}/{k}"]) / layers[kind] if f"{kind}/{k}" in variants else None
-                                   for k in range(h)] + [0.0]
+        raw = [0.0] * (h + 1)
         for k in range(h - 1, -1, -1):  # a count no block can have: the saving of the next count that can exist
-            if raw[k] is None:
-                raw[k] = raw[k + 1]
-        saving[kind] = _non_increasing([float(v) for v in raw if v is not None])
+            name = f"{kind}/{k}"
+            raw[k] = (dense_ms - variant_ms[name]) / layers[kind] if name in variants else raw[k + 1]
+        saving[kind] = _non_increasing(raw)
     ffn_saving = {kind: _non_increasing([(dense_ms - variant_ms[f"{kind}/w{w}"]) / stacks[STACK_OF[kind]] for w in grid[:-1]] + [0.0])
                   for kind, grid in ffn_grid.items()}
     layer_ms = {stack: (dense_ms - variant_ms[f"{stack}/-{d}"]) / d for stack, d in depth_drop.items()}

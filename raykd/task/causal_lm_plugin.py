@@ -62,9 +62,7 @@ class CausalLMPlugin:
     def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if raw is None:
             return dict(DEFAULT_TEACHER)
-        if not isinstance(raw, Mapping):
-            raise ConfigError("teacher must be a mapping ({model: smollm2|tiny|NAME|DIR, epochs: N} or {path: DIR})")
-        check_teacher_keys(raw, TEACHER_KEYS, ints=("epochs", "batch_size", "patience", "max_steps"),
+        check_teacher_keys(raw, TEACHER_KEYS, example="{model: smollm2|tiny|NAME|DIR, epochs: N} or {path: DIR}",
                            numbers=("lr", "time_budget_s"))
         if "model" in raw and "path" in raw:
             raise ConfigError("teacher needs exactly one of model (what to fine-tune) or path (a trained teacher)")

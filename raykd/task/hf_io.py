@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from raykd.errors import ModelFormatError
+from raykd.errors import ModelFormatError, first_line
 
 BASE_CONFIG = "base_config"
 AUTO_CLASS = "auto_class"
@@ -90,4 +90,4 @@ def _tokenizer(directory: Path) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(directory))
     except Exception as exc:  # OSError, ValueError, tokenizers' Rust errors: no common base
-        raise ModelFormatError(f"{directory} has no loadable tokenizer: {(str(exc).strip().splitlines() or ['?'])[0][:200]}") from None
+        raise ModelFormatError(f"{directory} has no loadable tokenizer: {first_line(exc)}") from None

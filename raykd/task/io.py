@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from raykd.errors import ModelFormatError
+from raykd.errors import ModelFormatError, first_line
 from raykd.outputs import atomic_dir, is_model_dir
 from raykd.structures.serialization import file_sha256  # noqa: F401  (also raykd.task.io.file_sha256)
 from raykd.task.model import DecoderConfig, SolverModel
@@ -107,7 +107,7 @@ def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]
     """
     from safetensors.torch import load_model
 
-    from raykd.structures.serialization import check_weights
+    from raykd.structures.serialization import check_checksum, check_weights
 
     directory = Path(directory)
     config = read_solver_config(directory)
@@ -117,11 +117,9 @@ def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]
     try:
         model = build_solver(config)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise ModelFormatError(f"{directory / CONFIG_NAME} does not describe a buildable solver: {_first_line(exc)}") from None
+        raise ModelFormatError(f"{directory / CONFIG_NAME} does not describe a buildable solver: {first_line(exc)}") from None
     check_weights(model, weights)  # readable, and every tensor's shape as the structure expects
-    expected = config.get(CHECKSUM_KEY)
-    if expected is not None and file_sha256(weights) != expected:
-        raise ModelFormatError(f"{weights} does not match the checksum in {CONFIG_NAME}: the file is corrupt or was replaced")
+    check_checksum(weights, config)
     try:
         load_model(model, str(weights), strict=True)
     except RuntimeError as exc:
@@ -139,15 +137,10 @@ def load_tokenizer(directory: Path) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(directory))
     except Exception as exc:  # OSError, ValueError, tokenizers' Rust errors (a torn tokenizer.json): no common base
-        raise ModelFormatError(f"{directory / TOKENIZER_NAME} cannot be loaded: {_first_line(exc)}") from None
+        raise ModelFormatError(f"{directory / TOKENIZER_NAME} cannot be loaded: {first_line(exc)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelFormatError(f"{directory} has no fast tokenizer (needed for number offsets)")
     return tokenizer
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 class SolverIO:

@@ -37,9 +37,7 @@ class MWPPlugin:
     def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if raw is None:
             return dict(DEFAULT_TEACHER)
-        if not isinstance(raw, Mapping):
-            raise ConfigError("teacher must be a mapping ({preset: tiny}, {encoder: NAME} or {path: DIR})")
-        check_teacher_keys(raw, TEACHER_KEYS, ints=("epochs", "batch_size", "patience", "max_steps"),
+        check_teacher_keys(raw, TEACHER_KEYS, example="{preset: tiny}, {encoder: NAME} or {path: DIR}",
                            numbers=("lr", "head_lr", "time_budget_s"))
         sources = [k for k in ("preset", "encoder", "path") if k in raw]
         if len(sources) != 1:

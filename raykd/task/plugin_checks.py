@@ -7,10 +7,15 @@ from typing import Any, Iterable, Mapping
 from raykd.errors import ConfigError
 
 
-def check_teacher_keys(raw: Mapping[str, Any], known: Iterable[str], *, ints: Iterable[str] = (),
+FIT_INTS = ("epochs", "batch_size", "patience", "max_steps")  # the training loop's integer settings
+
+
+def check_teacher_keys(raw: Any, known: Iterable[str], *, example: str, ints: Iterable[str] = FIT_INTS,
                        numbers: Iterable[str] = ()) -> None:
-    """ConfigError for an unknown key, or a value of `ints` / `numbers` that is not a
-    non-negative integer / number."""
+    """ConfigError when `raw` is not a mapping (`example` shows one), has an unknown key, or a
+    value of `ints` / `numbers` that is not a non-negative integer / number."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"teacher must be a mapping ({example})")
     known = tuple(known)
     unknown = set(raw) - set(known)
     if unknown:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from raykd.errors import ConfigError
+from raykd.errors import ConfigError, first_line
 from raykd.task_interface import TaskPlugin
 
 BUILTIN_TASKS: dict[str, str] = {
@@ -77,7 +77,7 @@ def load_task_plugin(spec: TaskSpec | str | Mapping[str, Any] | None) -> TaskPlu
     except ConfigError as exc:
         raise ConfigError(f"task {spec.name!r}: {exc}") from None
     except (TypeError, ValueError) as exc:  # unknown or invalid options
-        raise ConfigError(f"task {spec.name!r} cannot be made with options {spec.options}: {_first_line(exc)}") from None
+        raise ConfigError(f"task {spec.name!r} cannot be made with options {spec.options}: {first_line(exc)}") from None
     missing = [m for m in PLUGIN_METHODS if not callable(getattr(plugin, m, None))]
     if missing or not isinstance(getattr(plugin, "workloads", None), dict) or not getattr(plugin, "workloads"):
         what = ", ".join(missing) if missing else "a non-empty workloads dict"
@@ -92,7 +92,7 @@ def _factory(spec: TaskSpec) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"task {spec.name!r}: cannot import {module_name!r} ({_first_line(exc)}); it must be "
+        raise ConfigError(f"task {spec.name!r}: cannot import {module_name!r} ({first_line(exc)}); it must be "
                           "importable here and on every Ray worker (installed, or on PYTHONPATH)") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
@@ -117,11 +117,6 @@ def worker_pythonpath(spec: TaskSpec) -> str | None:
     if "site-packages" in root.parts or "dist-packages" in root.parts:
         return None
     return os.pathsep.join([str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 def require_task_splits(task: Any, data: str, names: tuple[str, ...], *, why: str) -> None:
