@@ -169,7 +169,7 @@ class MajorityPlugin:
         return settings
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
-                      progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+                      progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
         from transformers import BertConfig, BertForSequenceClassification
 
         from raykd.training import FitConfig, fit
@@ -180,10 +180,10 @@ class MajorityPlugin:
         model = BertForSequenceClassification(BertConfig(
             vocab_size=VOCAB, hidden_size=settings["hidden_size"], num_hidden_layers=settings["layers"],
             num_attention_heads=settings["heads"], intermediate_size=4 * settings["hidden_size"],
-            max_position_embeddings=LENGTH + 2, num_labels=2, pad_token_id=PAD))
+            max_position_embeddings=LENGTH + 2, num_labels=2, pad_token_id=PAD)).to(device)
         result = fit(model, task, FitConfig(epochs=settings["epochs"], lr=settings["lr"], batch_size=settings["batch_size"],
                                             patience=settings["patience"], seed=seed), progress=progress)
-        HFModelIO(model.config.to_dict(), auto_class="AutoModelForSequenceClassification").save(model, Path(out), {})
+        HFModelIO(model.config.to_dict(), auto_class="AutoModelForSequenceClassification").save(model.cpu(), Path(out), {})
         return {"valid": result.best_metrics}
 
     def load(self, directory: Path, data: str, *, seed: int = 0) -> LoadedModel:

@@ -68,6 +68,15 @@ class Task(Protocol):
         and the attention-map loss: padding rows must not count)."""
 
 
+def loss_units(task: Task, batch: Batch) -> float:
+    """What the task loss of `batch` is a mean over (target tokens, say): a task may say so with
+    an optional `loss_units(batch)` method; otherwise its loss is taken as a mean over rows.
+    Data-parallel training weights each rank's share of a global batch by it, so that DDP's
+    averaged gradient is the one a single worker computes on the whole batch."""
+    own = getattr(task, "loss_units", None)
+    return float(own(batch)) if callable(own) else float(next(iter(batch.values())).shape[0])
+
+
 class ModelIO(Protocol):
     """How a task's models are written to and read from a directory (every round of a chain)."""
 
@@ -96,6 +105,8 @@ class TaskPlugin(Protocol):
     name: str
     workloads: dict[str, str]
     """What the task's `run` can time (as `Task.workloads`; known before any model is loaded)."""
+    # optional: `reads_data_uris = True` says its data specs may be storage URIs (s3://...), so a
+    # sweep on remote storage copies local data there for every node (raykd.distributed.data_staging)
 
     def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """The sweep's `teacher:` mapping, validated, with defaults (None: the default teacher).
@@ -103,9 +114,9 @@ class TaskPlugin(Protocol):
         Raise `raykd.errors.ConfigError` naming the bad key."""
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
-                      progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-        """Train a teacher on `data`'s train split (early-stopping on valid) and save it to `out`,
-        a new directory that `load` reads. Returns a report holding at least "valid" (the task's
+                      progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
+        """Train a teacher on `data`'s train split (early-stopping on valid) on `device` ("cpu",
+        "cuda") and save it to `out`, a new directory that `load` reads. Returns a report holding at least "valid" (the task's
         metrics there)."""
 
     def load(self, directory: Path, data: str, *, seed: int = 0) -> LoadedModel:

@@ -17,9 +17,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from raykd import replicas
 from raykd.errors import ConfigError
-from raykd.task_interface import Batch, Task
+from raykd.task_interface import Batch, Task, loss_units
 
+PRECISIONS = ("auto", "bf16", "fp32")
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
 
 
@@ -39,6 +41,7 @@ class FitConfig:
     eval_every: int = 0  # steps between evaluations; 0: once per epoch
     seed: int = 0
     time_budget_s: float = 0.0  # 0: unlimited
+    mixed_precision: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 elsewhere; "bf16"; "fp32"
 
     def __post_init__(self) -> None:
         checks = [
@@ -53,6 +56,7 @@ class FitConfig:
             (self.patience >= 1, "patience must be >= 1"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (self.time_budget_s >= 0, "time_budget_s must be >= 0"),
+            (self.mixed_precision in PRECISIONS, f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -109,101 +113,110 @@ def fit(
 ) -> FitResult:
     """Train `model` on the task's train split; early-stop on the valid split's primary metric.
 
-    Under torch.distributed (a Ray Train worker group), the model is wrapped in DDP, each rank
-    trains on its share of every epoch's batches, and every rank evaluates the whole valid split
-    on identical weights, so all ranks take the same early-stopping decision."""
+    The recipe does not depend on the worker count. Under torch.distributed (a Ray Train worker
+    group) the model is wrapped in DDP and every rank walks the same shuffled global batches of
+    `batch_size` rows, training on its share of each (`raykd.replicas.shard_batch`), so one step
+    is one global batch on any number of workers and the learning rate needs no rescaling. Rank 0
+    alone evaluates the valid split and takes the early-stopping (and time-budget) decisions,
+    which it broadcasts; at the end every rank gets rank 0's best weights."""
     from tqdm.auto import tqdm
 
     loss_fn = loss_fn or task_loss(task)
     n_train = task.num_examples("train")
     if n_train == 0:
         raise ConfigError("the training split is empty")
-    world, rank = distributed_world()
-    batches_per_epoch = math.ceil(n_train / config.batch_size)
-    # DDP: rank r takes batches r, r + world, ...; every rank takes the same number of steps
-    steps_per_epoch = max(1, batches_per_epoch // world)
+    size, rank = replicas.world()
+    main = rank == 0
+    if n_train < size:
+        raise ConfigError(f"the training split has {n_train} example(s), fewer than the {size} data-parallel workers")
+    # a last partial batch too small to give every rank a row is left out (world size 1: never)
+    steps_per_epoch = n_train // config.batch_size + (1 if n_train % config.batch_size >= size else 0)
     total = steps_per_epoch * config.epochs
     if config.max_steps:
         total = min(total, config.max_steps)
     eval_every = config.eval_every or steps_per_epoch
     optimizer = make_optimizer(model, config)
-    train_model = _ddp(model) if world > 1 else model
+    train_model = replicas.wrap_ddp(model) if size > 1 else model
     warmup = int(total * config.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
+    autocast = _autocast(model, config.mixed_precision)
     torch.manual_seed(config.seed)
     best_value, best_metrics, best_state = -math.inf, {}, None
     stale, step, seen, stopped = 0, 0, 0, "epochs"
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
-    bar = tqdm(total=total, desc=description, disable=not progress, leave=False)
+    bar = tqdm(total=total, desc=description, disable=not (progress and main), leave=False)
     model.train()
     epoch = 0
     while step < total and stopped == "epochs":
         for index, batch in enumerate(task.batches("train", config.batch_size, shuffle=True, seed=config.seed + epoch)):
-            if index >= steps_per_epoch * world:
+            if index >= steps_per_epoch:
                 break
-            if index % world != rank:
-                continue
-            loss, stats = loss_fn(train_model, batch)
+            rows = replicas.batch_rows(batch)
+            mine = replicas.shard_batch(batch, rank, size)
+            with autocast:
+                loss, stats = loss_fn(train_model, mine)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if size > 1:  # DDP averages the ranks' gradients: weighted by each rank's share of what the
+                # loss is a mean over, that average is the gradient one worker takes on the whole batch
+                units = loss_units(task, mine)
+                (loss * (units * size / replicas.total(units))).backward()
+            else:
+                loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             step += 1
-            seen += int(next(iter(batch.values())).shape[0]) * world
+            seen += rows
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", best=f"{max(best_value, 0):.3f}")
             if step % eval_every == 0 or step == total:
-                metrics = task.evaluate(model, "valid")
-                value = float(metrics[task.primary_metric])
-                record = {"step": step, "epoch": step / steps_per_epoch, "loss": float(loss.detach()), **stats, **_flat(metrics)}
-                history.append(record)
-                if on_eval:
-                    on_eval(record)
-                if value > best_value:
-                    best_value, best_metrics, stale = value, metrics, 0
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-                else:
-                    stale += 1
-                    if stale >= config.patience:
-                        stopped = "early-stopping"
+                if main:
+                    metrics = task.evaluate(model, "valid")
+                    value = float(metrics[task.primary_metric])
+                    record = {"step": step, "epoch": step / steps_per_epoch, "loss": float(loss.detach()), **stats, **_flat(metrics)}
+                    history.append(record)
+                    if on_eval:
+                        on_eval(record)
+                    if value > best_value:
+                        best_value, best_metrics, stale = value, metrics, 0
+                        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                    else:
+                        stale += 1
+                        if stale >= config.patience:
+                            stopped = "early-stopping"
+                stopped = replicas.from_main(stopped)
                 model.train()
-            if config.time_budget_s and time.perf_counter() - start > config.time_budget_s:
-                stopped = "time-budget"
+            if config.time_budget_s and stopped == "epochs":
+                if replicas.from_main(time.perf_counter() - start > config.time_budget_s):
+                    stopped = "time-budget"
             if stopped != "epochs" or step >= total:
                 break
         epoch += 1
     if stopped == "epochs" and config.max_steps and step >= config.max_steps:
         stopped = "max-steps"
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:  # stopped by the time budget before the first evaluation
-        best_metrics = task.evaluate(model, "valid")
+    if main:
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        else:  # stopped by the time budget before the first evaluation
+            best_metrics = task.evaluate(model, "valid")
+    replicas.broadcast_weights(model)
+    best_metrics = replicas.from_main(best_metrics)
     model.eval()
     return FitResult(best_metrics, step, step / steps_per_epoch, time.perf_counter() - start, seen, stopped, history)
 
 
-def distributed_world() -> tuple[int, int]:
-    """(world size, rank) of the torch.distributed group, (1, 0) when there is none."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
-
-
-def _ddp(model: nn.Module) -> nn.Module:
-    """Wrap for data-parallel training. Unused parameters are allowed: a pruned block with no
-    heads left keeps (empty) projections that take no part in the forward pass."""
-    from torch.nn.parallel import DistributedDataParallel
+def _autocast(model: nn.Module, precision: str) -> Any:
+    """bf16 autocast (fp32 master weights and optimiser state) where asked: "auto" means on CUDA
+    devices that support bf16; "fp32" never; "bf16" on any device (CPU autocast included)."""
+    import contextlib
 
     device = next(model.parameters()).device
-    ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    on = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return torch.autocast(device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
 def _flat(metrics: dict[str, Any]) -> dict[str, Any]:

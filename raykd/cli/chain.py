@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from raykd.cli.args import SEED, add_threads
+from raykd.cli.args import SEED, add_device, add_threads
 from raykd.cli.common import add_json_flag, add_output, add_task, parse_assignments, print_json, set_threads, task_plugin
 
 
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value)")
     p.add_argument("--seed", type=SEED, default=0, help="data split seed")
     add_threads(p)
+    add_device(p)
     p.add_argument("--quiet", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -45,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     plugin = task_plugin(args)
     set_threads(args.threads)
     loaded = plugin.load(Path(args.teacher), args.data, seed=args.seed)
-    task = loaded.task
+    task, model = loaded.task, loaded.model.to(args.device)
     require_task_splits(task, args.data, ("train", "valid"), why="each round trains on train and is scored on valid")
     quiet = args.quiet or args.json
-    chain = Chain(task, loaded.model, config, loaded.io, Path(args.out), make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
+    chain = Chain(task, model, config, loaded.io, Path(args.out), make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
                   progress=not quiet, log=(lambda _m: None) if quiet else print,
                   on_round=None if quiet else (lambda rec, _d: print(round_line(rec))))
     result = chain.run()

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from raykd.cli.args import REPEATS, SEED, add_threads
+from raykd.cli.args import REPEATS, SEED, add_device, add_threads
 from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
 
 
@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=REPEATS, default=20, help="--remeasure: interleaved timing rounds")
     p.add_argument("--seed", type=SEED, default=0, help="data split seed")
     add_threads(p)
+    add_device(p)
     p.add_argument("--quiet", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     stored = ReproductionResult.load(out) if args.remeasure else None  # checked before any model is loaded
     set_threads(args.threads)
     teacher, tokenizer, _ = load_solver(args.teacher)
+    teacher.to(args.device)
     splits = load_splits(args.data, seed=args.seed)
     require_splits(splits, args.data, ("train", "valid", "test"), why="the tables train on train, select on valid and report test")
     task = MWPTask(tokenizer, teacher.vocab, splits)

@@ -148,7 +148,7 @@ def run_plugin(args: argparse.Namespace, plugin: TaskPlugin) -> int:
         raise ConfigError("a teacher to train needs what to train, not path= (a sweep copies a trained teacher)")
     set_threads(args.threads)
     with atomic_dir(args.out, may_replace=lambda p: args.force and is_model_dir(p)) as tmp:
-        report = plugin.train_teacher(args.data, settings, Path(tmp), seed=args.seed,
+        report = plugin.train_teacher(args.data, settings, Path(tmp), seed=args.seed, device=args.device,
                                       progress=not (args.quiet or args.json), log=(lambda _m: None) if args.json else print)
     if args.json:
         print_json({"out": args.out, "task": plugin.name, **report})

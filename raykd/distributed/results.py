@@ -83,6 +83,8 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "rounds": int(json.loads(chain_json).get("rounds", 0) or 0),
         "rounds_json": json.dumps([{c: r.get(c) for c in ROUND_COLUMNS} for r in records]),
         "checkpoint_path": checkpoint,
+        "node_id": result.get("node_id"),  # the Ray node rank 0 ran the last round on
+        "restored_from_round": _num(result.get("restored_from_round")),  # > 0: a restarted worker group continued from there
         "wall_s": _num(result.get("time_total_s")),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

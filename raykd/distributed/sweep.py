@@ -15,6 +15,7 @@ teacher and its head statistics), `results/` (raykd's Parquet results, the sourc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -121,6 +122,8 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
                                                    resources_per_worker=per_worker),
             run_config=ray.train.RunConfig(name=f"chain-{trial_id}", storage_path=train_storage,
                                            callbacks=[TuneReportCallback()],
+                                           # a resume needs the last round; export and re-timing the final one
+                                           checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
                                            failure_config=ray.train.FailureConfig(max_failures=3)),
         ).fit()
 
@@ -202,7 +205,7 @@ def run_sweep(
     from ray import tune
 
     from raykd.distributed.results import ResultsCallback
-    from raykd.distributed.teacher import prepare_teacher
+    from raykd.distributed.teacher import prepare_teacher_as_ray_work
 
     start = time.perf_counter()
     if resume:
@@ -237,16 +240,12 @@ def run_sweep(
     if not connect:  # a local cluster: check placement before starting anything
         check_placement(space, {"CPU": float(os.cpu_count() or 1), "GPU": float(_local_gpus()), TRIAL_SLOT: res.concurrent_trials},
                         autoscaling=False)
-    teacher = prepare_teacher(space, paths.root, progress=progress, log=log) if not resume else meta["teacher"]
+    given_data = space.data
     if not resume:
-        meta = {
-            "name": paths.root.rstrip("/").rsplit("/", 1)[-1], "space": space.to_dict(), "space_raw": _raw(space),
-            "objectives": [{"metric": o.metric, "mode": o.mode} for o in space.objectives], "teacher": teacher,
-            "task": space.task, "data": space.data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
-            "fingerprint": {"data": teacher.get("data_digest"), "teacher": teacher.get("weights_sha256")},
-        }
-        storage.write_bytes_atomic(paths.meta, json.dumps(meta, indent=1, default=str).encode())
+        from raykd.distributed.data_staging import stage_data
+
+        staged = stage_data(space.data, paths.root, reads_uris=bool(getattr(space.task_plugin(), "reads_data_uris", False)), log=log)
+        space = dataclasses.replace(space, data=staged)  # the trials, the teacher, a resume all read the copy
     if connect:
         ray.init(address=connect, log_to_driver=False)
         if res.worker_niceness is not None:
@@ -259,6 +258,18 @@ def run_sweep(
         ray.init(num_cpus=os.cpu_count(), resources={TRIAL_SLOT: res.concurrent_trials}, include_dashboard=False,
                  log_to_driver=False, configure_logging=False, **_local_runtime_env(space), **system)
     try:
+        if not resume:
+            teacher = prepare_teacher_as_ray_work(space, paths.root, log=log)
+            meta = {
+                "name": paths.root.rstrip("/").rsplit("/", 1)[-1], "space": space.to_dict(), "space_raw": _raw(space),
+                "objectives": [{"metric": o.metric, "mode": o.mode} for o in space.objectives], "teacher": teacher,
+                "task": space.task, "data": space.data, "data_given": given_data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
+                "fingerprint": {"data": teacher.get("data_digest"), "teacher": teacher.get("weights_sha256")},
+            }
+            storage.write_bytes_atomic(paths.meta, json.dumps(meta, indent=1, default=str).encode())
+        else:
+            teacher = meta["teacher"]
         journal = _local_journal(paths)
         trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train, teacher.get("metrics")), {"cpu": 0, TRIAL_SLOT: 1})
         callbacks = [ResultsCallback(paths.root, space, journal, paths.journal if storage.is_remote(paths.root) else None)]

@@ -9,6 +9,7 @@ measured figure.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -20,21 +21,58 @@ from raykd.distributed.space import SweepSpace
 
 
 
-def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print) -> dict[str, Any]:
+def prepare_teacher_as_ray_work(space: SweepSpace, sweep_uri: str, *, log=print) -> dict[str, Any]:
+    """`prepare_teacher` as one Ray task on the resources one trial worker gets (its CPUs, its
+    GPU when the space asks for GPUs), so the teacher trains, and its statistics and latency
+    table are measured, on the hardware the trials use; the driver never needs a GPU. What it
+    writes goes to the sweep's storage, where every trial reads it. Its log comes back with it.
+    A bad-input error inside it is raised here as itself (one line, exit 2)."""
+    import ray
+
+    from raykd.errors import RaykdInputError
+
+    res = space.resources
+
+    def teacher_work(space: SweepSpace, sweep_uri: str) -> tuple[dict[str, Any], list[str]]:
+        import torch
+
+        lines: list[str] = []
+        device = "cuda" if res.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
+        info = prepare_teacher(space, sweep_uri, progress=False, log=lines.append, device=device)
+        info["prepared_by"] = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+        return info, lines
+
+    work = ray.remote(num_cpus=res.cpus_per_worker, num_gpus=res.gpus_per_worker, max_retries=0)(teacher_work)
+    log(f"preparing the sweep's teacher as Ray work ({res.cpus_per_worker:g} CPU, {res.gpus_per_worker:g} GPU) ...")
+    try:
+        info, lines = ray.get(work.remote(space, sweep_uri))
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, RaykdInputError):
+            raise exc.cause from None
+        raise
+    for line in lines:
+        log(line)
+    return info
+
+
+def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print, device: str = "cpu") -> dict[str, Any]:
     """Teacher directory URI + its reference metrics; trains and measures only what is missing.
 
     The task plug-in (`space.task_plugin()`) trains or copies the teacher and loads it with its
-    task; everything else here (statistics, latency table, reference metrics) is task-agnostic."""
+    task; everything else here (statistics, latency table, reference metrics) is task-agnostic
+    and runs on `device`."""
     target = storage.join(sweep_uri, "teacher")
-    info: dict[str, Any] = {"dir": target, "task": space.task_spec.name, "trained_here": False, "train_s": 0.0, "stats_s": 0.0}
+    info: dict[str, Any] = {"dir": target, "task": space.task_spec.name, "trained_here": False, "train_s": 0.0, "stats_s": 0.0,
+                            "device": device}
     work = Path(tempfile.mkdtemp(prefix="raykd-teacher-"))
     try:
-        return _prepare(space, target, info, work, progress, log)
+        return _prepare(space, target, info, work, progress, log, device)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _prepare(space: SweepSpace, target: str, info: dict[str, Any], work: Path, progress: bool, log: Any) -> dict[str, Any]:
+def _prepare(space: SweepSpace, target: str, info: dict[str, Any], work: Path, progress: bool, log: Any,
+             device: str) -> dict[str, Any]:
     from raykd.method.importance import STATS_NAME, StructureStats, collect_stats
     from raykd.task.registry import require_task_splits
 
@@ -50,11 +88,11 @@ def _prepare(space: SweepSpace, target: str, info: dict[str, Any], work: Path, p
     else:
         log(f"training the sweep's teacher on {space.data} ...")
         t0 = time.perf_counter()
-        plugin.train_teacher(space.data, t_cfg, local, seed=space.seed, progress=progress, log=log)
+        plugin.train_teacher(space.data, t_cfg, local, seed=space.seed, progress=progress, log=log, device=device)
         info["train_s"] = round(time.perf_counter() - t0, 2)
         info["trained_here"] = True
     loaded = plugin.load(local, space.data, seed=space.seed)
-    model, task = loaded.model, loaded.task
+    model, task = loaded.model.to(device), loaded.task
     require_task_splits(task, space.data, ("train", "valid"), why="trials train on train and are scored on valid")
     stats_file = Path(local) / STATS_NAME
     if not stats_file.is_file():

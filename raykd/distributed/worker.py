@@ -1,8 +1,9 @@
 """The Ray Train worker: a thin shell around the Ray-free chain.
 
 Every worker of a trial's TorchTrainer runs the same chain (DDP inside `fit`); at the end of each
-round rank 0 reports the round's metrics with the round directory as a Train checkpoint, the
-other ranks report the metrics alone. A restarted worker group (worker or node failure, or a
+round rank 0 (which alone evaluates, measures and writes the round: `raykd.replicas`) reports the
+round's metrics with the round directory as a Train checkpoint, the other ranks report what they
+know without one. A restarted worker group (worker or node failure, or a
 resumed sweep) finds the last checkpoint, lays it out as the chain's last complete round and
 continues from there; a chain that had already finished re-reports its final round.
 """
@@ -44,16 +45,19 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
+    node_id = ray.get_runtime_context().get_node_id()
     chain_config = ChainConfig.from_dict(config["chain"])
     threads = int(config.get("threads_per_worker") or 0)
     if threads:
         torch.set_num_threads(threads)
     work = Path(tempfile.mkdtemp(prefix=f"raykd-chain-r{rank}-"))
     checkpoint = ray.train.get_checkpoint()
+    restored_from = 0  # the round a restarted worker group (node lost, sweep resumed) continued after
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = json.loads((Path(d) / STATE_NAME).read_text())
-            shutil.copytree(d, round_dir(work, int(state["round"])))
+            restored_from = int(state["round"])
+            shutil.copytree(d, round_dir(work, restored_from))
     teacher_dir = download_dir(config["teacher_dir"], work / "teacher")
     loaded = load_task_plugin(config.get("task")).load(teacher_dir, config["data"], seed=int(config.get("data_seed", 0)))
     task, teacher = loaded.task, loaded.model
@@ -68,7 +72,8 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     def on_round(record: dict[str, Any], rdir: Path) -> None:
         metrics = flatten_record(record, chain_config.rounds)
-        metrics["world_size"] = ctx.get_world_size()  # the DDP workers this chain trained on
+        metrics["restored_from_round"] = restored_from
+        metrics["node_id"] = node_id  # where rank 0 ran this round
         if rank == 0:
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(rdir)))
         else:

@@ -200,19 +200,20 @@ def remeasure_speed(
     from raykd.task_interface import resolve_workload
 
     out = Path(out_dir)
-    batch = next(iter(task.batches("valid", batch_size)))
+    device = next(teacher.parameters()).device  # every model is timed where the teacher is
+    batch = {k: v.to(device) for k, v in next(iter(task.batches("valid", batch_size))).items()}
     models: dict[str, nn.Module] = {"teacher": teacher.eval()}
     for name, exp in result.experiments.items():
         for rec in exp.get("records", []):
-            models[model_key(name, rec["round"])] = io.load(round_dir(experiment_dir(out, name), rec["round"])).eval()
+            models[model_key(name, rec["round"])] = io.load(round_dir(experiment_dir(out, name), rec["round"])).to(device).eval()
     t0 = time.perf_counter()
     workload = resolve_workload(task, workload)
     lat = compare_latency({k: (lambda m=m: task.run(m, batch, workload)) for k, m in models.items()}, rounds=repeats, num_threads=threads,
-                          reference="teacher")
+                          reference="teacher", device=device)
     result.speed = {
         "how": ("one compare_latency call: all models round-robin with rotating order; speedup = median(teacher) / "
                 "median(model); paired_speedup = median over rounds of teacher/model within the round (the tables use it)"),
-        "workload": workload, "batch": int(next(iter(batch.values())).shape[0]), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
+        "workload": workload, "device": str(device), "batch": int(next(iter(batch.values())).shape[0]), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
         "wall_s": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
         "median_ms": {k: s.median_ms for k, s in lat.stats.items()},
         "speedup": {k: v for k, v in lat.speedup.items() if k != "teacher"},

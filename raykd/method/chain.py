@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from raykd import replicas
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
 from raykd.method.distill import (
@@ -168,6 +169,8 @@ class Chain:
 
     def _teacher_metrics(self) -> dict[str, dict[str, Any]]:
         """The teacher's valid (and test) metrics, with per-problem bits for the paired tests."""
+        if self.teacher_metrics is None and not replicas.is_main():
+            self.teacher_metrics = {}  # only rank 0 evaluates and records
         if self.teacher_metrics is None:
             splits = ["valid"] + (["test"] if self.task.has_split("test") else [])
             self.teacher_metrics = {s: self.task.evaluate(self.teacher, s) for s in splits}
@@ -199,14 +202,17 @@ class Chain:
         current = self.io.load(round_dir(out, start_round)) if start_round else reference
         if start_round:
             self.log(f"resuming chain after round {start_round}")
+        size, rank = replicas.world()
+        main = rank == 0
         for r in range(start_round + 1, cfg.rounds + 1):
             t0 = time.perf_counter()
             stats = self.teacher_stats if r == 1 and self._shared_stats_fit(current) else None
             shared = stats is not None
             on = cfg.prunes
-            if stats is None:
-                stats = collect_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
-                                      taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"])
+            if stats is None:  # rank 0 scores and every rank prunes by its figures, so the replicas stay alike
+                mine = collect_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
+                                     taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"]) if main else None
+                stats = StructureStats.from_json(replicas.from_main(mine.to_json() if mine else None))
             stats_s = time.perf_counter() - t0
             plan = plan_round(current, stats, cfg, r, self._original)
             student = copy.deepcopy(current)
@@ -216,7 +222,7 @@ class Chain:
             plan.apply(student)
             fit_cfg = FitConfig(epochs=cfg.epochs_per_round, max_steps=cfg.steps_per_round, batch_size=cfg.batch_size,
                                 lr=cfg.lr, head_lr=cfg.head_lr, weight_decay=cfg.weight_decay, patience=cfg.patience,
-                                eval_every=cfg.eval_every, seed=cfg.seed + r)
+                                eval_every=cfg.eval_every, seed=cfg.seed + r, mixed_precision=cfg.mixed_precision)
             result = fit(student, self.task, fit_cfg, loss_fn=distillation_loss(current, self.task, cfg),
                          progress=self.progress, description=f"round {r}/{cfg.rounds}")
             now, original = structure_counts(student), self._original.totals()
@@ -246,18 +252,23 @@ class Chain:
                 "valid": result.best_metrics,
                 **accuracy_fields("accuracy", result.best_metrics, teacher_metrics.get("valid")),
             }
-            on_test = self.task.has_split("test") and (cfg.test_every_round or r == cfg.rounds)
-            test = self.task.evaluate(student, "test") if on_test else None
-            record["test_accuracy"] = float(test[self.task.primary_metric]) if test else None
-            if test:
-                record.update(accuracy_fields("test_accuracy", test, teacher_metrics.get("test")))
-            record.update(self.measure(reference, student, example))
-            record["round_s"] = round(time.perf_counter() - t0, 2)
-            records.append(record)
+            record["world_size"] = size  # the data-parallel workers this round trained on
+            if not replicas.replicas_identical(student):
+                raise RuntimeError(f"round {r}: the data-parallel replicas ended the round with different weights")
             rdir = round_dir(out, r)
-            self.io.save(student, rdir, {"chain_round": r, "chain_config": cfg.to_dict()})
-            _write_json_atomic(rdir / STATE_NAME, {"round": r, "records": records, "done": r == cfg.rounds, "config": cfg.to_dict(),
-                                                  "fingerprint": fingerprint})
+            if main:  # test split, speed and checkpoint: rank 0 alone, the others wait
+                on_test = self.task.has_split("test") and (cfg.test_every_round or r == cfg.rounds)
+                test = self.task.evaluate(student, "test") if on_test else None
+                record["test_accuracy"] = float(test[self.task.primary_metric]) if test else None
+                if test:
+                    record.update(accuracy_fields("test_accuracy", test, teacher_metrics.get("test")))
+                record.update(self.measure(reference, student, example))
+                record["round_s"] = round(time.perf_counter() - t0, 2)
+                self.io.save(student, rdir, {"chain_round": r, "chain_config": cfg.to_dict()})
+                _write_json_atomic(rdir / STATE_NAME, {"round": r, "records": records + [record], "done": r == cfg.rounds,
+                                                      "config": cfg.to_dict(), "fingerprint": fingerprint})
+            replicas.barrier()
+            records.append(record)
             if self.on_round:
                 self.on_round(record, rdir)
             current = student

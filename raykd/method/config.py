@@ -22,6 +22,7 @@ SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = (
 MAPPING = ("kept", "mean")
 GQA_MODES = ("within-groups", "groups")  # (raykd.method.gqa)
 NORMALISATION = ("minmax", "zscore", "rank", "none")
+PRECISIONS = ("auto", "bf16", "fp32")  # (raykd.training.PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ChainConfig:
     weight_decay: float = 0.01
     patience: int = 3
     eval_every: int = 0
+    mixed_precision: str = "auto"  # bf16 autocast: "auto" (on CUDA), "bf16" (any device), "fp32" (raykd.training)
     test_every_round: bool = True  # False: the test split only after the last round (a sweep selects on valid)
     # statistics and measurement
     calib_batches: int = 8
@@ -105,6 +107,7 @@ class ChainConfig:
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0 and self.head_lr >= 0, "lr must be > 0 and head_lr >= 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.mixed_precision in PRECISIONS, f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}"),
             (self.patience >= 1, "patience must be >= 1"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (self.calib_batches >= 1 and self.calib_batch_size >= 1, "calib_batches and calib_batch_size must be >= 1"),

@@ -157,6 +157,10 @@ class CausalLMTask:
         kl_mask = predicts_target if self.distill_positions == "answer" else mask[:, 1:].bool()
         return TaskOutput(logits=logits, mask=kl_mask, loss=loss)
 
+    def loss_units(self, batch: Batch) -> float:
+        """The task loss is a mean over answer tokens (raykd.task_interface.loss_units)."""
+        return float(batch["target_mask"][:, 1:].sum())
+
     def query_masks(self, batch: Batch) -> dict[str, torch.Tensor]:
         return {"decoder_self": batch["attention_mask"].bool()}
 

@@ -40,6 +40,7 @@ class CausalLMPlugin:
     max_prompt_len: int = 192
     max_target_len: int = 48
     name: str = "causal-lm"
+    reads_data_uris: bool = True  # specs as raykd.data reads them: paths or s3://, gs://, file:// URIs
     workloads: dict[str, str] = field(default_factory=_workloads)
 
     def __post_init__(self) -> None:
@@ -74,7 +75,7 @@ class CausalLMPlugin:
         return {**({"epochs": DEFAULT_TEACHER["epochs"]} if "model" in raw else {}), **raw}
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
-                      progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+                      progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
         import torch
 
         from raykd.data import load_splits, require_splits
@@ -90,6 +91,7 @@ class CausalLMPlugin:
         source = str(settings["model"])
         texts = [t for p in splits["train"] for t in (p.text, target_expression(p))]
         model, tokenizer = load_causal_lm(source, texts=texts, seed=seed)
+        model.to(device)
         task = self.task(tokenizer, splits)
         zero_shot = task.evaluate(model, "valid") if source != "tiny" else None
         fit_config = FitConfig(epochs=int(settings.get("epochs", 3)), batch_size=int(settings.get("batch_size", 8)),

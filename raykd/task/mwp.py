@@ -90,6 +90,10 @@ class MWPTask:
         loss = F.cross_entropy(logits[mask], batch["target"][mask])
         return TaskOutput(logits=logits, mask=mask, loss=loss)
 
+    def loss_units(self, batch: Batch) -> float:
+        """The task loss is a mean over target tokens (raykd.task_interface.loss_units)."""
+        return float((batch["target"] != self.vocab.pad_id).sum())
+
     def run(self, model: nn.Module, batch: Batch, workload: str = "default") -> Any:
         name = resolve_workload(self, workload)
         if name == "forward":

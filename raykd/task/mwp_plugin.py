@@ -28,6 +28,7 @@ class MWPPlugin:
 
     beam_size: int = 1
     name: str = "mwp"
+    reads_data_uris: bool = True  # specs as raykd.data reads them: paths or s3://, gs://, file:// URIs
     workloads: dict[str, str] = field(default_factory=_workloads)
 
     def __post_init__(self) -> None:
@@ -47,7 +48,7 @@ class MWPPlugin:
         return dict(raw)
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
-                      progress: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+                      progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
         from raykd.data import load_splits, require_splits
         from raykd.task.teacher import SolverSpec, train_teacher
         from raykd.training import FitConfig
@@ -63,7 +64,7 @@ class MWPPlugin:
             patience=int(settings.get("patience", 5)), max_steps=int(settings.get("max_steps", 0)),
             time_budget_s=float(settings.get("time_budget_s", 0.0)), seed=seed,
         )
-        report = train_teacher(splits, spec, fit, out, beam_size=self.beam_size, progress=progress,
+        report = train_teacher(splits, spec, fit, out, device=device, beam_size=self.beam_size, progress=progress,
                                extra_config={"data": data})
         return report.to_dict()
 

@@ -13,21 +13,11 @@ from raykd.data import load_splits
 from raykd.errors import DataError
 
 
-def _rows(n: int, start: int = 0) -> list[dict]:
-    """ASDiv-A rows (MWPToolkit JSON, as ../shared/data holds them) written here, so the test
-    runs wherever the shared data is absent."""
-    return [{"@ID": f"t-{i}", "@Grade": "1", "Body": f"Cody had {i + 2} marbles and found {i + 5} more.",
-             "Question": "How many marbles does Cody have now?", "Solution-Type": "Addition",
-             "Answer": f"{2 * i + 7} (marbles)", "Formula": f"{i + 2}+{i + 5}={2 * i + 7}"} for i in range(start, start + n)]
-
-
 @pytest.fixture
 def asdiv(tmp_path) -> Path:
-    root = tmp_path / "asdiv-a"
-    root.mkdir()
-    (root / "train.json").write_text(json.dumps(_rows(60)))
-    (root / "valid.json").write_text(json.dumps(_rows(20, start=100)))
-    return root
+    from asdiv_rows import write_asdiv_dir
+
+    return write_asdiv_dir(tmp_path / "asdiv-a")
 
 
 def _upload(bucket: str, prefix: str, root: Path) -> None:
