@@ -43,7 +43,7 @@ def main() -> None:
     from raykd.distributed.sweep import run_sweep
     from raykd.method.chain import Chain
     from raykd.method.config import ChainConfig
-    from raykd.method.importance import collect_head_stats
+    from raykd.method.importance import collect_stats
     from raykd.method.measurement import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
@@ -64,7 +64,7 @@ def main() -> None:
     task = MWPTask(tok, teacher.vocab, splits)
     cfg = ChainConfig(**fixed)
     t0 = time.perf_counter()
-    stats = collect_head_stats(teacher, task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size)
+    stats = collect_stats(teacher, task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size, ffn=False, layers=False)
     result = Chain(task, teacher, cfg, SolverIO(tok), work / "inproc", make_measure(task, repeats=cfg.latency_repeats),
                    teacher_stats=stats, progress=False, log=lambda _m: None).run()
     inproc_s = time.perf_counter() - t0
@@ -87,12 +87,13 @@ def main() -> None:
     }
     print(f"{'chain in-process':<40}{out['in_process_s']:>10.1f} s   (rounds {out['chain_rounds_s_in_process']} s)")
     for i, nice in enumerate(args.worker_niceness):
-        resources = {"workers": 1, "cpus_per_worker": args.threads, "concurrent_trials": 1}
-        if nice != "ray":
-            resources["worker_niceness"] = int(nice)
+        resources = {"workers": 1, "cpus_per_worker": args.threads, "concurrent_trials": 1,
+                     "worker_niceness": None if nice == "ray" else int(nice)}  # null: Ray's own 15
         space = parse_space({
             "name": f"overhead-{i}", "data": args.data, "teacher": {"path": str(teacher_dir)},
             "search": {"tau": {"choices": [2.0]}}, "fixed": fixed, "num_samples": 1,
+            # the same work as the in-process chain: speed measured in the chain, no latency table, no re-timing
+            "speed": {"source": "measured", "retime_rounds": 0},
             "resources": resources, "storage": str(work / "sweeps"),
         })
         t0 = time.perf_counter()

@@ -156,9 +156,10 @@ class Resources:
     gpus_per_worker: float = 0.0
     concurrent_trials: int = 1
     # Ray starts its worker processes at niceness 15, below its own daemons (raylet, GCS, agents)
-    # and anything else on the node; None keeps that. 0 runs chains at normal priority. Applied
-    # when raykd starts the local Ray; on a cluster, start the nodes with RAY_worker_niceness=N.
-    worker_niceness: int | None = None
+    # and anything else on the node, which slows a chain by ~9% on a busy node (BENCHMARKS §5);
+    # raykd's default 0 runs chains at normal priority, null keeps Ray's 15. Applied when raykd
+    # starts the local Ray; cluster nodes get it from RAY_worker_niceness (cluster/ sets 0).
+    worker_niceness: int | None = 0
 
     def __post_init__(self) -> None:
         if self.workers < 1:

@@ -248,7 +248,7 @@ def run_sweep(
         space = dataclasses.replace(space, data=staged)  # the trials, the teacher, a resume all read the copy
     if connect:
         ray.init(address=connect, log_to_driver=False)
-        if res.worker_niceness is not None:
+        if res.worker_niceness:  # (0, the default, is what cluster/ starts its nodes with)
             log(f"note: resources.worker_niceness ({res.worker_niceness}) is not applied to a running cluster; "
                 "start its nodes with RAY_worker_niceness=N instead")
         cluster = ray.cluster_resources()

@@ -219,6 +219,8 @@ def check_autoscaler(cfg: dict, provider_type: str, region: str) -> list[str]:
             p.append(f"a start command binds to 0.0.0.0: {command!r}")
         if "ray start" in command and "RAY_AUTH_MODE=token" not in command:
             p.append(f"`ray start` without RAY_AUTH_MODE=token: {command!r}")
+        if "ray start" in command and "RAY_worker_niceness=0" not in command:
+            p.append(f"`ray start` without RAY_worker_niceness=0 (chains would run at Ray's niceness 15): {command!r}")
     workers_start = start_commands(cfg.get("worker_start_ray_commands") or [], head=False)
     if not workers_start:
         p.append("worker_start_ray_commands has no `ray start --address=...`")
@@ -326,6 +328,8 @@ def check_rayjob(job: dict) -> list[str]:
             env = {e.get("name"): e for e in c.get("env") or []}
             if not auth_by_operator and (env.get("RAY_AUTH_MODE") or {}).get("value") != "token":
                 p.append(f"container {c.get('name')}: no token auth (authOptions.mode or RAY_AUTH_MODE)")
+            if (env.get("RAY_worker_niceness") or {}).get("value") != "0":
+                p.append(f"container {c.get('name')}: RAY_worker_niceness is not \"0\" (chains would run at Ray's niceness 15)")
 
     params = head.get("rayStartParams") or {}
     try:
@@ -499,6 +503,7 @@ AUTOSCALER_MUTATIONS: dict[str, tuple[Callable[[dict], None], str]] = {
     "head gpus": (_replace_in_head_start("--num-gpus=0", ""), "--num-gpus=0"),
     "no token auth": (_replace_in_head_start("RAY_AUTH_MODE=token", "RAY_AUTH_MODE=disabled"),
                       "without RAY_AUTH_MODE=token"),
+    "niceness 15": (_replace_in_head_start("RAY_worker_niceness=0", "RAY_worker_niceness=15"), "without RAY_worker_niceness=0"),
     "worker slot": (lambda c: _workers(c)[0]["resources"].update(trial_slot=1), "declares trial_slot"),
     "worker min 1": (lambda c: _workers(c)[0].update(min_workers=1), "min_workers must be 0"),
     "worker max 0": (lambda c: _workers(c)[0].update(max_workers=0), "max_workers must be >= 1"),
@@ -566,6 +571,8 @@ def _rc(job: dict) -> dict:
 RAYJOB_MUTATIONS: dict[str, tuple[Callable[[dict], None], str]] = {
     "api version": (lambda j: j.update(apiVersion="ray.io/v1alpha1"), "apiVersion"),
     "kind": (lambda j: j.update(kind="RayCluster"), "kind is"),
+    "worker niceness": (lambda j: [e.update(value="15") for e in containers_of(_rc(j)["workerGroupSpecs"][0])[0]["env"]
+                                   if e.get("name") == "RAY_worker_niceness"], "RAY_worker_niceness is not"),
     "entrypoint": (lambda j: _spec(j).update(entrypoint="python sweep.py"), "entrypoint must start"),
     "local storage": (lambda j: _spec(j).update(entrypoint="raykd sweep --space x.yaml --storage /tmp/runs"),
                       "shared storage"),

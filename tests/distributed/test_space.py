@@ -135,8 +135,8 @@ def test_stored_space_parses_back_to_the_same_space(name):
 def test_worker_niceness_is_optional_and_kept():
     from raykd.distributed.space import Resources
 
-    assert Resources().worker_niceness is None  # Ray's own default (15) stays unless asked
-    assert Resources(worker_niceness=0).worker_niceness == 0
+    assert Resources().worker_niceness == 0  # normal priority unless asked (null: Ray's own 15)
+    assert Resources(worker_niceness=None).worker_niceness is None
 
 
 @pytest.mark.parametrize("speed, message", [
