@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from raykd.task_interface import Batch
+from raykd.task_interface import Batch, batch_rows
 
 T = TypeVar("T")
 
@@ -30,10 +30,6 @@ def world() -> tuple[int, int]:
 
 def is_main() -> bool:
     return world()[1] == 0
-
-
-def batch_rows(batch: Batch) -> int:
-    return int(next(iter(batch.values())).shape[0])
 
 
 def shard_batch(batch: Batch, rank: int, size: int) -> Batch:

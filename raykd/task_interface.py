@@ -74,7 +74,12 @@ def loss_units(task: Task, batch: Batch) -> float:
     Data-parallel training weights each rank's share of a global batch by it, so that DDP's
     averaged gradient is the one a single worker computes on the whole batch."""
     own = getattr(task, "loss_units", None)
-    return float(own(batch)) if callable(own) else float(next(iter(batch.values())).shape[0])
+    return float(own(batch)) if callable(own) else float(batch_rows(batch))
+
+
+def batch_rows(batch: Batch) -> int:
+    """How many rows (examples) a batch holds: every tensor of a batch is batch-first."""
+    return int(next(iter(batch.values())).shape[0])
 
 
 class ModelIO(Protocol):

@@ -19,7 +19,7 @@ from torch import nn
 
 from raykd import replicas
 from raykd.errors import ConfigError
-from raykd.task_interface import Batch, Task, loss_units
+from raykd.task_interface import Batch, Task, batch_rows, loss_units
 
 PRECISIONS = ("auto", "bf16", "fp32")
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
@@ -154,7 +154,7 @@ def fit(
         for index, batch in enumerate(task.batches("train", config.batch_size, shuffle=True, seed=config.seed + epoch)):
             if index >= steps_per_epoch:
                 break
-            rows = replicas.batch_rows(batch)
+            rows = batch_rows(batch)
             mine = replicas.shard_batch(batch, rank, size)
             with autocast:
                 loss, stats = loss_fn(train_model, mine)

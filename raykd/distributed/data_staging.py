@@ -21,12 +21,14 @@ DATA_DIR = "data"
 
 def local_data_path(spec: str) -> tuple[str, Path] | None:
     """(prefix, path) of a spec `[PREFIX:]PATH` whose PATH exists on this machine; else None."""
-    if storage.is_remote(spec) or spec.startswith("file://"):
+    from raykd.data.remote import is_data_uri
+
+    if is_data_uri(spec):
         return None
     if Path(spec).exists():
         return "", Path(spec)
     prefix, sep, rest = spec.partition(":")
-    if sep and rest and not storage.is_remote(rest) and not rest.startswith("file://") and Path(rest).exists():
+    if sep and rest and not is_data_uri(rest) and Path(rest).exists():
         return prefix, Path(rest)
     return None
 

@@ -197,7 +197,7 @@ def remeasure_speed(
     them alike; the in-chain speedups were each taken at a different time. Stored in
     `result.speed` and preferred by the tables."""
     from raykd.measure import compare_latency
-    from raykd.task_interface import resolve_workload
+    from raykd.task_interface import batch_rows, resolve_workload
 
     out = Path(out_dir)
     device = next(teacher.parameters()).device  # every model is timed where the teacher is
@@ -213,7 +213,7 @@ def remeasure_speed(
     result.speed = {
         "how": ("one compare_latency call: all models round-robin with rotating order; speedup = median(teacher) / "
                 "median(model); paired_speedup = median over rounds of teacher/model within the round (the tables use it)"),
-        "workload": workload, "device": str(device), "batch": int(next(iter(batch.values())).shape[0]), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
+        "workload": workload, "device": str(device), "batch": batch_rows(batch), "repeats": repeats, "threads": torch.get_num_threads() if threads is None else threads,
         "wall_s": round(time.perf_counter() - t0, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
         "median_ms": {k: s.median_ms for k, s in lat.stats.items()},
         "speedup": {k: v for k, v in lat.speedup.items() if k != "teacher"},
