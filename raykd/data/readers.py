@@ -5,7 +5,8 @@ Spec forms: "FORMAT:PATH" (FORMAT one of `FORMATS`), "synthetic:N" / "synthetic:
 "synthetic:TRAIN/VALID/TEST[:SEED]" (exact split sizes), or a
 bare PATH whose format is detected from its content. PATH may be a directory holding split files
 (train, valid or dev, test; .json / .jsonl / .xml), and a URI (`s3://`, `gs://`, `file://`) of a
-file or directory: it is read from a local copy (`raykd.data.remote`).
+file or directory: it is read from a local copy (`raykd.data.remote`). `hf:NAME[:CONFIG][@REVISION]`
+(optionally after FORMAT:) is a Hugging Face dataset, read through `datasets` (`raykd.data.hub`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ MAX_SYNTHETIC = 100_000
 def parse_spec(spec: str) -> DataSpec:
     """Parse a data spec string (see the module doc); `DataError` if it cannot be one."""
     if not isinstance(spec, str) or not spec.strip():
-        raise DataError("empty data spec; expected FORMAT:PATH, synthetic:N[:SEED] or PATH")
+        raise DataError("empty data spec; expected FORMAT:PATH, synthetic:N[:SEED], hf:NAME[:CONFIG] or PATH")
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "synthetic":
         parts = rest.split(":")
@@ -87,16 +88,21 @@ def parse_spec(spec: str) -> DataSpec:
         if not 0 <= seed < 2**32:
             raise DataError(f"bad synthetic spec {spec!r}: SEED must be in 0..{2**32 - 1}")
         return DataSpec("synthetic", n=n, seed=seed, sizes=sizes if len(sizes) == 3 else None)  # type: ignore[arg-type]
+    from raykd.data import hub
     from raykd.data.remote import is_data_uri, local_copy
 
     if sep and prefix in FORMATS:
         if not rest:
             raise DataError(f"data spec {spec!r} names no path")
+        if hub.is_hub_spec(rest):
+            return DataSpec(prefix, hub.local_copy(rest))
         return DataSpec(prefix, local_copy(rest) if is_data_uri(rest) else Path(rest))
+    if hub.is_hub_spec(spec):
+        return DataSpec(None, hub.local_copy(spec))
     if is_data_uri(spec):
         return DataSpec(None, local_copy(spec))
     if sep and prefix.isalpha() and len(prefix) > 1 and not Path(spec).exists():
-        known = ", ".join([*FORMATS, "synthetic"])
+        known = ", ".join([*FORMATS, "synthetic", "hf"])
         raise DataError(f"unknown data format {prefix!r} in spec {spec!r}; known: {known}")
     return DataSpec(None, Path(spec))
 
