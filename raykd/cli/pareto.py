@@ -104,6 +104,20 @@ def run(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{v} {k}" for k, v in sw.counts.items())
     print(f"front        {int(mask.sum())} of {len(sw.df)} trials ({counts}); objectives {format_objectives(objs)}")
     print(f"hypervolume  {hv:.4f} (reference: {', '.join(f'{m} {v:g}' for m, v in ref.items())})")
+    constraints = (sw.meta.get("space") or {}).get("constraints") or []
+    if constraints and "feasible" in sw.df.columns:
+        from raykd.search.constraints import Constraint
+
+        texts = "; ".join(Constraint(**c).text() for c in constraints)
+        feasible = sw.df[sw.df["feasible"].fillna(False).astype(bool)]
+        rejected = int((sw.df["status"] == "rejected").sum())
+        print(f"constraints  {texts}: {len(feasible)} feasible trial(s), {rejected} configuration(s) rejected before "
+              "training; the front above is the feasible front")
+        if len(feasible):
+            first, mode = objs[0]
+            best = feasible.sort_values(first, ascending=(mode == "min"), kind="stable").iloc[0]
+            print(f"best         feasible trial {best['trial_id']}: {first} {best[first]:.4g}"
+                  + "".join(f", {m} {best[m]:.4g}" for m, _ in objs[1:] if _finite(best[m])))
     if picking:
         rule = " and ".join(([f"within {args.max_drop:g} pt of the teacher"] if args.max_drop is not None else [])
                             + ([f"no significant drop at {args.not_worse_at:g}"] if args.not_worse_at is not None else []))

@@ -27,6 +27,8 @@ FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "id
 # teacher (raykd.results.stats.accuracy_fields), for the valid and the test split.
 STATS_COLUMNS = tuple(f"{split}_{key}" for split in ("accuracy", "test_accuracy")
                       for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct"))
+FORECAST_COLUMNS = ("forecast_speedup", "forecast_ideal_speedup", "forecast_params", "forecast_params_reduction",
+                    "forecast_flops", "forecast_flops_reduction", "forecast_heads_total")
 ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup", "params", "flops", "memory_bytes",
                  "heads_total", "layers_total", "ffn_channels_total", "latency_ms", "train_s", "stats_s", "shared_stats")
 
@@ -86,8 +88,16 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "node_id": result.get("node_id"),  # the Ray node rank 0 ran the last round on
         "restored_from_round": _num(result.get("restored_from_round")),  # > 0: a restarted worker group continued from there
         "wall_s": _num(result.get("time_total_s")),
+        **{k: _num(result.get(k)) for k in FORECAST_COLUMNS},  # the final model as forecast before training
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if space.constraints:  # judged on the final figures; the forecast stands in where the trial has none
+        from raykd.search.constraints import forecast_values, violations
+
+        figures = {**forecast_values(result), **{k: v for k, v in row.items() if v is not None}}
+        found = violations(space.constraints, figures)
+        row["constraint_violation"] = max(found)
+        row["feasible"] = status == "complete" and max(found) <= 0
     return row
 
 
@@ -98,8 +108,9 @@ def _num(v: Any) -> float | None:
 class ResultsCallback(Callback):
     """Writes a row per ended trial and refreshes the Pareto front (driver side)."""
 
-    def __init__(self, root: str, space: SweepSpace, journal: Path, remote_journal: str | None) -> None:
+    def __init__(self, root: str, space: SweepSpace, journal: Path, remote_journal: str | None, scheduler: Any = None) -> None:
         self.root, self.space, self.journal, self.remote_journal = root, space, journal, remote_journal
+        self.scheduler = scheduler  # a HalvingScheduler: says which pruned trials it stopped
         self.sweep = root.rstrip("/").rsplit("/", 1)[-1]
         self.last: dict[str, dict[str, Any]] = {}
 
@@ -110,7 +121,11 @@ class ResultsCallback(Callback):
         from raykd.results.store import update_pareto, write_trial
 
         result = self.last.get(trial.trial_id) or dict(getattr(trial, "last_result", {}) or {})
-        write_trial(self.root, trial_row(self.sweep, self.space, trial, result, status, error, self.root))
+        row = trial_row(self.sweep, self.space, trial, result, status, error, self.root)
+        if status == "pruned":
+            halved = self.scheduler is not None and self.scheduler.stopped_by_me(trial.trial_id)
+            row["stopped_by"] = "mo-successive-halving" if halved else "accuracy-floor"
+        write_trial(self.root, row)
         update_pareto(self.root)
         if self.remote_journal and self.journal.exists():
             storage.write_bytes_atomic(self.remote_journal, self.journal.read_bytes())

@@ -13,9 +13,10 @@ A space file has these top-level keys (all optional except `search`; see search_
       importance: {choices: [combined, random]}
     fixed: {epochs_per_round: 2}  # ChainConfig fields held constant
     objectives: [{metric: accuracy, mode: max}, {metric: speedup, mode: max}]
-    sampler: {type: tpe, seed: 0}          # tpe (multi-objective TPE), nsga2, random
+    sampler: {type: tpe, seed: 0}          # tpe (multi-objective TPE), nsga2, gp (Optuna's GPSampler, logEHVI), random
     num_samples: 6
-    early_stop: {accuracy_floor: 0.2, after_round: 1}   # optional
+    early_stop: {accuracy_floor: 0.2, after_round: 1}   # optional; or {type: mo-successive-halving, eta: 3, min_rounds: 1}
+    constraints: [{metric: speedup, min: 1.5}]          # optional (raykd.search.constraints)
     resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 1}
     storage: ~/raykd_runs          # local path, s3://bucket/prefix or gs://bucket/prefix
 
@@ -34,9 +35,9 @@ from raykd.errors import ConfigError
 from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
 
 OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
 TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
-             "resources", "storage", "seed", "speed")
+             "constraints", "resources", "storage", "seed", "speed")
 SPEED_SOURCES = ("table", "measured")
 SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
 """A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
@@ -189,6 +190,7 @@ class SweepSpace:
     sampler: dict[str, Any] = field(default_factory=lambda: {"type": "tpe", "seed": 0})
     num_samples: int = 6
     early_stop: dict[str, Any] = field(default_factory=dict)
+    constraints: tuple[Any, ...] = ()  # raykd.search.constraints.Constraint
     resources: Resources = field(default_factory=Resources)
     storage: str = "~/raykd_runs"
     seed: int = 0
@@ -220,6 +222,30 @@ class SweepSpace:
 
         return load_task_plugin(self.task_spec)
 
+    @property
+    def halving(self) -> Any:
+        """The successive-halving settings (`raykd.search.successive_halving.HalvingConfig`), or None."""
+        from raykd.search.successive_halving import SCHEDULER_TYPE, HalvingConfig
+
+        from raykd.search.constraints import FORECAST_METRICS
+
+        if self.early_stop.get("type") != SCHEDULER_TYPE:
+            return None
+        coords = []
+        for o in self.objectives:  # a speed or size objective is ranked by the final model's forecast
+            if o.metric == "speedup" and self.speed["source"] != "table":
+                coords.append(("forecast_ideal_speedup", o.mode))
+            else:
+                coords.append((FORECAST_METRICS.get(o.metric, o.metric), o.mode))
+        return HalvingConfig(int(self.early_stop.get("eta", 3)), int(self.early_stop.get("min_rounds", 1)), tuple(coords))
+
+    @property
+    def accuracy_floor(self) -> tuple[float, int] | None:
+        """(floor, after_round) of the accuracy-floor stopper, or None."""
+        if "accuracy_floor" not in self.early_stop:
+            return None
+        return float(self.early_stop["accuracy_floor"]), int(self.early_stop.get("after_round", 1))
+
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
         values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
@@ -233,6 +259,7 @@ class SweepSpace:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["search"] = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in self.search}
+        d["constraints"] = [c.to_dict() for c in self.constraints]
         return d
 
 
@@ -240,17 +267,26 @@ def make_sampler(space: SweepSpace, seed: int | None = None) -> Any:
     """The Optuna sampler a sweep of `space` uses (`optuna.samplers.BaseSampler`), without Ray.
 
     tpe: multivariate multi-objective TPE with `sampler.n_startup_trials` (default 4) random
-    trials first; nsga2: NSGA-II with `sampler.population_size` (default 4); random: uniform.
+    trials first; nsga2: NSGA-II with `sampler.population_size` (default 4); gp: Optuna's
+    Gaussian-process sampler (multi-objective: log expected hypervolume improvement) after
+    n_startup_trials random ones; random: uniform. With constraints, tpe/nsga2/gp model
+    feasibility from the violations raykd sets on each trial (`Trial.set_constraint`).
     `seed` replaces the space's `sampler.seed` (itself defaulting to the space's `seed`)."""
     import optuna
 
+    import warnings
+
     s = space.sampler
     seed = int(s.get("seed", space.seed)) if seed is None else int(seed)
+    startup = int(s.get("n_startup_trials", 4))
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # GPSampler
     if s["type"] == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=int(s.get("n_startup_trials", 4)))
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup)
     if s["type"] == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=int(s.get("population_size", 4)))
-    return optuna.samplers.RandomSampler(seed=seed)
+    if s["type"] == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+    return optuna.samplers.RandomSampler(seed=seed)  # (blind to constraints: they only reject and filter)
 
 
 def parse_space(raw: Any, source: str = "space") -> SweepSpace:
@@ -315,6 +351,9 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
     kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), source, raw.get("seed", 0))
     kw["early_stop"] = _early_stop(raw.get("early_stop") or {}, source)
+    from raykd.search.constraints import parse_constraints
+
+    kw["constraints"] = parse_constraints(raw.get("constraints"), source)
     kw["resources"] = _resources(raw.get("resources") or {}, source)
     kw["speed"] = _speed(raw.get("speed") or {}, source)
     return SweepSpace(**kw)
@@ -369,9 +408,27 @@ def _section(raw: Any, source: str, name: str, known: set[str], example: str) ->
 
 
 def _early_stop(raw: Any, source: str) -> dict[str, Any]:
-    _section(raw, source, "early_stop", {"accuracy_floor", "after_round"}, "{accuracy_floor: 0.3, after_round: 1}")
-    if raw and not (0.0 <= float(raw.get("accuracy_floor", 0.0)) <= 1.0):
-        raise ConfigError(f"{source}: early_stop.accuracy_floor must be in [0, 1]")
+    """`{accuracy_floor, after_round}` (a floor), `{type: mo-successive-halving, eta, min_rounds}`,
+    or both in one mapping (the floor then stops what halving lets through)."""
+    from raykd.search.successive_halving import SCHEDULER_TYPE, HalvingConfig
+
+    _section(raw, source, "early_stop", {"type", "eta", "min_rounds", "accuracy_floor", "after_round"},
+             "{accuracy_floor: 0.3, after_round: 1} or {type: mo-successive-halving, eta: 3, min_rounds: 1}")
+    if "type" in raw and raw["type"] != SCHEDULER_TYPE:
+        raise ConfigError(f"{source}: early_stop.type must be {SCHEDULER_TYPE}, got {raw['type']!r}")
+    if ("eta" in raw or "min_rounds" in raw) and "type" not in raw:
+        raise ConfigError(f"{source}: early_stop.eta and min_rounds need type: {SCHEDULER_TYPE}")
+    if "accuracy_floor" in raw:
+        floor = raw["accuracy_floor"]
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
+            raise ConfigError(f"{source}: early_stop.accuracy_floor must be a number in [0, 1], got {floor!r}")
+    elif "after_round" in raw:
+        raise ConfigError(f"{source}: early_stop.after_round needs accuracy_floor")
+    if "type" in raw:
+        try:
+            HalvingConfig(raw.get("eta", 3), raw.get("min_rounds", 1))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
     return dict(raw)
 
 

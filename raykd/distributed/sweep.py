@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from raykd import storage
-from raykd.distributed.space import SweepSpace, make_sampler, parse_space
+from raykd.distributed.searcher import make_searcher  # noqa: F401  (re-exported)
+from raykd.distributed.space import SweepSpace, parse_space
 from raykd.distributed.worker import CHAIN_DONE
 from raykd.errors import ConfigError
 
@@ -71,27 +72,6 @@ def _local_journal(paths: SweepPaths) -> Path:
     return p
 
 
-def make_searcher(space: SweepSpace, journal: Path, study_name: str) -> Any:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
-
-    class FinalOnlyOptunaSearch(OptunaSearch):
-        """Chains stopped before their last round are told to Optuna as PRUNED, never COMPLETE."""
-
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            if result is not None and not result.get(CHAIN_DONE, False):
-                result = None
-            super().on_trial_complete(trial_id, result=result, error=error)
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    algo = FinalOnlyOptunaSearch(metric=space.metrics, mode=space.modes, sampler=make_sampler(space),
-                                 storage=JournalStorage(JournalFileBackend(str(journal))), study_name=study_name)
-    return ConcurrencyLimiter(algo, max_concurrent=space.resources.concurrent_trials)
-
-
 def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
                   teacher_metrics: dict[str, Any] | None = None):
     """The Tune function trainable (its name, `raykd_trial`, is what `Tuner.restore` matches)."""
@@ -130,14 +110,22 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
     return raykd_trial
 
 
+def make_scheduler(space: SweepSpace, root: str) -> Any:
+    """Multi-objective successive halving when the space asks for it (else Tune's FIFO)."""
+    if space.halving is None:
+        return None
+    from raykd.distributed.scheduler import HalvingScheduler
+
+    return HalvingScheduler(space, root)
+
+
 def make_stopper(space: SweepSpace) -> Any:
     """Early stopping of hopeless chains: accuracy below a floor after a given round."""
-    if not space.early_stop:
+    if space.accuracy_floor is None:
         return None
     from ray.tune.stopper import Stopper
 
-    floor = float(space.early_stop.get("accuracy_floor", 0.0))
-    after = int(space.early_stop.get("after_round", 1))
+    floor, after = space.accuracy_floor
 
     class AccuracyFloor(Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
@@ -272,7 +260,9 @@ def run_sweep(
             teacher = meta["teacher"]
         journal = _local_journal(paths)
         trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train, teacher.get("metrics")), {"cpu": 0, TRIAL_SLOT: 1})
-        callbacks = [ResultsCallback(paths.root, space, journal, paths.journal if storage.is_remote(paths.root) else None)]
+        scheduler = make_scheduler(space, paths.root)
+        callbacks = [ResultsCallback(paths.root, space, journal, paths.journal if storage.is_remote(paths.root) else None,
+                                     scheduler=scheduler)]
         param_space = {p.name: p.to_tune() for p in space.search}
         if resume and tune.Tuner.can_restore(paths.tune):
             tuner = tune.Tuner.restore(paths.tune, trainable=trainable, resume_unfinished=True, resume_errored=True,
@@ -282,7 +272,9 @@ def run_sweep(
             tuner = tune.Tuner(
                 trainable,
                 param_space=param_space,
-                tune_config=tune.TuneConfig(search_alg=make_searcher(space, journal, f"raykd-{meta['name']}"),
+                tune_config=tune.TuneConfig(search_alg=make_searcher(space, journal, f"raykd-{meta['name']}", root=paths.root,
+                                                                     teacher_dir=teacher["dir"], log=log),
+                                            scheduler=scheduler,
                                             num_samples=space.num_samples, max_concurrent_trials=res.concurrent_trials),
                 run_config=tune.RunConfig(name="tune", storage_path=paths.root, stop=make_stopper(space), callbacks=callbacks,
                                           failure_config=tune.FailureConfig(max_failures=1),

@@ -32,6 +32,36 @@ def flatten_record(record: dict[str, Any], rounds: int) -> dict[str, Any]:
     return out
 
 
+def load_teacher_inputs(teacher_dir: Path, config: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(the task plug-in's LoadedModel, the shared structure statistics or None, the latency table
+    or None) of a local teacher directory, for `config` (task, data, data_seed, speed_source)."""
+    from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
+    from raykd.method.latency_table import TABLE_NAME, LatencyTable
+    from raykd.task.registry import load_task_plugin
+
+    loaded = load_task_plugin(config.get("task")).load(teacher_dir, config["data"], seed=int(config.get("data_seed", 0)))
+    stats_path = next((teacher_dir / n for n in (STATS_NAME, LEGACY_STATS_NAME) if (teacher_dir / n).is_file()), None)
+    stats = StructureStats.load(stats_path) if stats_path is not None else None
+    table_path = teacher_dir / TABLE_NAME
+    table = LatencyTable.load(table_path) if config.get("speed_source") == "table" and table_path.is_file() else None
+    return loaded, stats, table
+
+
+def forecast_for(teacher: Any, stats: Any, chain_config: Any, table: Any, task: Any, example: Any,
+                 threads: int | None) -> dict[str, Any]:
+    """The chain's final forecast (`raykd.method.forecast`), priced by the table only where the
+    table applies (measured under the threads, batch and workload the chain's measure uses)."""
+    from raykd.method.forecast import forecast
+    from raykd.method.latency_table import table_key
+    from raykd.task_interface import resolve_workload
+
+    device = next(teacher.parameters()).device
+    batch = {k: v.to(device) for k, v in example.items()}
+    key = table_key(teacher, batch, threads, resolve_workload(task, chain_config.latency_workload))
+    return forecast(teacher, stats, chain_config, table=table if table is not None and table.matches(key) else None,
+                    task=task, batch=batch)
+
+
 def chain_worker(config: dict[str, Any]) -> None:
     """`train_loop_per_worker` of the trial's TorchTrainer."""
     import ray.train
@@ -39,9 +69,7 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     from raykd.method.chain import STATE_NAME, Chain, round_dir
     from raykd.method.config import ChainConfig
-    from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
     from raykd.method.measurement import make_measure
-    from raykd.task.registry import load_task_plugin
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
@@ -59,19 +87,18 @@ def chain_worker(config: dict[str, Any]) -> None:
             restored_from = int(state["round"])
             shutil.copytree(d, round_dir(work, restored_from))
     teacher_dir = download_dir(config["teacher_dir"], work / "teacher")
-    loaded = load_task_plugin(config.get("task")).load(teacher_dir, config["data"], seed=int(config.get("data_seed", 0)))
+    loaded, stats, table = load_teacher_inputs(teacher_dir, config)
     task, teacher = loaded.task, loaded.model
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() and config.get("use_gpu") else torch.device("cpu")
     teacher.to(device)
-    stats_path = next((teacher_dir / n for n in (STATS_NAME, LEGACY_STATS_NAME) if (teacher_dir / n).is_file()), None)
-    stats = StructureStats.load(stats_path) if stats_path is not None else None
-    from raykd.method.latency_table import TABLE_NAME, LatencyTable
 
-    table_path = teacher_dir / TABLE_NAME
-    table = LatencyTable.load(table_path) if config.get("speed_source") == "table" and table_path.is_file() else None
+    example = next(iter(task.batches("valid", chain_config.latency_batch)))
+    told = forecast_for(teacher, stats, chain_config, table, task, example, threads or None)  # what the chain ends as
 
     def on_round(record: dict[str, Any], rdir: Path) -> None:
         metrics = flatten_record(record, chain_config.rounds)
+        metrics.update(told)  # every round: successive halving ranks rungs on the final forecast
+        metrics["rounds"] = chain_config.rounds
         metrics["restored_from_round"] = restored_from
         metrics["node_id"] = node_id  # where rank 0 ran this round
         if rank == 0:

@@ -7,7 +7,8 @@ minimisation losses and picks the rows that may take part.
 
 Conventions (see docs/results.md):
 
-* Only rows with ``status == "complete"`` and a finite value for every objective take part.
+* Only rows with ``status == "complete"`` and a finite value for every objective take part, and,
+  in a sweep with constraints, only rows whose ``feasible`` is not False (the feasible front).
   Failed, pruned and running trials, and NaN/inf metrics, are never on the front and never add
   hypervolume.
 * Dominance is the usual weak one: a dominates b when a is at least as good in every objective and
@@ -122,6 +123,8 @@ def eligible_mask(df: Any, objectives: Objectives) -> np.ndarray:
     ok = np.array(df["status"].astype(str) == COMPLETE, dtype=bool) if "status" in df.columns else np.ones(len(df), dtype=bool)
     for metric, _ in objectives:
         ok = ok & np.isfinite(_as_float(df[metric]))
+    if "feasible" in df.columns:  # a constrained sweep: only feasible rows (None: no constraint judged it)
+        ok = ok & np.array([v is not False and v is not np.False_ for v in df["feasible"]], dtype=bool)
     return ok
 
 

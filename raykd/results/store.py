@@ -33,19 +33,20 @@ TRIALS_DIR = "trials"
 SWEEP_META = "sweep.json"
 PARETO_FILE = "pareto.parquet"
 FORMAT_VERSION = "1"
-STATUSES = ("complete", "pruned", "failed", "running")
+STATUSES = ("complete", "pruned", "failed", "running", "rejected")  # rejected: infeasible before training
 
 STRING_COLUMNS = ("sweep", "task", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
                   "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source",
-                  "latency_workload", "retimed_device", "retimed_workload", "retimed_at", "node_id")
+                  "latency_workload", "retimed_device", "retimed_workload", "retimed_at", "node_id", "stopped_by")
 FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "latency_ms", "params_reduction",
                  "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
-                 "retimed_wall_s", "accuracy_ci_low", "accuracy_ci_high",
+                 "retimed_wall_s", "constraint_violation", "forecast_speedup", "forecast_ideal_speedup",
+                 "forecast_params_reduction", "forecast_flops_reduction", "accuracy_ci_low", "accuracy_ci_high",
                  "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher")
 INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
                "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size",
                "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",
-               "test_accuracy_gained", "retimed_threads", "retimed_rounds", "retimed_with", "restored_from_round")
+               "test_accuracy_gained", "forecast_params", "forecast_flops", "forecast_heads_total", "retimed_threads", "retimed_rounds", "retimed_with", "restored_from_round")
 # Column order of a trial row; hp_<name> columns come after "error", extra columns at the end.
 _HEAD = ("sweep", "trial_id", "status", "error")
 _TAIL = ("chain_config_json", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops",

@@ -1,0 +1,147 @@
+"""The sweep's Tune searcher: Optuna's multi-objective study behind Ray's `OptunaSearch`, with
+raykd's rules on top.
+
+- Only finished chains are COMPLETE: a chain stopped early (accuracy floor, successive halving) is
+  told as PRUNED, so no round-r figure ever reaches the study's front (ray-notes §3).
+- Constraints (`raykd.search.constraints`): every told trial carries its violations (Optuna 5's
+  `Trial.set_constraint`, which the samplers and `best_trials` read), taken from its
+  final metrics, or from its forecast for metrics the configuration fixes.
+- A configuration that a before-training constraint rejects never becomes a Tune trial: the
+  searcher forecasts it on the driver (CPU; the teacher, statistics and table are read once from
+  the sweep's storage), tells the study it is infeasible (so constrained samplers learn where
+  not to look), writes its row with status `rejected` and asks again. It costs no training and
+  no trial of `num_samples`. After `MAX_REJECTIONS` in a row the search stops and says why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from raykd.distributed.space import SweepSpace, make_sampler
+from raykd.distributed.worker import CHAIN_DONE
+
+MAX_REJECTIONS = 500
+_FORECASTERS: dict[str, Any] = {}  # teacher URI -> forecast function (kept out of the pickled searcher)
+
+
+def _forecaster(space: SweepSpace, teacher_uri: str) -> Any:
+    """config dict -> forecast dict, for the sweep's teacher (loaded once per driver process)."""
+    if teacher_uri not in _FORECASTERS:
+        from raykd.distributed.worker import forecast_for, load_teacher_inputs
+        from raykd.storage import download_dir
+
+        work = Path(tempfile.mkdtemp(prefix="raykd-forecast-"))
+        try:
+            teacher_dir = download_dir(teacher_uri, work / "teacher")
+            loaded, stats, table = load_teacher_inputs(teacher_dir, {"task": space.task, "data": space.data,
+                                                                     "data_seed": space.seed, "speed_source": space.speed["source"]})
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        threads = max(1, int(space.resources.cpus_per_worker))
+
+        def told(config: dict[str, Any]) -> dict[str, Any]:
+            chain = space.chain_config(config)
+            example = next(iter(loaded.task.batches("valid", chain.latency_batch)))
+            return forecast_for(loaded.model, stats, chain, table, loaded.task, example, threads)
+
+        _FORECASTERS[teacher_uri] = told
+    return _FORECASTERS[teacher_uri]
+
+
+def make_searcher(space: SweepSpace, journal: Path, study_name: str, *, root: str | None = None,
+                  teacher_dir: str | None = None, log: Any = print) -> Any:
+    """The sweep's search algorithm (a `ConcurrencyLimiter` around raykd's OptunaSearch).
+    `root`, `teacher_dir`: where rejected configurations are recorded and forecast from (needed
+    when the space has constraints the configuration decides)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from ray.tune.search import ConcurrencyLimiter, Searcher
+    from ray.tune.search.optuna import OptunaSearch
+
+    from raykd.search.constraints import before_training, forecast_values, set_constraints, violations
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    early = before_training(space.constraints, space.speed["source"] == "table")
+
+    class RaykdOptunaSearch(OptunaSearch):
+        def _violations(self, result: dict[str, Any] | None) -> list[float]:
+            metrics = dict(result or {})
+            for metric, value in forecast_values(metrics).items():
+                metrics.setdefault(metric, value)
+            return violations(space.constraints, metrics)
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if space.constraints and trial_id in self._ot_trials:
+                set_constraints(self._ot_trials[trial_id], space.constraints, self._violations(result))
+            if result is not None and not result.get(CHAIN_DONE, False):
+                result = None  # -> PRUNED
+            super().on_trial_complete(trial_id, result=result, error=error)
+
+        def suggest(self, trial_id: str) -> dict | None:
+            if not early:
+                return super().suggest(trial_id)
+            for _ in range(MAX_REJECTIONS):
+                config = super().suggest(trial_id)
+                told = _forecaster(space, str(teacher_dir))(config)
+                found = violations(early, forecast_values(told))
+                if all(v <= 0 for v in found):
+                    return config
+                self._reject(trial_id, config, told, found)
+            log(f"the constraints rejected {MAX_REJECTIONS} configurations in a row before training "
+                f"({'; '.join(c.text() for c in early)}): stopping the search; loosen them or narrow the space")
+            return Searcher.FINISHED
+
+        def _reject(self, trial_id: str, config: dict[str, Any], told: dict[str, Any], found: list[float]) -> None:
+            ot_trial = self._ot_trials.pop(trial_id)
+            set_constraints(ot_trial, space.constraints, self._violations(told))
+            ot_trial.set_user_attr("raykd_rejected", True)
+            values = _rejected_values(space, told)
+            if values is None:
+                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                self._ot_study.tell(ot_trial, values)
+            if root is not None:
+                write_rejected_row(root, space, f"rejected-{ot_trial.number:05d}", config, told,
+                                   [c.text() for c, v in zip(early, found) if v > 0])
+
+    algo = RaykdOptunaSearch(metric=space.metrics, mode=space.modes, sampler=make_sampler(space),
+                             storage=JournalStorage(JournalFileBackend(str(journal))), study_name=study_name)
+    return ConcurrencyLimiter(algo, max_concurrent=space.resources.concurrent_trials)
+
+
+def _rejected_values(space: SweepSpace, told: dict[str, Any]) -> list[float] | None:
+    """What the study is told for a rejected configuration: its forecast where the configuration
+    fixes an objective, the worst accuracy (0) otherwise; None (tell PRUNED) when an objective has
+    neither. Constrained samplers rank infeasible trials below every feasible one whatever these
+    values are; they only keep the study's records complete."""
+    from raykd.search.constraints import forecast_values
+
+    known = forecast_values(told)
+    out = []
+    for o in space.objectives:
+        if o.metric in known:
+            out.append(float(known[o.metric]))
+        elif o.metric in ("accuracy", "test_accuracy") and o.mode == "max":
+            out.append(0.0)
+        else:
+            return None
+    return out
+
+
+def write_rejected_row(root: str, space: SweepSpace, trial_id: str, config: dict[str, Any], told: dict[str, Any],
+                       broken: list[str]) -> None:
+    import json
+
+    from raykd.results.store import write_trial
+
+    write_trial(root, {
+        "sweep": root.rstrip("/").rsplit("/", 1)[-1], "task": space.task_spec.name, "trial_id": trial_id, "status": "rejected",
+        "error": f"rejected before training: the forecast breaks {', '.join(broken)}",
+        **{f"hp_{p.name}": config.get(p.name) for p in space.search},
+        "chain_config_json": json.dumps(space.chain_config(config).to_dict(), sort_keys=True),
+        "rounds_done": 0, "feasible": False, **{k: v for k, v in told.items() if isinstance(v, (int, float))},
+    })
