@@ -9,7 +9,7 @@ plans the whole final ratio at once. So:
 - params and FLOPs are exact: every head (channel, layer) of one kind costs the same, wherever it is;
 - the latency table's predicted speedup is exact when every layer of a kind ends alike
   (`uniform_shape`) and an approximation otherwise (the table prices per-layer head counts, whose
-  split can differ from the chain's; `bench/search_efficiency.py` records the error per trial).
+  split can differ from the chain's; BENCHMARKS §17 gives the error over every chain of `bench/search_compute.py`).
 
 Used for constraints decided before training (`raykd.search.constraints`) and as the speed
 coordinate of successive halving's rungs (`raykd.search.successive_halving`).
