@@ -238,14 +238,16 @@ def drive(studies: dict[str, Generator], pool: cf.ProcessPoolExecutor, submit: A
 
 # ---------------------------------------------------------------- summary
 
-def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dict[str, Any]:
-    def at(study_: dict[str, Any], *, trials: int | None = None, rounds: int | None = None) -> float:
-        best = 0.0
-        for t in study_["trials"]:
-            if (trials is not None and t["number"] < trials) or (rounds is not None and t["trial_rounds"] <= rounds):
-                best = t["hv"]
-        return best
+def hv_at(study_: dict[str, Any], *, trials: int | None = None, rounds: int | None = None) -> float:
+    """A study's hypervolume after its first `trials` trials, or within `rounds` trial-rounds."""
+    best = 0.0
+    for t in study_["trials"]:
+        if (trials is not None and t["number"] < trials) or (rounds is not None and t["trial_rounds"] <= rounds):
+            best = t["hv"]
+    return best
 
+
+def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dict[str, Any]:
     def first_reaching(study_: dict[str, Any], target: float) -> tuple[int | None, float | None]:
         for t in study_["trials"]:
             if t["hv"] >= target - 1e-12:
@@ -260,7 +262,7 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
         rounds = studies[0]["rounds_per_chain"]
         row: dict[str, Any] = {"seeds": sorted(s["seed"] for s in studies)}
         for label, r in (("B", budget * rounds), ("2B", 2 * budget * rounds)):
-            vals = [at(s, rounds=r) for s in studies]
+            vals = [hv_at(s, rounds=r) for s in studies]
             row[f"hv_at_{label}_rounds"] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
                                             "min": min(vals), "max": max(vals), "per_seed": vals}
         row["wall_s"] = {"mean": statistics.fmean(s["trials"][-1]["wall_s"] for s in studies)}
@@ -271,18 +273,18 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
     # goal 1: the default sampler at B trials against random at 2B (no halving, mean over seeds)
     dflt, rnd = by.get((default_sampler, False)), by.get(("random", False))
     if dflt and rnd:
-        d = [at(s, trials=budget) for s in dflt]
-        r = [at(s, trials=2 * budget) for s in rnd]
+        d = [hv_at(s, trials=budget) for s in dflt]
+        r = [hv_at(s, trials=2 * budget) for s in rnd]
         out["default_at_B_vs_random_at_2B"] = {"sampler": default_sampler, "default_mean": statistics.fmean(d),
                                                "random_2B_mean": statistics.fmean(r), "met": statistics.fmean(d) >= statistics.fmean(r),
                                                "default_per_seed": d, "random_2B_per_seed": r}
     out["each_at_B_vs_random_at_2B"] = {}
     for (sampler, halving), studies in by.items():
         if rnd and not halving and sampler != "random":
-            d = [at(s, trials=budget) for s in studies]
+            d = [hv_at(s, trials=budget) for s in studies]
             out["each_at_B_vs_random_at_2B"][sampler] = {"mean": statistics.fmean(d), "random_2B_mean": statistics.fmean(
-                at(s, trials=2 * budget) for s in rnd), "seeds_at_or_above": sum(
-                a >= at(b, trials=2 * budget) for a, b in zip(d, sorted(rnd, key=lambda s: s["seed"])))}
+                hv_at(s, trials=2 * budget) for s in rnd), "seeds_at_or_above": sum(
+                a >= hv_at(b, trials=2 * budget) for a, b in zip(d, sorted(rnd, key=lambda s: s["seed"])))}
     # goal 2: trial-rounds for halving to reach the no-stopping hypervolume of B and of 2B trials, per seed
     out["halving_rounds_to_reach"] = {}
     for (sampler, halving), studies in by.items():
@@ -296,7 +298,7 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
                 continue
             rounds = s["rounds_per_chain"]
             for label, n in (("B", budget), ("2B", 2 * budget)):
-                target = at(p, trials=n)
+                target = hv_at(p, trials=n)
                 r, w = first_reaching(s, target)
                 pr, pw = first_reaching(p, target)
                 rows.append({"seed": s["seed"], "target": label, "target_hv": target, "halving_rounds": r, "plain_rounds": pr,
@@ -344,7 +346,7 @@ def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
     rnd = sorted((s for s in report["studies"].values() if s["sampler"] == "random" and not s["halving"]), key=lambda s: s["seed"])
     for sampler, row in summ.get("each_at_B_vs_random_at_2B", {}).items():
         mine = sorted((s for s in report["studies"].values() if s["sampler"] == sampler and not s["halving"]), key=lambda s: s["seed"])
-        pairs = [(_hv_after(x, b), _hv_after(y, 2 * b)) for x, y in zip(mine, rnd)]
+        pairs = [(hv_at(x, trials=b), hv_at(y, trials=2 * b)) for x, y in zip(mine, rnd)]
         lines.append(f"| {sampler} | {'; '.join(f'{x:.4f} / {y:.4f}' for x, y in pairs)} | {row['mean']:.4f} vs {row['random_2B_mean']:.4f} | "
                      f"{row['seeds_at_or_above']} of {len(pairs)} |")
     lines += ["", "| with halving | reaches no-stopping HV of B trials at (fraction of B x rounds, per seed) | of 2B trials |",
@@ -369,14 +371,6 @@ def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
             lines += ["", f"Final forecast vs the chain's final predicted speedup over {len(errs)} chains: {exact} identical, "
                           f"median |error| {statistics.median(errs) * 100:.2f}%, max {max(errs) * 100:.2f}%."]
     return "\n".join(lines)
-
-
-def _hv_after(study_: dict[str, Any], trials: int) -> float:
-    best = 0.0
-    for t in study_["trials"]:
-        if t["number"] < trials:
-            best = t["hv"]
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
