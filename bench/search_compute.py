@@ -30,6 +30,14 @@ they have spent 2B x rounds trial-rounds, the compute of 2B unstopped chains. Hy
 (`raykd.results.pareto.hypervolume`: Optuna's code, reference accuracy 0, speedup 1.0x) is
 recorded after every trial, so the curves compare every study at equal compute.
 
+Runs add up: `--merge EARLIER.json` keeps an earlier report's studies (same space, settings, budget
+and halving) and runs only the studies it lacks, after rerunning the earlier run's determinism probe
+here. Its accuracies must match to the digit (the teacher and every chain are deterministic on CPU);
+its predicted speedups match only if both runs price with the same latency table, so a report
+stores its table and a merge prices with the earlier one. (A report without a stored table, like
+the first 3-seed run, merges with this run's own table: the probe's two speedups are recorded, and
+only comparisons within one seed, where every study shares a table, are exact.)
+
     python bench/search_compute.py --work /tmp/sc-work --json bench/results/search_compute.json
     python bench/search_compute.py --work /tmp/sc-work --seeds 0 --budget 3 --samplers random tpe   # a smoke run
 """
@@ -247,6 +255,16 @@ def hv_at(study_: dict[str, Any], *, trials: int | None = None, rounds: int | No
     return best
 
 
+def wilcoxon_p(diffs: list[float]) -> float | None:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences (scipy; exact for few pairs).
+    With 5 pairs the smallest possible p is 0.0625: five seeds cannot show a difference at 0.05."""
+    from scipy.stats import wilcoxon
+
+    if len(diffs) < 2 or all(d == 0 for d in diffs):
+        return None
+    return float(wilcoxon(diffs).pvalue)
+
+
 def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dict[str, Any]:
     def first_reaching(study_: dict[str, Any], target: float) -> tuple[int | None, float | None]:
         for t in study_["trials"]:
@@ -282,9 +300,24 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
     for (sampler, halving), studies in by.items():
         if rnd and not halving and sampler != "random":
             d = [hv_at(s, trials=budget) for s in studies]
-            out["each_at_B_vs_random_at_2B"][sampler] = {"mean": statistics.fmean(d), "random_2B_mean": statistics.fmean(
-                hv_at(s, trials=2 * budget) for s in rnd), "seeds_at_or_above": sum(
-                a >= hv_at(b, trials=2 * budget) for a, b in zip(d, sorted(rnd, key=lambda s: s["seed"])))}
+            r2 = [hv_at(s, trials=2 * budget) for s in sorted(rnd, key=lambda s: s["seed"])]
+            d = [hv_at(s, trials=budget) for s in sorted(studies, key=lambda s: s["seed"])]
+            out["each_at_B_vs_random_at_2B"][sampler] = {"mean": statistics.fmean(d), "random_2B_mean": statistics.fmean(r2),
+                                                         "sd": statistics.stdev(d) if len(d) > 1 else 0.0,
+                                                         "random_2B_sd": statistics.stdev(r2) if len(r2) > 1 else 0.0,
+                                                         "seeds_at_or_above": sum(a >= b for a, b in zip(d, r2)),
+                                                         "wilcoxon_p": wilcoxon_p([a - b for a, b in zip(d, r2)])}
+    # paired tests over seeds (each seed's studies share their start-up and their latency table):
+    # each sampler at 2B trials against each other, Wilcoxon signed-rank (exact for few seeds)
+    out["paired_at_2B"] = {}
+    plain = {sampler: {s["seed"]: hv_at(s, trials=2 * budget) for s in studies} for (sampler, h), studies in by.items() if not h}
+    names = sorted(plain)
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            seeds = sorted(set(plain[x]) & set(plain[y]))
+            diffs = [plain[x][k] - plain[y][k] for k in seeds]
+            out["paired_at_2B"][f"{x} vs {y}"] = {"seeds": seeds, "diffs": diffs, "x_above": sum(d > 0 for d in diffs),
+                                                  "wilcoxon_p": wilcoxon_p(diffs)}
     # goal 2: trial-rounds for halving to reach the no-stopping hypervolume of B and of 2B trials, per seed
     out["halving_rounds_to_reach"] = {}
     for (sampler, halving), studies in by.items():
@@ -314,17 +347,21 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
 
 def make_report(args: Any, argv: Any, space: Any, budget: int, info: dict[str, Any], determinism: dict[str, Any],
                 cache: dict[str, Any], cached_at_start: int, t_start: float, results: dict[str, Any]) -> dict[str, Any]:
+    from raykd.method.latency_table import _cpu_model
+
     chain_walls = [c["rounds"][-1]["wall_s"] for c in cache.values() if not c.get("error")]
     return {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "processes": args.processes, "torch_threads_per_chain": 1},
-        "space": space.name, "sets": args.set, "budget": budget, "seeds": args.seeds, "samplers": args.samplers,
+        "machine": {"platform": platform.platform(), "cpu": _cpu_model(), "cpus": os.cpu_count(), "processes": args.processes, "torch_threads_per_chain": 1},
+        "space": space.name, "sets": args.set, "budget": budget, "seeds": sorted({s["seed"] for s in results.values()}),
+        "samplers": sorted({s["sampler"] for s in results.values()}),
         "halving": {"eta": args.eta, "min_rounds": args.min_rounds},
         "teacher": {"accuracy": info["accuracy"], "trained_here": info.get("trained_here"), "train_s": info.get("train_s")},
         "determinism": determinism,
         "chains": {"run": len(cache) - cached_at_start, "cached_at_start": cached_at_start,
                    "mean_chain_s": statistics.fmean(chain_walls) if chain_walls else None},
         "wall_s": round(time.perf_counter() - t_start, 1),
+        "latency_table": json.loads(table_path.read_text()) if (table_path := Path(info["dir"]) / "latency_table.json").is_file() else None,
         "summary": summarise(results, budget, space.sampler["type"]),
         "studies": results,
     }
@@ -333,7 +370,13 @@ def make_report(args: Any, argv: Any, space: Any, budget: int, info: dict[str, A
 def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
     """The BENCHMARKS tables of a stored report (and the forecast's error over the chain cache)."""
     summ, b = report["summary"], report["budget"]
-    lines = [f"| study | seeds | HV at {b}x{report['studies'][next(iter(report['studies']))]['rounds_per_chain']} trial-rounds "
+    merged = report.get("merged")
+    lines = [] if merged is None else [
+        f"Merged: {len(merged['studies'])} studies from `{merged['command']}`, the rest from this run; "
+        f"the earlier run's probe rerun here: identical accuracies {report['determinism']['earlier_run_probe']['identical_accuracy']}, "
+        "predicted speedups (earlier, here) " + ", ".join(f"{x:.4f} / {y:.4f}" for x, y in
+                                                      report["determinism"]["earlier_run_probe"]["speedup_earlier_vs_here"]) + ".", ""]
+    lines += [f"| study | seeds | HV at {b}x{report['studies'][next(iter(report['studies']))]['rounds_per_chain']} trial-rounds "
              f"(mean ± sd; min–max) | HV at twice that | trials run (mean) | stopped (mean) | wall s (mean) | ask s (mean) |",
              "|---|---|---|---|---|---|---|---|"]
     for name, row in summ["per_sampler"].items():
@@ -341,14 +384,22 @@ def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
         lines.append(f"| {name} | {len(row['seeds'])} | {h1['mean']:.4f} ± {h1['sd']:.4f}; {h1['min']:.4f}–{h1['max']:.4f} | "
                      f"{h2['mean']:.4f} ± {h2['sd']:.4f}; {h2['min']:.4f}–{h2['max']:.4f} | {row['trials']['mean']:.1f} | "
                      f"{row['stopped']['mean']:.1f} | {row['wall_s']['mean']:.0f} | {row['ask_s_total']['mean']:.1f} |")
-    lines += ["", f"| sampler at B = {b} trials vs random at 2B = {2 * b} | per seed (sampler / random@2B) | mean | seeds at or above |",
-              "|---|---|---|---|"]
+    lines += ["", f"| sampler at B = {b} trials vs random at 2B = {2 * b} | per seed (sampler / random@2B) | mean (± sd) | seeds at or above | "
+              "Wilcoxon p |", "|---|---|---|---|---|"]
     rnd = sorted((s for s in report["studies"].values() if s["sampler"] == "random" and not s["halving"]), key=lambda s: s["seed"])
     for sampler, row in summ.get("each_at_B_vs_random_at_2B", {}).items():
         mine = sorted((s for s in report["studies"].values() if s["sampler"] == sampler and not s["halving"]), key=lambda s: s["seed"])
         pairs = [(hv_at(x, trials=b), hv_at(y, trials=2 * b)) for x, y in zip(mine, rnd)]
-        lines.append(f"| {sampler} | {'; '.join(f'{x:.4f} / {y:.4f}' for x, y in pairs)} | {row['mean']:.4f} vs {row['random_2B_mean']:.4f} | "
-                     f"{row['seeds_at_or_above']} of {len(pairs)} |")
+        sd = f" (± {row['sd']:.4f} vs ± {row['random_2B_sd']:.4f})" if "sd" in row else ""
+        p = row.get("wilcoxon_p")
+        lines.append(f"| {sampler} | {'; '.join(f'{x:.4f} / {y:.4f}' for x, y in pairs)} | {row['mean']:.4f} vs {row['random_2B_mean']:.4f}{sd} | "
+                     f"{row['seeds_at_or_above']} of {len(pairs)} | {'–' if p is None else f'{p:.3f}'} |")
+    if summ.get("paired_at_2B"):
+        lines += ["", f"| at 2B = {2 * b} trials, paired by seed | differences per seed | first above | Wilcoxon p |", "|---|---|---|---|"]
+        for pair, row in summ["paired_at_2B"].items():
+            p = row["wilcoxon_p"]
+            lines.append(f"| {pair} | {', '.join(f'{d:+.4f}' for d in row['diffs'])} | {row['x_above']} of {len(row['diffs'])} | "
+                         f"{'–' if p is None else f'{p:.3f}'} |")
     lines += ["", "| with halving | reaches no-stopping HV of B trials at (fraction of B x rounds, per seed) | of 2B trials |",
               "|---|---|---|"]
     for sampler, row in summ.get("halving_rounds_to_reach", {}).items():
@@ -373,6 +424,21 @@ def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def records(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What two runs of one chain must agree on, to the last digit."""
+    return [{k: x[k] for k in ("round", "accuracy", "speedup")} for x in rounds]
+
+
+def load_earlier(path: str, space_name: str, args: Any, budget: int) -> dict[str, Any]:
+    """An earlier report whose studies this run may keep: same space, settings, budget and halving."""
+    earlier = json.loads(Path(path).read_text())
+    mine = {"space": space_name, "sets": args.set, "budget": budget, "halving": {"eta": args.eta, "min_rounds": args.min_rounds}}
+    for key, value in mine.items():
+        if earlier.get(key) != value:
+            raise SystemExit(f"--merge {path}: its {key} is {earlier.get(key)!r}, this run's is {value!r}")
+    return earlier
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--space", default=None, help="a space YAML (default: the embedded default)")
@@ -387,9 +453,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--processes", type=int, default=2, help="chains run at once (1 torch thread each)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table", default=None, metavar="JSON", help="print the BENCHMARKS tables of a stored report and exit")
+    ap.add_argument("--merge", default=None, metavar="JSON",
+                    help="an earlier report of the same space, budget and halving: its studies are kept and not rerun, after "
+                         "checking that this run's teacher and its determinism probe reproduce the earlier run's exactly")
     args = ap.parse_args(argv)
     if args.table:
-        print(markdown(json.loads(Path(args.table).read_text()), Path(args.work) / "chains"))
+        report = json.loads(Path(args.table).read_text())
+        report["summary"] = summarise(report["studies"], report["budget"], report.get("default_sampler", "tpe"))
+        print(markdown(report, Path(args.work) / "chains"))
         return 0
 
     from raykd.distributed.teacher import prepare_teacher
@@ -399,11 +470,23 @@ def main(argv: list[str] | None = None) -> int:
     raw = load_raw(args.space, args.set)
     space = space_for(raw)
     budget = args.budget or space.num_samples
+    earlier = load_earlier(args.merge, space.name, args, budget) if args.merge else None
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     info = prepare_teacher(space, str(work / "sweep"), progress=False, log=lambda m: print(m, flush=True))
     teacher_dir = str(info["dir"])
+    table_path = Path(teacher_dir) / "latency_table.json"
+    if earlier is not None and earlier.get("latency_table") and table_path.is_file() and \
+            json.loads(table_path.read_text()) != earlier["latency_table"]:
+        # the earlier run's predicted speedups came from its table: price this run's chains with it too
+        tmp = table_path.with_name(".latency_table.json.tmp")
+        tmp.write_text(json.dumps(earlier["latency_table"], indent=1, sort_keys=True))
+        os.replace(tmp, table_path)
+        print(f"using the earlier run's latency table (measured {earlier['latency_table'].get('meta', {}).get('date')})", flush=True)
     teacher_ref = {"accuracy": info["accuracy"]}
+    if earlier is not None and earlier["teacher"]["accuracy"] != info["accuracy"]:
+        print(f"--merge {args.merge}: its teacher scored {earlier['teacher']['accuracy']!r}, this one {info['accuracy']!r}", flush=True)
+        return 1
     cache_dir = work / "chains"
     cache_dir.mkdir(exist_ok=True)
     cache: dict[str, Any] = {}
@@ -428,19 +511,41 @@ def main(argv: list[str] | None = None) -> int:
         fut.add_done_callback(store)
         return fut
 
-    # determinism: one configuration run twice, side by side in two processes
+    # determinism: one configuration run twice, side by side in two processes (and, merging, the
+    # earlier run's probe once more: its records must match what that run stored)
     probe = next(study(raw, "random", args.seeds[0], None, 1, teacher_ref))
     a, b = pool.submit(run_chain, raw, teacher_dir, info.get("metrics"), probe), pool.submit(
         run_chain, raw, teacher_dir, info.get("metrics"), probe)
+    c = pool.submit(run_chain, raw, teacher_dir, info.get("metrics"), earlier["determinism"]["params"]) if earlier else None
     ra, rb = a.result(), b.result()
-    same = [{k: x[k] for k in ("round", "accuracy", "speedup")} for x in ra["rounds"]] == \
-           [{k: x[k] for k in ("round", "accuracy", "speedup")} for x in rb["rounds"]]
+    same = records(ra["rounds"]) == records(rb["rounds"])
     determinism = {"params": probe, "identical_accuracy_and_speedup": same, "run_a": ra["rounds"], "run_b": rb["rounds"]}
     print(f"determinism probe: identical records: {same}", flush=True)
     if not same:
         print("chains are not deterministic here: the cache would hide run-to-run variation; stopping", flush=True)
         return 1
     cache.setdefault(key_of(probe), ra)
+    results: dict[str, Any] = {}
+    if earlier is not None:
+        # accuracies must agree to the digit (same teacher, same training); predicted speedups are
+        # the latency table's, re-timed by this run, so they agree only as closely as two tables do
+        rc = c.result()
+        acc = [(x["round"], x["accuracy"]) for x in rc["rounds"]]
+        across = acc == [(x["round"], x["accuracy"]) for x in earlier["determinism"]["run_a"]]
+        determinism["earlier_run_probe"] = {
+            "identical_accuracy": across, "run_here": rc["rounds"],
+            "speedup_earlier_vs_here": [(x["speedup"], y["speedup"]) for x, y in zip(earlier["determinism"]["run_a"], rc["rounds"])]}
+        print(f"the earlier run's probe, rerun here: identical accuracies: {across}; predicted speedups (earlier, here): "
+              f"{determinism['earlier_run_probe']['speedup_earlier_vs_here']}", flush=True)
+        if earlier.get("latency_table") and records(rc["rounds"]) != records(earlier["determinism"]["run_a"]):
+            print(f"--merge {args.merge}: with the earlier run's own latency table the probe's records still differ", flush=True)
+            return 1
+        if not across:
+            print(f"--merge {args.merge}: this machine's chains train differently from the earlier run's; its studies cannot be merged",
+                  flush=True)
+            return 1
+        cache.setdefault(key_of(earlier["determinism"]["params"]), rc)
+        results.update(earlier["studies"])
 
     halving = HalvingConfig(args.eta, args.min_rounds)
     # phases, each written to --json when it ends (a run cut short keeps what finished; the chain
@@ -448,13 +553,16 @@ def main(argv: list[str] | None = None) -> int:
     # sampler with halving, the space's own sampler first
     order = sorted(args.samplers, key=lambda x: x != space.sampler["type"])
     phases = [[(x, False) for x in args.samplers]] + ([] if args.no_halving else [[(x, True)] for x in order])
-    results: dict[str, Any] = {}
     for phase in phases:
-        studies = {f"{x}{'+halving' if h else ''}/seed{seed}": study(raw, x, seed, halving if h else None, budget, teacher_ref)
-                   for x, h in phase for seed in args.seeds}
+        studies = {name: study(raw, x, seed, halving if h else None, budget, teacher_ref)
+                   for x, h in phase for seed in args.seeds
+                   if (name := f"{x}{'+halving' if h else ''}/seed{seed}") not in results}
         results.update(drive(studies, pool, submit, cache, key_of,
                              lambda m: print(f"[{time.perf_counter() - t_start:7.0f}s] {m}", flush=True)))
         report = make_report(args, argv, space, budget, info, determinism, cache, cached_at_start, t_start, results)
+        if earlier is not None:
+            report["merged"] = {"from": args.merge, "command": earlier["command"], "studies": sorted(earlier["studies"]),
+                                "chains": earlier["chains"], "wall_s": earlier["wall_s"], **earlier.get("merged_runs", {})}
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(report, indent=1, default=str))
