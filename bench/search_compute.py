@@ -288,25 +288,24 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
         row["trials"] = {"mean": statistics.fmean(len(s["trials"]) for s in studies)}
         row["stopped"] = {"mean": statistics.fmean(s["stopped"] for s in studies)}
         out["per_sampler"][f"{sampler}{'+halving' if halving else ''}"] = row
-    # goal 1: the default sampler at B trials against random at 2B (no halving, mean over seeds)
-    dflt, rnd = by.get((default_sampler, False)), by.get(("random", False))
-    if dflt and rnd:
-        d = [hv_at(s, trials=budget) for s in dflt]
-        r = [hv_at(s, trials=2 * budget) for s in rnd]
-        out["default_at_B_vs_random_at_2B"] = {"sampler": default_sampler, "default_mean": statistics.fmean(d),
-                                               "random_2B_mean": statistics.fmean(r), "met": statistics.fmean(d) >= statistics.fmean(r),
-                                               "default_per_seed": d, "random_2B_per_seed": r}
-    out["each_at_B_vs_random_at_2B"] = {}
-    for (sampler, halving), studies in by.items():
-        if rnd and not halving and sampler != "random":
-            d = [hv_at(s, trials=budget) for s in studies]
-            r2 = [hv_at(s, trials=2 * budget) for s in sorted(rnd, key=lambda s: s["seed"])]
-            d = [hv_at(s, trials=budget) for s in sorted(studies, key=lambda s: s["seed"])]
-            out["each_at_B_vs_random_at_2B"][sampler] = {"mean": statistics.fmean(d), "random_2B_mean": statistics.fmean(r2),
-                                                         "sd": statistics.stdev(d) if len(d) > 1 else 0.0,
-                                                         "random_2B_sd": statistics.stdev(r2) if len(r2) > 1 else 0.0,
-                                                         "seeds_at_or_above": sum(a >= b for a, b in zip(d, r2)),
-                                                         "wilcoxon_p": wilcoxon_p([a - b for a, b in zip(d, r2)])}
+    # goal 1: a sampler at B trials against random at 2B (no halving), paired by seed
+    rnd = by.get(("random", False))
+
+    def at_b_vs_random(studies: list[dict[str, Any]]) -> dict[str, Any]:
+        d = [hv_at(s, trials=budget) for s in sorted(studies, key=lambda s: s["seed"])]
+        r2 = [hv_at(s, trials=2 * budget) for s in sorted(rnd, key=lambda s: s["seed"])]
+        return {"mean": statistics.fmean(d), "random_2B_mean": statistics.fmean(r2),
+                "sd": statistics.stdev(d) if len(d) > 1 else 0.0, "random_2B_sd": statistics.stdev(r2) if len(r2) > 1 else 0.0,
+                "per_seed": d, "random_2B_per_seed": r2, "seeds_at_or_above": sum(a >= b for a, b in zip(d, r2)),
+                "wilcoxon_p": wilcoxon_p([a - b for a, b in zip(d, r2)])}
+
+    if by.get((default_sampler, False)) and rnd:
+        row = at_b_vs_random(by[(default_sampler, False)])
+        out["default_at_B_vs_random_at_2B"] = {"sampler": default_sampler, "default_mean": row["mean"],
+                                               "random_2B_mean": row["random_2B_mean"], "met": row["mean"] >= row["random_2B_mean"],
+                                               "default_per_seed": row["per_seed"], "random_2B_per_seed": row["random_2B_per_seed"]}
+    out["each_at_B_vs_random_at_2B"] = {sampler: at_b_vs_random(studies) for (sampler, halving), studies in by.items()
+                                        if rnd and not halving and sampler != "random"}
     # paired tests over seeds (each seed's studies share their start-up and their latency table):
     # each sampler at 2B trials against each other, Wilcoxon signed-rank (exact for few seeds)
     out["paired_at_2B"] = {}
@@ -346,7 +345,8 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
 
 
 def make_report(args: Any, argv: Any, space: Any, budget: int, info: dict[str, Any], determinism: dict[str, Any],
-                cache: dict[str, Any], cached_at_start: int, t_start: float, results: dict[str, Any]) -> dict[str, Any]:
+                cache: dict[str, Any], cached_at_start: int, t_start: float, results: dict[str, Any],
+                latency_table: dict[str, Any] | None) -> dict[str, Any]:
     from raykd.method.latency_table import _cpu_model
 
     chain_walls = [c["rounds"][-1]["wall_s"] for c in cache.values() if not c.get("error")]
@@ -361,7 +361,7 @@ def make_report(args: Any, argv: Any, space: Any, budget: int, info: dict[str, A
         "chains": {"run": len(cache) - cached_at_start, "cached_at_start": cached_at_start,
                    "mean_chain_s": statistics.fmean(chain_walls) if chain_walls else None},
         "wall_s": round(time.perf_counter() - t_start, 1),
-        "latency_table": json.loads(table_path.read_text()) if (table_path := Path(info["dir"]) / "latency_table.json").is_file() else None,
+        "latency_table": latency_table,
         "summary": summarise(results, budget, space.sampler["type"]),
         "studies": results,
     }
@@ -386,15 +386,13 @@ def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
                      f"{row['stopped']['mean']:.1f} | {row['wall_s']['mean']:.0f} | {row['ask_s_total']['mean']:.1f} |")
     lines += ["", f"| sampler at B = {b} trials vs random at 2B = {2 * b} | per seed (sampler / random@2B) | mean (± sd) | seeds at or above | "
               "Wilcoxon p |", "|---|---|---|---|---|"]
-    rnd = sorted((s for s in report["studies"].values() if s["sampler"] == "random" and not s["halving"]), key=lambda s: s["seed"])
     for sampler, row in summ.get("each_at_B_vs_random_at_2B", {}).items():
-        mine = sorted((s for s in report["studies"].values() if s["sampler"] == sampler and not s["halving"]), key=lambda s: s["seed"])
-        pairs = [(hv_at(x, trials=b), hv_at(y, trials=2 * b)) for x, y in zip(mine, rnd)]
-        sd = f" (± {row['sd']:.4f} vs ± {row['random_2B_sd']:.4f})" if "sd" in row else ""
-        p = row.get("wilcoxon_p")
-        lines.append(f"| {sampler} | {'; '.join(f'{x:.4f} / {y:.4f}' for x, y in pairs)} | {row['mean']:.4f} vs {row['random_2B_mean']:.4f}{sd} | "
+        pairs = list(zip(row["per_seed"], row["random_2B_per_seed"]))
+        p = row["wilcoxon_p"]
+        lines.append(f"| {sampler} | {'; '.join(f'{x:.4f} / {y:.4f}' for x, y in pairs)} | {row['mean']:.4f} vs {row['random_2B_mean']:.4f} "
+                     f"(± {row['sd']:.4f} vs ± {row['random_2B_sd']:.4f}) | "
                      f"{row['seeds_at_or_above']} of {len(pairs)} | {'–' if p is None else f'{p:.3f}'} |")
-    if summ.get("paired_at_2B"):
+    if summ["paired_at_2B"]:
         lines += ["", f"| at 2B = {2 * b} trials, paired by seed | differences per seed | first above | Wilcoxon p |", "|---|---|---|---|"]
         for pair, row in summ["paired_at_2B"].items():
             p = row["wilcoxon_p"]
@@ -459,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.table:
         report = json.loads(Path(args.table).read_text())
-        report["summary"] = summarise(report["studies"], report["budget"], report.get("default_sampler", "tpe"))
+        # recomputed, so a report stored before a summary field existed prints every table
+        default = report["summary"].get("default_at_B_vs_random_at_2B", {}).get("sampler", "tpe")
+        report["summary"] = summarise(report["studies"], report["budget"], default)
         print(markdown(report, Path(args.work) / "chains"))
         return 0
 
@@ -475,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     info = prepare_teacher(space, str(work / "sweep"), progress=False, log=lambda m: print(m, flush=True))
     teacher_dir = str(info["dir"])
+    if earlier is not None and earlier["teacher"]["accuracy"] != info["accuracy"]:
+        print(f"--merge {args.merge}: its teacher scored {earlier['teacher']['accuracy']!r}, this one {info['accuracy']!r}", flush=True)
+        return 1
     table_path = Path(teacher_dir) / "latency_table.json"
     if earlier is not None and earlier.get("latency_table") and table_path.is_file() and \
             json.loads(table_path.read_text()) != earlier["latency_table"]:
@@ -483,10 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(earlier["latency_table"], indent=1, sort_keys=True))
         os.replace(tmp, table_path)
         print(f"using the earlier run's latency table (measured {earlier['latency_table'].get('meta', {}).get('date')})", flush=True)
+    latency_table = json.loads(table_path.read_text()) if table_path.is_file() else None
     teacher_ref = {"accuracy": info["accuracy"]}
-    if earlier is not None and earlier["teacher"]["accuracy"] != info["accuracy"]:
-        print(f"--merge {args.merge}: its teacher scored {earlier['teacher']['accuracy']!r}, this one {info['accuracy']!r}", flush=True)
-        return 1
     cache_dir = work / "chains"
     cache_dir.mkdir(exist_ok=True)
     cache: dict[str, Any] = {}
@@ -559,10 +560,10 @@ def main(argv: list[str] | None = None) -> int:
                    if (name := f"{x}{'+halving' if h else ''}/seed{seed}") not in results}
         results.update(drive(studies, pool, submit, cache, key_of,
                              lambda m: print(f"[{time.perf_counter() - t_start:7.0f}s] {m}", flush=True)))
-        report = make_report(args, argv, space, budget, info, determinism, cache, cached_at_start, t_start, results)
+        report = make_report(args, argv, space, budget, info, determinism, cache, cached_at_start, t_start, results, latency_table)
         if earlier is not None:
             report["merged"] = {"from": args.merge, "command": earlier["command"], "studies": sorted(earlier["studies"]),
-                                "chains": earlier["chains"], "wall_s": earlier["wall_s"], **earlier.get("merged_runs", {})}
+                                "chains": earlier["chains"], "wall_s": earlier["wall_s"], "earlier_merge": earlier.get("merged")}
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(report, indent=1, default=str))
