@@ -19,6 +19,7 @@ Needs only torch + transformers (no Ray):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import random
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--structures", choices=["heads", "all"], default="heads",
                     help="what the random shapes prune: heads only, or heads + FFN channels + whole layers")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibration", type=int, default=8, help="mixed shapes the table is fitted to (0: additive)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     batch = {k: v.to(args.device) for k, v in next(iter(task.batches("valid", args.batch))).items()}
     t0 = time.perf_counter()
     table = build_latency_table(task, teacher, batch, rounds=args.table_rounds, threads=args.threads,
-                                workload=args.workload)
+                                workload=args.workload, calibration=args.calibration)
     table_s = time.perf_counter() - t0
     models = {"dense": teacher, "dense_copy": load_solver(teacher_dir)[0].to(args.device).eval()}  # control: same shape, fresh copy
     rng = random.Random(args.seed + 1)
@@ -127,13 +129,16 @@ def main(argv: list[str] | None = None) -> dict:
     lat = compare_latency({k: (lambda m=m: task.run(m, batch, args.workload)) for k, m in models.items()},
                           rounds=args.rounds, device=args.device, num_threads=args.threads, reference="dense")
     check_s = time.perf_counter() - t0
+    additive = dataclasses.replace(table, scale={})  # the same table without its fitted factors
     rows = []
     for name, m in models.items():
         if name in ("dense", "dense_copy"):
             continue
         predicted, measured = table.predicted_speedup_of(m), lat.speedup[name]
         rows.append({"model": name, "heads": {k: sum(v) for k, v in head_counts(m).items()}, "structures": structure_counts(m),
-                     "predicted": round(predicted, 4), "measured": round(measured, 4),
+                     "predicted": round(predicted, 4), "additive": round(additive.predicted_speedup_of(m), 4),
+                     "components_ms": table.savings(head_counts(m), ffn_widths(m), layer_counts(m)),
+                     "measured": round(measured, 4),
                      "paired_measured": round(lat.paired_speedup[name], 4),
                      "rel_error": round(abs(predicted / measured - 1), 4)})
     errors = [r["rel_error"] for r in rows]
@@ -152,12 +157,16 @@ def main(argv: list[str] | None = None) -> dict:
         "control_measured_speedup": round(lat.speedup["dense_copy"], 4),
         "control_paired_speedup": round(lat.paired_speedup["dense_copy"], 4),
         "median_abs_rel_error_paired": round(statistics.median(abs(r["predicted"] / r["paired_measured"] - 1) for r in rows), 4),
+        "table_scale": table.scale, "table_calibration": {k: v for k, v in table.meta.get("calibration", {}).items() if k != "rows"},
+        "additive_median_abs_rel_error": round(statistics.median(abs(r["additive"] / r["measured"] - 1) for r in rows), 4),
+        "additive_max_abs_rel_error": round(max(abs(r["additive"] / r["measured"] - 1) for r in rows), 4),
+        "over_predicted": sum(1 for r in rows if r["predicted"] > r["measured"]),
         "dense_ms": round(table.dense_ms, 3), "machine": platform.platform(), "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows,
+        "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows, "table": table.to_dict(),
     }
     print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=1))
     for r in rows:
-        print(f"{r['model']}  heads {r['heads']}  predicted {r['predicted']:.3f}x  measured {r['measured']:.3f}x  "
+        print(f"{r['model']}  heads {r['heads']}  predicted {r['predicted']:.3f}x  (additive {r['additive']:.3f}x)  measured {r['measured']:.3f}x  "
               f"error {100 * r['rel_error']:.1f}%")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

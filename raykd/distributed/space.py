@@ -39,7 +39,7 @@ SAMPLERS = ("tpe", "nsga2", "gp", "random")
 TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
              "constraints", "resources", "storage", "seed", "speed")
 SPEED_SOURCES = ("table", "measured")
-SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
+SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True, "calibration": 8}
 """A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
 
@@ -200,6 +200,7 @@ class SweepSpace:
     # the teacher for this many interleaved rounds (`raykd pareto --retime`); 0 skips it
     # table_cache: reuse the table this machine measured before for the same architecture and batch
     # (raykd.method.latency_table: the same machine then predicts the same figures in every sweep)
+    # calibration: mixed shapes timed with the table, to fit one factor per structure type (0: additive)
     speed: dict[str, Any] = field(default_factory=lambda: dict(SPEED_DEFAULTS))
 
     @property
@@ -433,7 +434,8 @@ def _early_stop(raw: Any, source: str) -> dict[str, Any]:
 
 
 def _speed(raw: Any, source: str) -> dict[str, Any]:
-    _section(raw, source, "speed", set(SPEED_DEFAULTS), "{source: table, rounds: 60, retime_rounds: 30, table_cache: true}")
+    _section(raw, source, "speed", set(SPEED_DEFAULTS),
+             "{source: table, rounds: 60, retime_rounds: 30, table_cache: true, calibration: 8}")
     out = {**SPEED_DEFAULTS, **raw}
     if not isinstance(out["table_cache"], bool):
         raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
@@ -441,6 +443,10 @@ def _speed(raw: Any, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: speed.source must be one of {SPEED_SOURCES}, got {out['source']!r}")
     if isinstance(out["rounds"], bool) or not isinstance(out["rounds"], int) or not 1 <= out["rounds"] <= 10_000:
         raise ConfigError(f"{source}: speed.rounds must be an integer in 1..10000, got {out['rounds']!r}")
+    shapes = out["calibration"]
+    if isinstance(shapes, bool) or not isinstance(shapes, int) or not 0 <= shapes <= 64:
+        raise ConfigError(f"{source}: speed.calibration must be an integer in 0..64 (mixed shapes the latency table is "
+                          f"fitted to; 0: additive), got {shapes!r}")
     retime = out["retime_rounds"]
     if isinstance(retime, bool) or not isinstance(retime, int) or not (retime == 0 or 2 <= retime <= 10_000):
         raise ConfigError(f"{source}: speed.retime_rounds must be 0 (off) or an integer in 2..10000, got {retime!r}")
@@ -491,7 +497,7 @@ search:
   layer_p_max: {choices: [0.0, 0.5]}  # the tiny preset has 2 encoder and 2 decoder layers: 0.5 drops one of each
 fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 2, batch_size: 32, lr: 0.0005, patience: 2,
         calib_batches: 4, latency_batch: 32, latency_repeats: 10, test_every_round: false}
-speed: {rounds: 30}  # the latency table's interleaved rounds (31 variants); cached per machine
+speed: {rounds: 30}  # the latency table's interleaved rounds (23 variants + 8 calibration shapes); cached per machine
 objectives:
   - {metric: accuracy, mode: max}
   - {metric: speedup, mode: max}

@@ -155,7 +155,7 @@ def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: 
     log(f"timing the latency table ({space.speed['rounds']} interleaved rounds, {threads} thread(s)) ...")
     t0 = time.perf_counter()
     cached_latency_table(task, model, batch, rounds=space.speed["rounds"], threads=threads, workload=base.latency_workload,
-                         use_cache=space.speed["table_cache"], log=log).save(path)
+                         use_cache=space.speed["table_cache"], calibration=space.speed["calibration"], log=log).save(path)
     info["latency_table_s"] = round(time.perf_counter() - t0, 2)
 
 

@@ -19,9 +19,22 @@ every model is then scored by lookup (in the spirit of Once-for-All's latency lo
 - Depth: for each layer stack of L > 1 layers, a copy with d = max(1, L // 2) layers dropped; the
   cost of one layer is (dense - variant) / d (a dropped layer saves all of it, heads and FFN
   included, so its heads and channels are not counted again).
-- predicted latency = dense - sum over every present layer of its head and FFN savings - dropped
-  layers x layer cost; predicted speedup = dense / predicted. A pure function of (table, head counts): two models of the same shape get the
-  same figure to the last digit, in every trial and after a resume; the dense shape gets 1.0.
+- Calibration: savings measured one structure type at a time do not quite add up when a model
+  cuts heads, FFN channels and layers together (tiny solver, decode: every mixed shape
+  over-predicted, median 7-9%, up to 27%). So the same call also times `calibration` mixed
+  shapes (seeded random per-layer head counts, FFN widths and dropped layers, drawn like the
+  shapes a chain makes), and one non-negative factor per structure type (heads, ffn, layers) is
+  fitted by least squares (scipy's `nnls`) to their measured savings: what a mixed shape saves
+  on each type, as a share of what the uniform variants said. Per type rather than one factor
+  for all: on the default sweep's own models, which mostly drop layers and cut few heads, one
+  factor fitted to mixed shapes under-predicted by a median 8.4% and per-type factors by 5.4%
+  (BENCHMARKS.md §18). The leave-one-out error on the calibration shapes (each predicted by a
+  fit on the others) is stored: the table's own estimate, under the conditions it was timed in,
+  of how well it predicts a shape it did not see.
+- predicted latency = dense - sum over components of factor x savings (heads and FFN of every
+  present layer, dropped layers x layer cost); predicted speedup = dense / predicted. A pure
+  function of (table, shape): two models of the same shape get the same figure to the last
+  digit, in every trial and after a resume; the dense shape gets 1.0.
 
 The table is keyed by what it was measured under (workload, device, dtype, threads, batch shape,
 torch); the workload is the chain's `latency_workload` (MWP default: encoding + cached
@@ -33,10 +46,13 @@ assumption; `bench/latency_predictor.py` measures how far it holds.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
 import platform
+import random
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,9 +67,12 @@ from raykd.storage import write_bytes_atomic
 from raykd.task_interface import Batch, Task, resolve_workload
 
 TABLE_NAME = "latency_table.json"
-FORMAT = "raykd-latency-table-2"
-READABLE_FORMATS = ("raykd-latency-table-1", FORMAT)  # format 1: heads only
+FORMAT = "raykd-latency-table-3"
+READABLE_FORMATS = ("raykd-latency-table-1", "raykd-latency-table-2", FORMAT)  # 1: heads only; 2: not calibrated
 FFN_GRID = (0.0, 0.25, 0.5, 0.75)
+COMPONENTS = ("heads", "ffn", "layers")
+CALIBRATION_SHAPES = 8
+FACTOR_WARN = (0.7, 1.3)  # a fitted factor outside this says the one-type-at-a-time savings are far off
 
 
 def table_key(model: nn.Module, batch: Batch, threads: int | None, workload: str) -> dict[str, Any]:
@@ -81,6 +100,7 @@ class LatencyTable:
     ffn_saving_ms: dict[str, list[float]] = field(default_factory=dict)  # per-layer saving at each grid width
     stacks: dict[str, int] = field(default_factory=dict)  # layers per stack of the dense model
     layer_ms: dict[str, float] = field(default_factory=dict)  # what dropping one layer of a stack saves
+    scale: dict[str, float] = field(default_factory=dict)  # fitted factor per component (absent: 1.0, additive)
 
     def _ffn_saving(self, kind: str, width: int) -> float:
         grid, saving = self.ffn_grid[kind], self.ffn_saving_ms[kind]
@@ -92,11 +112,10 @@ class LatencyTable:
                 return saving[i] + (saving[i + 1] - saving[i]) * (width - lo) / (hi - lo)
         return saving[-1]
 
-    def predict_ms(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None = None,
-                   layers: Mapping[str, int] | None = None) -> float:
-        """Predicted latency of a model with `counts` ({kind: kept heads per present layer}),
-        `ffn` ({FFN kind: width per present layer}; None: dense) and `layers` ({stack: layers
-        present}; None: none dropped)."""
+    def _terms(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None,
+               layers: Mapping[str, int] | None) -> list[tuple[str, float]]:
+        """(component, ms saved) for every saving of the shape, in the order they are subtracted
+        (the order of format 2, so an uncalibrated table predicts what it always did, to the bit)."""
         layers = dict(layers or {})
         for stack, n in layers.items():
             if stack not in self.stacks:
@@ -108,7 +127,7 @@ class LatencyTable:
         dropped = {stack: self.stacks[stack] - n for stack, n in layers.items() if stack in self.stacks}
         if set(counts) != set(self.layers):
             raise ConfigError(f"latency table is for attention kinds {sorted(self.layers)}, the model has {sorted(counts)}")
-        total = self.dense_ms - sum(d * self.layer_ms.get(stack, 0.0) for stack, d in dropped.items())
+        out = [("layers", sum(d * self.layer_ms.get(stack, 0.0) for stack, d in dropped.items()))]
         for kind, per_layer in counts.items():
             expected = self.layers[kind] - dropped.get(STACK_OF.get(kind, ""), 0)
             if len(per_layer) != expected:
@@ -116,7 +135,7 @@ class LatencyTable:
             for k in per_layer:
                 if not 0 <= k <= self.heads[kind]:
                     raise ConfigError(f"{kind}: {k} heads is outside the table's 0..{self.heads[kind]}")
-                total -= self.saving_ms[kind][k]
+                out.append(("heads", self.saving_ms[kind][k]))
         for kind, widths in (ffn or {}).items():
             if kind not in self.ffn_grid:
                 if kind in self.ffn_width and all(w == self.ffn_width[kind] for w in widths):
@@ -126,7 +145,26 @@ class LatencyTable:
             expected = self.stacks.get(STACK_OF.get(kind, ""), len(widths)) - dropped.get(STACK_OF.get(kind, ""), 0)
             if len(widths) != expected:
                 raise ConfigError(f"latency table has {expected} {kind} layers (after dropped layers), the model {len(widths)}")
-            total -= sum(self._ffn_saving(kind, w) for w in widths)
+            out.append(("ffn", sum(self._ffn_saving(kind, w) for w in widths)))
+        return out
+
+    def savings(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None = None,
+                layers: Mapping[str, int] | None = None) -> dict[str, float]:
+        """The summed one-type-at-a-time savings (ms), per component (`COMPONENTS`), before the
+        fitted factors, of a model with `counts` ({kind: kept heads per present layer}), `ffn`
+        ({FFN kind: width per present layer}; None: dense) and `layers` ({stack: layers present};
+        None: none dropped)."""
+        out = dict.fromkeys(COMPONENTS, 0.0)
+        for component, ms in self._terms(counts, ffn, layers):
+            out[component] += ms
+        return out
+
+    def predict_ms(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None = None,
+                   layers: Mapping[str, int] | None = None) -> float:
+        """Predicted latency: dense minus each component's savings times its fitted factor."""
+        total = self.dense_ms
+        for component, ms in self._terms(counts, ffn, layers):
+            total -= self.scale.get(component, 1.0) * ms
         return total
 
     def predicted_speedup(self, counts: Mapping[str, list[int]], ffn: Mapping[str, list[int]] | None = None,
@@ -156,7 +194,8 @@ class LatencyTable:
         return cls(dict(d["key"]), float(d["dense_ms"]), dict(d["layers"]), dict(d["heads"]), floats(d["saving_ms"]),
                    dict(d.get("meta", {})), {k: int(v) for k, v in d.get("ffn_width", {}).items()},
                    {k: [int(x) for x in v] for k, v in d.get("ffn_grid", {}).items()}, floats(d.get("ffn_saving_ms", {})),
-                   {k: int(v) for k, v in d.get("stacks", {}).items()}, {k: float(v) for k, v in d.get("layer_ms", {}).items()})
+                   {k: int(v) for k, v in d.get("stacks", {}).items()}, {k: float(v) for k, v in d.get("layer_ms", {}).items()},
+                   {k: float(v) for k, v in d.get("scale", {}).items()})
 
     def save(self, path: str | Path) -> None:
         write_bytes_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=True).encode())
@@ -215,9 +254,102 @@ def depth_variant(model: nn.Module, stack: str, drop: int) -> nn.Module:
     return variant.eval()
 
 
+def mixed_variant(model: nn.Module, rng: random.Random) -> nn.Module:
+    """A copy of `model` cut the way a chain cuts it: per layer a random number of heads of every
+    kind (a count its block can have), a random FFN width, and a few whole layers dropped, at
+    levels drawn independently per structure type (so the shapes spread over every mix)."""
+    from raykd.structures.heads import blocks_by_kind
+
+    variant = copy.deepcopy(model)
+    head_level, ffn_level = rng.uniform(0.1, 0.8), rng.uniform(0.0, 0.8)
+    heads: dict[str, dict[int, list[int]]] = {}
+    for kind, blocks in blocks_by_kind(variant).items():
+        heads[kind] = {}
+        for layer, b in enumerate(blocks):
+            buildable = [k for k in range(b.num_heads) if kept_head_ids(b.num_heads, b.num_kv_heads, k) is not None]
+            want = b.num_heads * (1 - min(1.0, max(0.0, rng.gauss(head_level, 0.15))))
+            kept = min(buildable + [b.num_heads], key=lambda k: (abs(k - want), k))
+            if kept < b.num_heads:
+                ids = kept_head_ids(b.num_heads, b.num_kv_heads, kept) or []
+                heads[kind][layer] = [h for h in range(b.num_heads) if h not in ids]
+    prune_heads(variant, heads)
+    ffn = {kind: {layer: list(range(round(w * (1 - min(1.0, max(0.0, rng.gauss(ffn_level, 0.15))))), w))
+                  for layer, w in enumerate(widths)} for kind, widths in ffn_widths(variant).items()}
+    prune_ffn(variant, {kind: {layer: r for layer, r in spec.items() if r} for kind, spec in ffn.items()})
+    drop = {stack: sorted(rng.sample(range(n), rng.randint(0, n // 2))) for stack, n in layer_counts(variant).items() if n > 1}
+    drop_layers(variant, {stack: ids for stack, ids in drop.items() if ids})
+    return variant.eval()
+
+
+def fit_scale(components: list[dict[str, float]], measured: list[float]) -> dict[str, float]:
+    """Non-negative least-squares factors (scipy's `nnls`) with measured_i ~ sum_c scale_c x
+    components_i[c], over the components some shape saved on; {} (the table stays additive) when
+    there are not more shapes than factors, or a factor comes out 0 (a structure type that saves
+    nothing would make a smaller model no faster: the timings cannot be trusted to fit)."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    used = [c for c in COMPONENTS if any(row.get(c, 0.0) > 0 for row in components)]
+    if not used or len(measured) <= len(used):
+        return {}
+    x = np.array([[row.get(c, 0.0) for c in used] for row in components])
+    factors, _ = nnls(x, np.array(measured, dtype=float))
+    if not all(f > 0 for f in factors):
+        return {}
+    return {c: float(f) for c, f in zip(used, factors)}
+
+
+def _calibrate(additive: "LatencyTable", shapes: dict[str, nn.Module], variant_ms: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:
+    """The fitted factors, and how well they predict: every calibration shape's measured speedup,
+    the additive and calibrated predictions, and the leave-one-out error (each shape predicted by a
+    fit on the others) that tells a user what to expect on a shape the table has not seen."""
+    names = list(shapes)
+    comps = [additive.savings(head_counts(shapes[n]), ffn_widths(shapes[n]), layer_counts(shapes[n])) for n in names]
+    measured = [additive.dense_ms - variant_ms[n] for n in names]
+    scale = fit_scale(comps, measured)
+
+    def speedup(factors: dict[str, float], comp: dict[str, float]) -> float:
+        return additive.dense_ms / (additive.dense_ms - sum(factors.get(c, 1.0) * comp[c] for c in COMPONENTS))
+
+    rows, loo = [], []
+    for i, n in enumerate(names):
+        held_out = fit_scale(comps[:i] + comps[i + 1:], measured[:i] + measured[i + 1:]) if scale else {}
+        actual = additive.dense_ms / variant_ms[n]
+        row = {"shape": n, "measured": round(actual, 4), "additive": round(speedup({}, comps[i]), 4),
+               "calibrated": round(speedup(scale, comps[i]), 4), "held_out": round(speedup(held_out or scale, comps[i]), 4),
+               "saved_ms": round(measured[i], 4), "components_ms": {c: round(v, 4) for c, v in comps[i].items()}}
+        rows.append(row)
+        loo.append(abs(row["held_out"] / actual - 1))
+    report: dict[str, Any] = {
+        "shapes": len(names), "scale": scale, "rows": rows,
+        "additive_median_error": _median_error(rows, "additive"), "additive_max_error": _max_error(rows, "additive"),
+        "held_out_median_error": round(statistics.median(loo), 4) if loo and scale else None,
+        "held_out_max_error": round(max(loo), 4) if loo and scale else None,
+    }
+    if not scale:
+        used = sum(1 for c in COMPONENTS if any(r[c] > 0 for r in comps))
+        report["note"] = (f"not fitted: {len(names)} calibration shape(s) for {used} factor(s)" if len(names) <= used or not used
+                          else "not fitted: a structure type's fitted factor was 0")
+    off = {c: round(f, 3) for c, f in scale.items() if not FACTOR_WARN[0] <= f <= FACTOR_WARN[1]}
+    if off:
+        report["warning"] = (f"fitted factors {off} are outside {FACTOR_WARN[0]}-{FACTOR_WARN[1]}: the one-type-at-a-time "
+                             f"savings are far from what mixed shapes save (a busy machine while timing?)")
+    return scale, report
+
+
+def _median_error(rows: list[dict[str, Any]], key: str) -> float | None:
+    return round(statistics.median(abs(r[key] / r["measured"] - 1) for r in rows), 4) if rows else None
+
+
+def _max_error(rows: list[dict[str, Any]], key: str) -> float | None:
+    return round(max(abs(r[key] / r["measured"] - 1) for r in rows), 4) if rows else None
+
+
 def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: int = 30, warmup: int = 3,
-                        threads: int | None = None, workload: str = "default") -> LatencyTable:
-    """Time the dense model and every uniform (kind, k) variant together; see the module doc."""
+                        threads: int | None = None, workload: str = "default",
+                        calibration: int = CALIBRATION_SHAPES) -> LatencyTable:
+    """Time the dense model, every uniform (kind, k) variant, FFN width and depth variant and
+    `calibration` mixed shapes together; see the module doc."""
     from raykd.measure import compare_latency
 
     workload = resolve_workload(task, workload)
@@ -252,6 +384,9 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
             variants[f"{kind}/w{w}"] = ffn_variant(dense, kind, w)
     for stack, d in depth_drop.items():
         variants[f"{stack}/-{d}"] = depth_variant(dense, stack, d)
+    rng = random.Random(0)  # the same shapes on every machine: a table is a function of its timings
+    mixed = {f"mixed/{i}": mixed_variant(dense, rng) for i in range(calibration)}
+    variants.update(mixed)
     t0 = time.perf_counter()
     lat = compare_latency({name: (lambda m=m: task.run(m, batch, workload)) for name, m in variants.items()},
                           warmup=warmup, rounds=rounds, device=device, num_threads=threads, reference="dense")
@@ -269,12 +404,17 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
     ffn_saving = {kind: _non_increasing([(dense_ms - variant_ms[f"{kind}/w{w}"]) / stacks[STACK_OF[kind]] for w in grid[:-1]] + [0.0])
                   for kind, grid in ffn_grid.items()}
     layer_ms = {stack: (dense_ms - variant_ms[f"{stack}/-{d}"]) / d for stack, d in depth_drop.items()}
+    key = table_key(dense, batch, threads, workload)
+    additive = LatencyTable(key, dense_ms, layers, heads, saving, {}, ffn_width, ffn_grid, ffn_saving, stacks, layer_ms)
+    scale, calibration_report = _calibrate(additive, mixed, variant_ms)
     meta = {"how": ("one compare_latency call over the dense model, every uniform (kind, kept heads) variant, every "
                     "uniform FFN width on a grid of quarters and one variant per stack with half its layers dropped: "
                     "round-robin, rotating order, same batch; variant latency = dense median / paired ratio (median "
                     "over rounds of dense/variant); per-layer saving = (dense - variant) / layers changed, made "
-                    "non-increasing in kept heads and width"),
-            "format": 2,
+                    "non-increasing in kept heads and width; one factor per component (heads, ffn, layers) fitted to "
+                    "the measured savings of the mixed shapes timed in the same call"),
+            "format": 3,
+            "calibration": calibration_report,
             "gqa": ("grouped-query kinds time within-groups shapes (k/G heads per K/V group, every K/V head kept) where k "
                     "is a multiple of the G groups, else the first k/g whole groups; a count neither can make "
                     "(unbuildable) takes the saving of the next larger count"),
@@ -282,8 +422,7 @@ def build_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: i
             "workload": task.workloads[workload], "rounds": rounds, "warmup": warmup, "variants": len(variants), "wall_s": round(time.perf_counter() - t0, 2),
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "variant_median_ms": {n: s.median_ms for n, s in lat.stats.items()}}
-    return LatencyTable(table_key(dense, batch, threads, workload), dense_ms, layers, heads, saving, meta,
-                        ffn_width, ffn_grid, ffn_saving, stacks, layer_ms)
+    return dataclasses.replace(additive, meta=meta, scale=scale)
 
 
 def _non_increasing(raw: list[float]) -> list[float]:
@@ -335,29 +474,48 @@ def architecture_digest(model: nn.Module) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def cache_path(dense: nn.Module, batch: Batch, *, threads: int | None, workload: str, rounds: int, warmup: int) -> Path:
+def cache_path(dense: nn.Module, batch: Batch, *, threads: int | None, workload: str, rounds: int, warmup: int,
+               calibration: int = CALIBRATION_SHAPES) -> Path:
     device = next(dense.parameters()).device
     key = {"table": table_key(dense, batch, threads, workload), "machine": machine_identity(device),
-           "architecture": architecture_digest(dense), "rounds": rounds, "warmup": warmup, "format": FORMAT}
+           "architecture": architecture_digest(dense), "rounds": rounds, "warmup": warmup, "format": FORMAT,
+           "calibration": calibration}
     return cache_root() / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]}.json"
 
 
 def cached_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: int = 30, warmup: int = 3,
                          threads: int | None = None, workload: str = "default", use_cache: bool = True,
-                         log: Any = print) -> LatencyTable:
+                         calibration: int = CALIBRATION_SHAPES, log: Any = print) -> LatencyTable:
     """The table this machine measured before for this architecture and batch, else a new one
     (then cached). An unreadable cache entry is measured again and replaced, saying so."""
     workload = resolve_workload(task, workload)
-    path = cache_path(dense, batch, threads=threads, workload=workload, rounds=rounds, warmup=warmup)
+    path = cache_path(dense, batch, threads=threads, workload=workload, rounds=rounds, warmup=warmup, calibration=calibration)
     if use_cache and path.is_file():
         try:
             table = LatencyTable.load(path)
             log(f"latency table: reusing the one this machine measured on {table.meta.get('date', '?')} ({path})")
+            log(calibration_summary(table))
             return table
         except ConfigError as exc:
             log(f"latency table: cache entry unusable, measuring again ({exc})")
-    table = build_latency_table(task, dense, batch, rounds=rounds, warmup=warmup, threads=threads, workload=workload)
+    table = build_latency_table(task, dense, batch, rounds=rounds, warmup=warmup, threads=threads, workload=workload,
+                                calibration=calibration)
+    log(calibration_summary(table))
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         table.save(path)
     return table
+
+
+def calibration_summary(table: LatencyTable) -> str:
+    """One line: the fitted factors and the table's error on mixed shapes it was not fitted to."""
+    report = table.meta.get("calibration")
+    if not report:
+        return "latency table: not calibrated (an older format: savings are summed as measured one type at a time)"
+    if not report.get("scale"):
+        return f"latency table: additive ({report.get('note', 'no calibration shapes')})"
+    factors = ", ".join(f"{c} x{f:.3f}" for c, f in report["scale"].items())
+    line = (f"latency table: calibrated on {report['shapes']} mixed shapes ({factors}); error on a shape left out of the "
+            f"fit: median {report['held_out_median_error']:.1%}, max {report['held_out_max_error']:.1%} "
+            f"(additive: median {report['additive_median_error']:.1%}, max {report['additive_max_error']:.1%})")
+    return line + (f"; WARNING: {report['warning']}" if report.get("warning") else "")

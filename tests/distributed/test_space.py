@@ -51,6 +51,8 @@ BAD = [
     ({"speed": {"retime_rounds": 1}}, "retime_rounds must be 0 (off) or an integer in 2..10000"),
     ({"speed": {"retime_rounds": True}}, "retime_rounds must be 0"),
     ({"speed": {"table_cache": "yes"}}, "speed.table_cache must be true or false"),
+    ({"speed": {"calibration": -1}}, "speed.calibration must be an integer in 0..64"),
+    ({"speed": {"calibration": 2.5}}, "speed.calibration must be an integer in 0..64"),
     ({"fixed": {"latency_workload": "warp"}}, "fixed.latency_workload 'warp' is not one of the mwp task's workloads: default, decode, forward"),
     ({"colour": "blue"}, "unknown key"),
     ({"task": "nosuch"}, "task 'nosuch' is neither one of raykd's tasks (mwp, causal-lm) nor an import path"),
@@ -162,9 +164,9 @@ def test_the_default_speed_objective_is_the_latency_table():
 
     from raykd.distributed.space import SPEED_DEFAULTS
 
-    # the embedded default times its 31-variant table in 30 rounds (its 15-minute budget); unset keys default
+    # the embedded default times its table (23 variants + 8 calibration shapes) in 30 rounds (its 15-minute budget)
     assert load_space(None).speed == {**SPEED_DEFAULTS, "rounds": 30}
-    assert SPEED_DEFAULTS == {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True}
+    assert SPEED_DEFAULTS == {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True, "calibration": 8}
 
 
 def test_paper_space_is_the_heads_only_method_and_the_default_searches_every_structure():

@@ -128,14 +128,16 @@ def test_noise_in_a_trials_timing_cannot_displace_a_faster_model_of_the_same_acc
 def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_task_batch, tmp_path, monkeypatch):
     """Two sweeps on one machine must predict the same figures (BENCHMARKS 12: re-measured tables
     moved 11% with the machine's state and the sweeps diverged after their start-up trials)."""
-    from raykd.method.latency_table import cache_root, cached_latency_table
+    from raykd.method.latency_table import cache_root, cached_latency_table, calibration_summary
 
     monkeypatch.setenv("RAYKD_CACHE", str(tmp_path))
     teacher, task, batch = teacher_task_batch
     logs: list[str] = []
     first = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
+    said = len(logs)
     again = cached_latency_table(task, copy.deepcopy(teacher), batch, rounds=2, warmup=0, threads=1, log=logs.append)
-    assert again == first and "reusing the one this machine measured" in logs[-1]
+    assert again == first and "reusing the one this machine measured" in logs[said]
+    assert logs[said + 1].startswith("latency table: calibrated on 8 mixed shapes")  # what the reused table says of itself
     assert len(list(cache_root().glob("*.json"))) == 1
     # another batch shape, thread count, workload or architecture is another table
     other_batch = {k: v[:2] for k, v in batch.items()}
@@ -147,12 +149,13 @@ def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_
     # asked not to use the cache: measured again
     said = len(logs)
     fresh = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, use_cache=False, log=logs.append)
-    assert len(logs) == said and fresh.meta["variant_median_ms"] != first.meta["variant_median_ms"]
+    assert logs[said:] == [calibration_summary(fresh)] and fresh.meta["variant_median_ms"] != first.meta["variant_median_ms"]
     # a damaged entry is measured again and replaced
     for path in cache_root().glob("*.json"):
         path.write_text("{")
+    said = len(logs)
     cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
-    assert "cache entry unusable" in logs[-1]
+    assert "cache entry unusable" in logs[said]
 
 
 def test_the_table_covers_ffn_widths_and_dropped_layers(teacher_task_batch, table, tmp_path):
@@ -167,14 +170,15 @@ def test_the_table_covers_ffn_widths_and_dropped_layers(teacher_task_batch, tabl
         assert table.ffn_saving_ms[kind] == sorted(table.ffn_saving_ms[kind], reverse=True)  # wider never saves more
     shallow = depth_variant(teacher, "decoder_layers", 1)
     dense = table.dense_ms
-    assert table.predicted_speedup_of(shallow) == pytest.approx(dense / (dense - table.layer_ms["decoder_layers"]), rel=1e-12)
+    scale = {c: table.scale.get(c, 1.0) for c in ("heads", "ffn", "layers")}  # the calibration's fitted factors
+    assert table.predicted_speedup_of(shallow) == pytest.approx(dense / (dense - scale["layers"] * table.layer_ms["decoder_layers"]), rel=1e-12)
     kind, grid = "decoder_ffn", table.ffn_grid["decoder_ffn"]
     mid = (grid[1] + grid[2]) // 2
     narrow = ffn_variant(teacher, kind, mid)
     layers = layer_counts(teacher)["decoder_layers"]
     s = table.ffn_saving_ms[kind]
     expected = s[1] + (s[2] - s[1]) * (mid - grid[1]) / (grid[2] - grid[1])
-    assert table.predict_ms(head_counts(narrow), ffn_widths(narrow)) == pytest.approx(dense - layers * expected, rel=1e-12)
+    assert table.predict_ms(head_counts(narrow), ffn_widths(narrow)) == pytest.approx(dense - scale["ffn"] * layers * expected, rel=1e-12)
     # a heads-only table of an older sweep still loads, and says it cannot price what it never timed
     old = {**table.to_dict(), "format": "raykd-latency-table-1"}
     for key in ("ffn_width", "ffn_grid", "ffn_saving_ms", "stacks", "layer_ms"):
@@ -202,3 +206,78 @@ def test_a_model_with_layers_and_channels_removed_is_measured_faster_than_its_te
     lat = compare_latency({"teacher": lambda: task.run(teacher, batch), "small": lambda: task.run(small.eval(), batch)},
                           warmup=2, rounds=12, num_threads=1, reference="teacher")
     assert lat.paired_speedup["small"] > 1.1, lat.paired_speedup
+
+
+def test_the_calibration_fit_recovers_known_factors_and_refuses_what_it_cannot_fit():
+    from raykd.method.latency_table import fit_scale
+
+    rows = [{"heads": 3.0, "ffn": 1.0, "layers": 0.0}, {"heads": 1.0, "ffn": 4.0, "layers": 5.0},
+            {"heads": 2.0, "ffn": 2.0, "layers": 10.0}, {"heads": 6.0, "ffn": 0.5, "layers": 5.0}]
+    measured = [0.8 * r["heads"] + 1.0 * r["ffn"] + 0.9 * r["layers"] for r in rows]
+    assert fit_scale(rows, measured) == pytest.approx({"heads": 0.8, "ffn": 1.0, "layers": 0.9}, abs=1e-9)
+    # a structure type no shape saved on gets no factor (it stays 1.0): only heads and ffn are fitted
+    no_layers = [{**r, "layers": 0.0} for r in rows]
+    fitted = fit_scale(no_layers, [0.8 * r["heads"] + 1.0 * r["ffn"] for r in rows])
+    assert set(fitted) == {"heads", "ffn"} and fitted["heads"] == pytest.approx(0.8, abs=1e-9)
+    # one factor by hand: least squares through the origin is sum(x*y) / sum(x*x)
+    heads_only = [{"heads": x} for x in (10.0, 20.0, 5.0)]
+    assert fit_scale(heads_only, [9.0, 19.0, 5.5]) == pytest.approx({"heads": (90 + 380 + 27.5) / (100 + 400 + 25)}, abs=1e-12)
+    assert fit_scale(rows[:3], measured[:3]) == {}  # 3 shapes, 3 factors: not fitted, the table stays additive
+    # a factor of 0 (ffn "saves nothing") would make a narrower model no faster: not fitted
+    assert fit_scale(rows, [0.8 * r["heads"] + 0.9 * r["layers"] - 0.5 * r["ffn"] for r in rows]) == {}
+
+
+def test_the_table_is_calibrated_on_mixed_shapes_and_says_how_well_it_predicts_them(teacher_task_batch, table):
+    from raykd.method.latency_table import calibration_summary
+
+    report = table.meta["calibration"]
+    assert report["shapes"] == 8 and [r["shape"] for r in report["rows"]] == [f"mixed/{i}" for i in range(8)]
+    assert set(table.scale) <= {"heads", "ffn", "layers"} and table.scale == report["scale"]
+    for row in report["rows"]:  # every row says what it measured and what the fit, with and without it, predicts
+        assert row["measured"] > 0 and row["additive"] >= 1.0 and row["held_out"] > 0
+        comps = row["components_ms"]
+        calibrated = table.dense_ms / (table.dense_ms - sum(table.scale.get(c, 1.0) * v for c, v in comps.items()))
+        assert row["calibrated"] == pytest.approx(calibrated, abs=1e-4)
+    if table.scale:  # (a 4-round table on a busy test box may not fit; then it says why, below)
+        assert 0 <= report["held_out_median_error"] <= report["held_out_max_error"]
+        assert calibration_summary(table).startswith("latency table: calibrated on 8 mixed shapes (")
+    else:
+        assert calibration_summary(table).startswith("latency table: additive (not fitted")
+    # calibration 0: the additive table of format 2, and the summary says so
+    teacher, task, batch = teacher_task_batch
+    additive = build_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, calibration=0)
+    assert additive.scale == {} and "additive (not fitted: 0 calibration shape(s)" in calibration_summary(additive)
+
+
+def test_an_uncalibrated_table_of_an_older_sweep_predicts_what_it_always_did(table):
+    """A resumed sweep keeps the table in its teacher directory; a format-2 table (no factors)
+    must give its trials' figures to the last bit: dense minus layer, head and FFN savings, in that order."""
+    old = {**table.to_dict(), "format": "raykd-latency-table-2"}
+    old.pop("scale")
+    format2 = LatencyTable.from_dict(old)
+    assert format2.scale == {}
+    counts = {kind: [max(0, h - 1)] * table.layers[kind] for kind, h in table.heads.items()}
+    widths = {kind: [w // 3] * table.stacks[kind.replace("_ffn", "_layers")] for kind, w in table.ffn_width.items()}
+    total = format2.dense_ms - 0.0
+    for kind, per_layer in counts.items():
+        for k in per_layer:
+            total -= format2.saving_ms[kind][k]
+    for kind, ws in widths.items():
+        total -= sum(format2._ffn_saving(kind, w) for w in ws)
+    assert format2.predict_ms(counts, widths) == total  # exactly, not approximately
+    if table.scale:
+        assert table.predict_ms(counts, widths) != total  # the calibrated table prices it differently
+
+
+def test_mixed_calibration_shapes_are_the_same_on_every_machine(teacher_task_batch):
+    import random
+
+    from raykd.method.latency_table import mixed_variant
+    from raykd.structures import ffn_widths, layer_counts
+
+    teacher = teacher_task_batch[0]
+    shape = lambda m: (head_counts(m), ffn_widths(m), layer_counts(m))  # noqa: E731
+    first = [shape(mixed_variant(teacher, rng)) for rng in [random.Random(0)] for _ in range(4)]
+    again = [shape(mixed_variant(teacher, rng)) for rng in [random.Random(0)] for _ in range(4)]
+    assert first == again and len({repr(s) for s in first}) > 1  # seeded, and not one shape four times
+    assert any(s != shape(teacher) for s in first)
