@@ -273,7 +273,7 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
         return None, None
 
     by: dict[tuple[str, bool], list[dict[str, Any]]] = {}
-    for s in results.values():
+    for s in sorted(results.values(), key=lambda s: s["seed"]):  # every per-seed list below is in seed order
         by.setdefault((s["sampler"], s["halving"]), []).append(s)
     out: dict[str, Any] = {"per_sampler": {}}
     for (sampler, halving), studies in sorted(by.items()):
@@ -404,7 +404,8 @@ def markdown(report: dict[str, Any], cache_dir: Path | None = None) -> str:
         cells = []
         for label in ("B", "2B"):
             fr = [x["fraction_of_budget"] for x in row["per_seed"] if x["target"] == label]
-            cells.append(", ".join("not reached" if f is None else f"{f:.2f}" for f in fr)
+            seeds = [x["seed"] for x in row["per_seed"] if x["target"] == label]
+            cells.append(", ".join(f"seed {k}: " + ("not reached" if f is None else f"{f:.2f}") for k, f in zip(seeds, fr))
                          + (f" (mean {row[f'mean_fraction_{label}']:.2f})" if row[f"mean_fraction_{label}"] is not None else ""))
         lines.append(f"| {sampler} | {cells[0]} | {cells[1]} |")
     if cache_dir is not None and cache_dir.is_dir():

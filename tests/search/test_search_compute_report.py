@@ -41,6 +41,20 @@ def test_seeds_are_paired_by_seed_not_by_the_order_studies_finished(sc):
     assert pair["seeds"] == [3, 4] and pair["diffs"] == pytest.approx([-0.1, -0.05]) and pair["x_above"] == 0
 
 
+def test_every_per_seed_list_is_in_seed_order_whatever_order_studies_finished(sc):
+    """The halving table printed per-seed fractions in finishing order (seed 2, 1, 0, 4, 3) beside
+    no seed labels; every per-seed list must be in seed order."""
+    results = {}
+    for seed in (2, 0, 1):  # finishing order
+        results[f"random/seed{seed}"] = study("random", seed, [0.1 * (seed + 1), 0.2 * (seed + 1)])
+        results[f"random+halving/seed{seed}"] = study("random", seed, [0.1 * (seed + 1), 0.2 * (seed + 1)], halving=True)
+    summ = sc.summarise(results, 1, "tpe")
+    assert summ["per_sampler"]["random"]["hv_at_B_rounds"]["per_seed"] == pytest.approx([0.1, 0.2, 0.3])
+    rows = summ["halving_rounds_to_reach"]["random"]["per_seed"]
+    assert [r["seed"] for r in rows if r["target"] == "B"] == [0, 1, 2]
+    assert "seed 0: 1.00, seed 1: 1.00, seed 2: 1.00" in sc.markdown({"summary": summ, "budget": 1, "studies": results})
+
+
 def test_five_seeds_cannot_reach_p_below_0_05_and_ties_give_no_p(sc):
     assert sc.wilcoxon_p([0.1, 0.2, 0.3, 0.4, 0.5]) == pytest.approx(0.0625)
     assert sc.wilcoxon_p([0.0, 0.0, 0.0]) is None
