@@ -302,7 +302,8 @@ def fit_scale(components: list[dict[str, float]], measured: list[float]) -> dict
 def _calibrate(additive: "LatencyTable", shapes: dict[str, nn.Module], variant_ms: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:
     """The fitted factors, and how well they predict: every calibration shape's measured speedup,
     the additive and calibrated predictions, and the leave-one-out error (each shape predicted by a
-    fit on the others) that tells a user what to expect on a shape the table has not seen."""
+    fit on the others, additively where the others cannot be fitted) that tells a user what to
+    expect on a shape the table has not seen."""
     names = list(shapes)
     comps = [additive.savings(head_counts(shapes[n]), ffn_widths(shapes[n]), layer_counts(shapes[n])) for n in names]
     measured = [additive.dense_ms - variant_ms[n] for n in names]
@@ -316,7 +317,7 @@ def _calibrate(additive: "LatencyTable", shapes: dict[str, nn.Module], variant_m
         held_out = fit_scale(comps[:i] + comps[i + 1:], measured[:i] + measured[i + 1:]) if scale else {}
         actual = additive.dense_ms / variant_ms[n]
         row = {"shape": n, "measured": round(actual, 4), "additive": round(speedup({}, comps[i]), 4),
-               "calibrated": round(speedup(scale, comps[i]), 4), "held_out": round(speedup(held_out or scale, comps[i]), 4),
+               "calibrated": round(speedup(scale, comps[i]), 4), "held_out": round(speedup(held_out, comps[i]), 4),
                "saved_ms": round(measured[i], 4), "components_ms": {c: round(v, 4) for c, v in comps[i].items()}}
         rows.append(row)
         loo.append(abs(row["held_out"] / actual - 1))
