@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raykd.method.latency_table import COMPONENTS, LatencyTable, fit_scale  # noqa: E402
+from raykd.method.latency_table import COMPONENTS, LatencyTable, fit_scale, speedup_from_savings  # noqa: E402
 
 
 def fits(table: LatencyTable) -> dict[str, dict[str, float]]:
@@ -31,7 +31,7 @@ def fits(table: LatencyTable) -> dict[str, dict[str, float]]:
 
 
 def score(dense: float, models: list[tuple[dict[str, float], float]], scale: dict[str, float]) -> dict[str, float]:
-    errors = [dense / (dense - sum(scale.get(c, 1.0) * v for c, v in comps.items())) / measured - 1 for comps, measured in models]
+    errors = [speedup_from_savings(dense, comps, scale) / measured - 1 for comps, measured in models]
     return {"median": round(statistics.median(abs(e) for e in errors), 4), "max": round(max(abs(e) for e in errors), 4),
             "over_predicted": sum(e > 0 for e in errors), "models": len(errors)}
 

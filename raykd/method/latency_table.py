@@ -299,6 +299,11 @@ def fit_scale(components: list[dict[str, float]], measured: list[float]) -> dict
     return {c: float(f) for c, f in zip(used, factors)}
 
 
+def speedup_from_savings(dense_ms: float, savings: Mapping[str, float], scale: Mapping[str, float]) -> float:
+    """dense / (dense - sum of each component's savings times its factor; 1.0 where absent)."""
+    return dense_ms / (dense_ms - sum(scale.get(c, 1.0) * ms for c, ms in savings.items()))
+
+
 def _calibrate(additive: "LatencyTable", shapes: dict[str, nn.Module], variant_ms: dict[str, float]) -> tuple[dict[str, float], dict[str, Any]]:
     """The fitted factors, and how well they predict: every calibration shape's measured speedup,
     the additive and calibrated predictions, and the leave-one-out error (each shape predicted by a
@@ -310,7 +315,7 @@ def _calibrate(additive: "LatencyTable", shapes: dict[str, nn.Module], variant_m
     scale = fit_scale(comps, measured)
 
     def speedup(factors: dict[str, float], comp: dict[str, float]) -> float:
-        return additive.dense_ms / (additive.dense_ms - sum(factors.get(c, 1.0) * comp[c] for c in COMPONENTS))
+        return speedup_from_savings(additive.dense_ms, comp, factors)
 
     rows, loo = [], []
     for i, n in enumerate(names):
