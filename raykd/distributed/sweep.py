@@ -31,6 +31,11 @@ from raykd.errors import ConfigError
 
 TRIAL_SLOT = "trial_slot"
 META_NAME = "sweep.json"
+# Ray Train's controller polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (2 s by
+# default): a finished chain waited up to that long to be noticed, and every round's report as
+# long to reach Tune. Polling a local worker is one cheap actor call; a user's own setting wins.
+TRAIN_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+TRAIN_POLL_S = "0.5"
 
 
 @dataclass
@@ -85,6 +90,7 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
 
         from raykd.distributed.worker import chain_worker
 
+        os.environ.setdefault(TRAIN_POLL_ENV, TRAIN_POLL_S)  # Train passes it on to its controller
         trial_id = tune.get_context().get_trial_id()
         chain = space.chain_config(config)
         loop_config = {
@@ -117,6 +123,19 @@ def make_scheduler(space: SweepSpace, root: str) -> Any:
     from raykd.distributed.scheduler import HalvingScheduler
 
     return HalvingScheduler(space, root)
+
+
+def reuses_trial_actors(space: SweepSpace) -> bool:
+    """Whether one Tune trial process may drive trial after trial (Tune's `reuse_actors`).
+
+    A trial process only drives a TorchTrainer, and a fresh one per trial cost a Python start and
+    Ray's imports (about 3 s a trial on 2 cores). Tune reuses it only after the trial's function
+    returned, which a chain that runs to its end does; a chain stopped mid-way (successive halving,
+    the accuracy floor) leaves its TorchTrainer running in the cached process: the next trial's
+    reset times out, Tune fails that trial ("Could not re-use actor") and, in a probe on Ray 2.60
+    (a trial stopped by a scheduler, two more queued), the run then hung. Sweeps that can stop
+    chains therefore start a process per trial, as before."""
+    return space.halving is None and space.accuracy_floor is None
 
 
 def make_stopper(space: SweepSpace) -> Any:
@@ -275,7 +294,8 @@ def run_sweep(
                 tune_config=tune.TuneConfig(search_alg=make_searcher(space, journal, f"raykd-{meta['name']}", root=paths.root,
                                                                      teacher_dir=teacher["dir"], log=log),
                                             scheduler=scheduler,
-                                            num_samples=space.num_samples, max_concurrent_trials=res.concurrent_trials),
+                                            num_samples=space.num_samples, max_concurrent_trials=res.concurrent_trials,
+                                            reuse_actors=reuses_trial_actors(space)),
                 run_config=tune.RunConfig(name="tune", storage_path=paths.root, stop=make_stopper(space), callbacks=callbacks,
                                           failure_config=tune.FailureConfig(max_failures=1),
                                           progress_reporter=_progress_reporter(space) if progress else None,

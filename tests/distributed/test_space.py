@@ -194,3 +194,17 @@ def test_every_structures_schedule_ranges_are_checked_together(tmp_path, low, hi
     space["search"] = {low: {"low": 0.0, "high": 0.4}, high: {"low": 0.1, "high": 0.3}}
     cfg = parse_space(space).chain_config({low: 0.4, high: 0.2})  # sampled apart: p_min is capped at p_max
     assert getattr(cfg, low) == 0.2 == getattr(cfg, high)
+
+
+@pytest.mark.parametrize("early_stop, reuses", [
+    (None, True),
+    ({"type": "mo-successive-halving", "eta": 3, "min_rounds": 1}, False),
+    ({"accuracy_floor": 0.2, "after_round": 1}, False),
+])
+def test_trial_processes_are_reused_only_where_no_chain_is_stopped_mid_way(early_stop, reuses, tmp_path):
+    """A chain stopped mid-way leaves its TorchTrainer running in a cached trial process, and the
+    next trial's reset then fails (raykd.distributed.sweep.reuses_trial_actors)."""
+    from raykd.distributed.sweep import reuses_trial_actors
+
+    raw = small_space(tmp_path / "teacher", tmp_path / "runs", **({"early_stop": early_stop} if early_stop else {}))
+    assert reuses_trial_actors(parse_space(raw, "test")) is reuses
