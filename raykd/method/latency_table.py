@@ -73,6 +73,14 @@ FFN_GRID = (0.0, 0.25, 0.5, 0.75)
 COMPONENTS = ("heads", "ffn", "layers")
 CALIBRATION_SHAPES = 8
 FACTOR_WARN = (0.7, 1.3)  # a fitted factor outside this says the one-type-at-a-time savings are far off
+# A cached table is checked before it is reused: the dense model is timed again (REUSE_CHECK_ROUNDS
+# calls) and compared with the table's dense median. Two quiet sweeps on one box timed it 12%
+# apart (57.5 vs 51.3 ms), so only a larger gap counts. Faster now by more than BUSIER_THEN: the
+# table was timed on a busier machine and is measured again (and replaced); slower now by more
+# than BUSIER_NOW: this machine is busy now, and the stored table, timed quietly, is kept.
+REUSE_CHECK_ROUNDS = 10
+BUSIER_THEN = 0.8
+BUSIER_NOW = 1.25
 
 
 def table_key(model: nn.Module, batch: Batch, threads: int | None, workload: str) -> dict[str, Any]:
@@ -489,21 +497,56 @@ def cache_path(dense: nn.Module, batch: Batch, *, threads: int | None, workload:
     return cache_root() / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]}.json"
 
 
+def dense_now_ms(task: Task, dense: nn.Module, batch: Batch, *, threads: int | None, workload: str,
+                 rounds: int = REUSE_CHECK_ROUNDS) -> float:
+    """The dense model's median latency now, timed as a table times it (same batch, workload and
+    threads), for comparing a cached table's `dense_ms` with this machine's present state."""
+    from raykd.measure import measure_latency
+
+    device = next(dense.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    dense = dense.eval()
+    return measure_latency(lambda: task.run(dense, batch, workload), warmup=2, repeats=rounds, device=device,
+                           num_threads=threads).median_ms
+
+
+def reuse_verdict(then_ms: float, now_ms: float) -> str:
+    """"rebuild" (the table was timed on a busier machine), "busy" (this machine is busier now:
+    keep the table) or "ok", from the dense model's median latency then and now."""
+    ratio = now_ms / then_ms
+    return "rebuild" if ratio < BUSIER_THEN else "busy" if ratio > BUSIER_NOW else "ok"
+
+
 def cached_latency_table(task: Task, dense: nn.Module, batch: Batch, *, rounds: int = 30, warmup: int = 3,
                          threads: int | None = None, workload: str = "default", use_cache: bool = True,
-                         calibration: int = CALIBRATION_SHAPES, log: Any = print) -> LatencyTable:
+                         calibration: int = CALIBRATION_SHAPES, check_rounds: int = REUSE_CHECK_ROUNDS,
+                         log: Any = print) -> LatencyTable:
     """The table this machine measured before for this architecture and batch, else a new one
-    (then cached). An unreadable cache entry is measured again and replaced, saying so."""
+    (then cached). An unreadable cache entry is measured again and replaced, saying so; so is one
+    timed when the machine was busier than now (`reuse_verdict`; `check_rounds` 0: no check)."""
     workload = resolve_workload(task, workload)
     path = cache_path(dense, batch, threads=threads, workload=workload, rounds=rounds, warmup=warmup, calibration=calibration)
     if use_cache and path.is_file():
         try:
             table = LatencyTable.load(path)
-            log(f"latency table: reusing the one this machine measured on {table.meta.get('date', '?')} ({path})")
-            log(calibration_summary(table))
-            return table
         except ConfigError as exc:
             log(f"latency table: cache entry unusable, measuring again ({exc})")
+        else:
+            when = table.meta.get("date", "?")
+            now = dense_now_ms(task, dense, batch, threads=threads, workload=workload, rounds=check_rounds) if check_rounds else None
+            verdict = reuse_verdict(table.dense_ms, now) if now is not None else "ok"
+            figures = "" if now is None else f" (dense model {table.dense_ms:.2f} ms then, {now:.2f} ms now)"
+            if verdict == "rebuild":
+                log(f"latency table: the one this machine measured on {when} was timed when it was busier{figures}: "
+                    f"measuring again ({path})")
+            else:
+                log(f"latency table: reusing the one this machine measured on {when}{figures} ({path})")
+                if verdict == "busy":
+                    log(f"latency table: WARNING: this machine is {now / table.dense_ms - 1:.0%} slower than when the table "
+                        "was timed: something else is running? The stored table is kept; measured figures "
+                        "(measured_speedup, re-timing) are taken under the present load")
+                log(calibration_summary(table))
+                return table
     table = build_latency_table(task, dense, batch, rounds=rounds, warmup=warmup, threads=threads, workload=workload,
                                 calibration=calibration)
     log(calibration_summary(table))

@@ -135,7 +135,8 @@ def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_
     logs: list[str] = []
     first = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
     said = len(logs)
-    again = cached_latency_table(task, copy.deepcopy(teacher), batch, rounds=2, warmup=0, threads=1, log=logs.append)
+    # (check_rounds=0: no timing of the present machine; the next test covers that check)
+    again = cached_latency_table(task, copy.deepcopy(teacher), batch, rounds=2, warmup=0, threads=1, check_rounds=0, log=logs.append)
     assert again == first and "reusing the one this machine measured" in logs[said]
     assert logs[said + 1].startswith("latency table: calibrated on 8 mixed shapes")  # what the reused table says of itself
     assert len(list(cache_root().glob("*.json"))) == 1
@@ -156,6 +157,39 @@ def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_
     said = len(logs)
     cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
     assert "cache entry unusable" in logs[said]
+
+
+def test_a_cached_table_timed_on_a_busier_machine_is_measured_again(teacher_task_batch, tmp_path, monkeypatch):
+    """A table timed under load must not stay in the cache for good: before reuse the dense model
+    is timed again; a table whose dense model took far longer then is replaced, and one that was
+    far faster then (this machine is busy now) is kept with a warning. The stored dense figure is
+    scaled 3x either way, far outside the 0.8-1.25 band the check allows."""
+    import json
+
+    from raykd.method.latency_table import cache_root, cached_latency_table, reuse_verdict
+
+    assert [reuse_verdict(100.0, now) for now in (79.0, 81.0, 124.0, 126.0)] == ["rebuild", "ok", "ok", "busy"]
+    monkeypatch.setenv("RAYKD_CACHE", str(tmp_path))
+    teacher, task, batch = teacher_task_batch
+    first = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=lambda _m: None)
+    (path,) = cache_root().glob("*.json")
+
+    def stored_with_dense(scale: float) -> LatencyTable:
+        d = json.loads(path.read_text())
+        d["dense_ms"] = first.dense_ms * scale
+        path.write_text(json.dumps(d))
+        return LatencyTable.from_dict(d)
+
+    logs: list[str] = []
+    busy_then = stored_with_dense(3.0)
+    fresh = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
+    assert "was timed when it was busier" in logs[0] and "measuring again" in logs[0]
+    assert fresh != busy_then and LatencyTable.load(path) == fresh  # replaced in the cache too
+    logs.clear()
+    quiet_then = stored_with_dense(1 / 3)
+    kept = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
+    assert kept == quiet_then and "reusing the one this machine measured" in logs[0] and "ms now" in logs[0]
+    assert "WARNING: this machine is" in logs[1] and "slower than when the table was timed" in logs[1]
 
 
 def test_the_table_covers_ffn_widths_and_dropped_layers(teacher_task_batch, table, tmp_path):
