@@ -23,9 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also pick (or restrict the --max-drop pick to) trials whose accuracy is not significantly "
                         "below the teacher's: exact McNemar p >= A on the same valid problems, e.g. 0.05")
     p.add_argument("--retime", action="store_true",
-                   help="first time the teacher, the front and its runners-up together (interleaved, one process) and "
-                        "store each point's measured speedup with a 95%% bootstrap interval")
-    p.add_argument("--rounds", type=int_at_least(2, 100_000), default=30, help="--retime: interleaved timing rounds")
+                   help="first time the teacher, the front and its runners-up together (interleaved, in --sessions fresh "
+                        "processes one after another) and store each point's measured speedup with a 95%% bootstrap interval")
+    p.add_argument("--rounds", type=int_at_least(2, 100_000), default=30,
+                   help="--retime: interleaved timing rounds in all, split over the sessions")
+    p.add_argument("--sessions", type=int_at_least(1, 16), default=3,
+                   help="--retime: fresh processes the rounds are split over (1: this process alone); the interval "
+                        "then covers the variation between processes, which one process's rounds understate")
     add_device(p)
     add_threads(p)
     add_output(p, "--png", kind="file", required=False, metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.retime:
         from raykd.analysis.retime import retime_front
 
-        retime_front(args.run, rounds=args.rounds, device=args.device, threads=args.threads or None,
+        retime_front(args.run, rounds=args.rounds, sessions=args.sessions, device=args.device, threads=args.threads or None,
                      objectives=args.objectives, log=(lambda _m: None) if args.json else print)
     sw = open_sweep(args.run)
     objs = sw.resolve_objectives(args.objectives)

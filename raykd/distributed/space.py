@@ -39,7 +39,8 @@ SAMPLERS = ("tpe", "nsga2", "gp", "random")
 TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
              "constraints", "resources", "storage", "seed", "speed")
 SPEED_SOURCES = ("table", "measured")
-SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True, "calibration": 8}
+SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
+                                  "calibration": 8}
 """A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
 
@@ -198,6 +199,8 @@ class SweepSpace:
     # shape; every trial still records `measured_speedup`) or "measured" (each trial's own timing)
     # retime_rounds: at the end of the sweep, re-time the front and its runners-up side by side with
     # the teacher for this many interleaved rounds (`raykd pareto --retime`); 0 skips it
+    # retime_sessions: the re-timing's rounds split over this many fresh processes, so that its
+    # intervals carry the variation between processes (raykd.analysis.retime)
     # table_cache: reuse the table this machine measured before for the same architecture and batch
     # (raykd.method.latency_table: the same machine then predicts the same figures in every sweep)
     # calibration: mixed shapes timed with the table, to fit one factor per structure type (0: additive)
@@ -435,7 +438,7 @@ def _early_stop(raw: Any, source: str) -> dict[str, Any]:
 
 def _speed(raw: Any, source: str) -> dict[str, Any]:
     _section(raw, source, "speed", set(SPEED_DEFAULTS),
-             "{source: table, rounds: 60, retime_rounds: 30, table_cache: true, calibration: 8}")
+             "{source: table, rounds: 60, retime_rounds: 30, retime_sessions: 3, table_cache: true, calibration: 8}")
     out = {**SPEED_DEFAULTS, **raw}
     if not isinstance(out["table_cache"], bool):
         raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
@@ -450,6 +453,12 @@ def _speed(raw: Any, source: str) -> dict[str, Any]:
     retime = out["retime_rounds"]
     if isinstance(retime, bool) or not isinstance(retime, int) or not (retime == 0 or 2 <= retime <= 10_000):
         raise ConfigError(f"{source}: speed.retime_rounds must be 0 (off) or an integer in 2..10000, got {retime!r}")
+    sessions = out["retime_sessions"]
+    if isinstance(sessions, bool) or not isinstance(sessions, int) or not 1 <= sessions <= 16:
+        raise ConfigError(f"{source}: speed.retime_sessions must be an integer in 1..16, got {sessions!r}")
+    if retime and retime < 2 * sessions:
+        raise ConfigError(f"{source}: speed.retime_rounds ({retime}) must give each of the {sessions} retime_sessions "
+                          "at least 2 rounds")
     return out
 
 

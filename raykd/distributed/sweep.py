@@ -324,7 +324,8 @@ def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
     device = "cuda" if res.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
     threads = max(1, int(res.cpus_per_worker)) if device == "cpu" else None
     try:
-        retime_front(root, rounds=int(space.speed["retime_rounds"]), device=device, threads=threads, log=log)
+        retime_front(root, rounds=int(space.speed["retime_rounds"]), sessions=int(space.speed["retime_sessions"]),
+                     device=device, threads=threads, log=log)
     except RaykdInputError as exc:
         # no complete trial, or a checkpoint that cannot be read: said, and the sweep's rows stand
         # as they are (the re-timing writes nothing until every figure exists)

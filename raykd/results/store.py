@@ -46,7 +46,7 @@ FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "laten
 INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
                "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size",
                "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",
-               "test_accuracy_gained", "forecast_params", "forecast_flops", "forecast_heads_total", "retimed_threads", "retimed_rounds", "retimed_with", "restored_from_round")
+               "test_accuracy_gained", "forecast_params", "forecast_flops", "forecast_heads_total", "retimed_threads", "retimed_rounds", "retimed_sessions", "retimed_with", "restored_from_round")
 # Column order of a trial row; hp_<name> columns come after "error", extra columns at the end.
 _HEAD = ("sweep", "trial_id", "status", "error")
 _TAIL = ("chain_config_json", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops",

@@ -50,6 +50,8 @@ def test_default_sweep_selects_and_reports_on_splits_with_3_point_intervals():
 BAD = [
     ({"speed": {"retime_rounds": 1}}, "retime_rounds must be 0 (off) or an integer in 2..10000"),
     ({"speed": {"retime_rounds": True}}, "retime_rounds must be 0"),
+    ({"speed": {"retime_sessions": 0}}, "speed.retime_sessions must be an integer in 1..16"),
+    ({"speed": {"retime_rounds": 5, "retime_sessions": 3}}, "retime_rounds (5) must give each of the 3 retime_sessions at least 2"),
     ({"speed": {"table_cache": "yes"}}, "speed.table_cache must be true or false"),
     ({"speed": {"calibration": -1}}, "speed.calibration must be an integer in 0..64"),
     ({"speed": {"calibration": 2.5}}, "speed.calibration must be an integer in 0..64"),
@@ -166,7 +168,8 @@ def test_the_default_speed_objective_is_the_latency_table():
 
     # the embedded default times its table (23 variants + 8 calibration shapes) in 30 rounds (its 15-minute budget)
     assert load_space(None).speed == {**SPEED_DEFAULTS, "rounds": 30}
-    assert SPEED_DEFAULTS == {"source": "table", "rounds": 60, "retime_rounds": 30, "table_cache": True, "calibration": 8}
+    assert SPEED_DEFAULTS == {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
+                              "calibration": 8}
 
 
 def test_paper_space_is_the_heads_only_method_and_the_default_searches_every_structure():

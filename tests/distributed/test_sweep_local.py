@@ -31,8 +31,8 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
 
     expected = trials.trial_id[pareto_mask(trials, [("accuracy", "max"), ("speedup", "max")])]
     assert sorted(front.trial_id) == sorted(expected)  # exactly the non-dominated trials
-    # the sweep re-timed its front and runners-up side by side at the end (speed.retime_rounds 30)
-    assert trials.retimed_speedup.notna().all() and set(trials.retimed_rounds) == {30}
+    # the sweep re-timed its front and runners-up side by side at the end (speed.retime_rounds 30 in 3 sessions)
+    assert trials.retimed_speedup.notna().all() and set(trials.retimed_rounds) == {30} and set(trials.retimed_sessions) == {3}
     assert set(trials.retimed_workload) == {"decode"} and set(trials.latency_workload) == {"decode"}
     assert (front.retimed_low <= front.retimed_speedup).all() and (front.retimed_speedup <= front.retimed_high).all()
 
@@ -88,8 +88,14 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
 
     copy = tmp_path / "copy"
     shutil.copytree(real_sweep, copy, ignore=shutil.ignore_patterns("tune", "train"))  # checkpoints: the original's
-    assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--threads", "1", "--png", str(tmp_path / "f.png")]) == 0
+    # more sessions than the rounds can feed: one line, exit 2, nothing timed
+    assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--sessions", "3"]) == 2
+    assert "at least 2 rounds per session: 4 rounds for 3 sessions" in capsys.readouterr().err
+    # two sessions, each in a fresh process
+    assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--sessions", "2", "--threads", "1",
+                 "--png", str(tmp_path / "f.png")]) == 0
     out = capsys.readouterr().out
+    assert "4 interleaved rounds on cpu (2 fresh processes, one after another)" in out
     from raykd.outputs import is_raykd_png
 
     assert is_raykd_png(tmp_path / "f.png")  # drawn with the re-timed points and their intervals
@@ -98,7 +104,7 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
     assert len(front) >= 1
     for row in front.itertuples():
         assert row.retimed_low <= row.retimed_speedup <= row.retimed_high
-        assert row.retimed_device == "cpu" and row.retimed_rounds == 4 and row.retimed_threads == 1
+        assert row.retimed_device == "cpu" and row.retimed_rounds == 4 and row.retimed_sessions == 2 and row.retimed_threads == 1
     trials = read_trials(copy).to_pandas()
     assert trials.retimed_speedup.notna().all()  # the front and its runners-up: both trials here
     assert trials.error.isna().all()  # rows rewritten as stored: a null stays null
@@ -107,8 +113,9 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
     victim = read_trials(copy).to_pylist()[-1]
     write_trial(copy, {**victim, "checkpoint_path": str(tmp_path / "gone")})
     before = {p.name: p.read_bytes() for p in (copy / "results").rglob("*.parquet")}
-    assert main(["pareto", str(copy), "--retime", "--rounds", "2"]) == 2
-    assert "not found" in capsys.readouterr().err
+    for sessions in ("1", "2"):  # in this process, and in a session's fresh process
+        assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--sessions", sessions]) == 2
+        assert "not found" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in (copy / "results").rglob("*.parquet")} == before
 
 
