@@ -4,8 +4,9 @@ The front's speed axis is the latency table's prediction (deterministic, one sha
 What a user deploys still deserves a measurement, taken fairly: the teacher, the front and its
 runners-up (the next non-dominated layer, capped) are loaded together and timed in ONE interleaved
 comparison (`compare_latency`: round-robin, rotating order, same batch, same process, many
-rounds), on the device asked for. Per point: `retimed_speedup` (median teacher / median model) and
-a 95% bootstrap interval of that ratio (rounds resampled with a fixed seed), the device and when.
+rounds; by default in three such sessions, see below), on the device asked for. Per point:
+`retimed_speedup` (median teacher / median model) and a 95% bootstrap interval of that ratio
+(rounds resampled with a fixed seed), the device and when.
 Every row is written only after all timing finished, then the front is rewritten (both atomic),
 so a crash mid-re-timing leaves the previous results as they were.
 
@@ -90,8 +91,8 @@ def sessions_ratio(sessions: list[tuple[list[float], list[float]]], *, seed: int
 def time_session(teacher_dir: str, model_dirs: dict[str, str], space_raw: Any, *, rounds: int, device: str,
                  threads: int | None) -> tuple[str, dict[str, list[float]]]:
     """One timing session: load the teacher and the models (local directories, by trial id) and
-    time them in one interleaved comparison; (workload, ms per round per name). Module level, so
-    that a fresh process (`spawn`) can run it."""
+    time them in one interleaved comparison; (workload, ms per round per name). Module level:
+    `raykd.analysis.retime_session` runs it in a fresh process."""
     from raykd.distributed.space import parse_space
     from raykd.measure import compare_latency
     from raykd.task_interface import resolve_workload
@@ -128,7 +129,7 @@ def session_in_fresh_process(teacher_dir: str, model_dirs: dict[str, str], space
     return result["workload"], result["samples"]
 
 
-def retime_front(sweep_uri: str, *, rounds: int = 30, sessions: int = 1, device: str = "cpu", threads: int | None = None,
+def retime_front(sweep_uri: str, *, rounds: int = 30, sessions: int = 3, device: str = "cpu", threads: int | None = None,
                  objectives: Any = None, log: Any = print) -> list[dict[str, Any]]:
     """Time the teacher, the front and its runners-up together (in `sessions` fresh processes, the
     `rounds` split between them, when `sessions` > 1); store and return one record per point."""
