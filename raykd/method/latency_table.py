@@ -347,7 +347,8 @@ def _calibrate(additive: "LatencyTable", shapes: dict[str, nn.Module], variant_m
     off = {c: round(f, 3) for c, f in scale.items() if not FACTOR_WARN[0] <= f <= FACTOR_WARN[1]}
     if off:
         report["warning"] = (f"fitted factors {off} are outside {FACTOR_WARN[0]}-{FACTOR_WARN[1]}: the one-type-at-a-time "
-                             f"savings are far from what mixed shapes save (a busy machine while timing?)")
+                             f"savings are far from what mixed shapes save (seen on quiet machines too, BENCHMARKS.md §18b: "
+                             f"the calibrated figures are still the table's best estimate)")
     return scale, report
 
 
