@@ -40,7 +40,7 @@ TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives",
              "constraints", "resources", "storage", "seed", "speed")
 SPEED_SOURCES = ("table", "measured")
 SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
-                                  "calibration": 8}
+                                  "calibration": 16}
 """A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
 
@@ -438,7 +438,7 @@ def _early_stop(raw: Any, source: str) -> dict[str, Any]:
 
 def _speed(raw: Any, source: str) -> dict[str, Any]:
     _section(raw, source, "speed", set(SPEED_DEFAULTS),
-             "{source: table, rounds: 60, retime_rounds: 30, retime_sessions: 3, table_cache: true, calibration: 8}")
+             "{source: table, rounds: 60, retime_rounds: 30, retime_sessions: 3, table_cache: true, calibration: 16}")
     out = {**SPEED_DEFAULTS, **raw}
     if not isinstance(out["table_cache"], bool):
         raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
@@ -506,7 +506,7 @@ search:
   layer_p_max: {choices: [0.0, 0.5]}  # the tiny preset has 2 encoder and 2 decoder layers: 0.5 drops one of each
 fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 2, batch_size: 32, lr: 0.0005, patience: 2,
         calib_batches: 4, latency_batch: 32, latency_repeats: 10, test_every_round: false}
-speed: {rounds: 30}  # the latency table's interleaved rounds (23 variants + 8 calibration shapes); cached per machine
+speed: {rounds: 30}  # the latency table's interleaved rounds (23 variants + 16 calibration shapes); cached per machine
 objectives:
   - {metric: accuracy, mode: max}
   - {metric: speedup, mode: max}

@@ -166,10 +166,10 @@ def test_the_default_speed_objective_is_the_latency_table():
 
     from raykd.distributed.space import SPEED_DEFAULTS
 
-    # the embedded default times its table (23 variants + 8 calibration shapes) in 30 rounds (its 15-minute budget)
+    # the embedded default times its table (23 variants + 16 calibration shapes) in 30 rounds (its 15-minute budget)
     assert load_space(None).speed == {**SPEED_DEFAULTS, "rounds": 30}
     assert SPEED_DEFAULTS == {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
-                              "calibration": 8}
+                              "calibration": 16}
 
 
 def test_paper_space_is_the_heads_only_method_and_the_default_searches_every_structure():

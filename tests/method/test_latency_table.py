@@ -138,7 +138,7 @@ def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_
     # (check_rounds=0: no timing of the present machine; the next test covers that check)
     again = cached_latency_table(task, copy.deepcopy(teacher), batch, rounds=2, warmup=0, threads=1, check_rounds=0, log=logs.append)
     assert again == first and "reusing the one this machine measured" in logs[said]
-    assert logs[said + 1].startswith("latency table: calibrated on 8 mixed shapes")  # what the reused table says of itself
+    assert logs[said + 1].startswith("latency table: calibrated on 16 mixed shapes")  # what the reused table says of itself
     assert len(list(cache_root().glob("*.json"))) == 1
     # another batch shape, thread count, workload or architecture is another table
     other_batch = {k: v[:2] for k, v in batch.items()}
@@ -264,8 +264,11 @@ def test_the_calibration_fit_recovers_known_factors_and_refuses_what_it_cannot_f
 def test_the_table_is_calibrated_on_mixed_shapes_and_says_how_well_it_predicts_them(teacher_task_batch, table):
     from raykd.method.latency_table import calibration_summary
 
+    from raykd.method.latency_table import CALIBRATION_SHAPES
+
     report = table.meta["calibration"]
-    assert report["shapes"] == 8 and [r["shape"] for r in report["rows"]] == [f"mixed/{i}" for i in range(8)]
+    assert CALIBRATION_SHAPES == 16  # the default (BENCHMARKS.md 18c: 8 shapes fitted unrepeatable factors)
+    assert report["shapes"] == 16 and [r["shape"] for r in report["rows"]] == [f"mixed/{i}" for i in range(16)]
     assert set(table.scale) <= {"heads", "ffn", "layers"} and table.scale == report["scale"]
     for row in report["rows"]:  # every row says what it measured and what the fit, with and without it, predicts
         assert row["measured"] > 0 and row["additive"] >= 1.0 and row["held_out"] > 0
@@ -274,7 +277,7 @@ def test_the_table_is_calibrated_on_mixed_shapes_and_says_how_well_it_predicts_t
         assert row["calibrated"] == pytest.approx(calibrated, abs=1e-4)
     if table.scale:  # (a 4-round table on a busy test box may not fit; then it says why, below)
         assert 0 <= report["held_out_median_error"] <= report["held_out_max_error"]
-        assert calibration_summary(table).startswith("latency table: calibrated on 8 mixed shapes (")
+        assert calibration_summary(table).startswith("latency table: calibrated on 16 mixed shapes (")
     else:
         assert calibration_summary(table).startswith("latency table: additive (not fitted")
     # calibration 0: the additive table of format 2, and the summary says so
