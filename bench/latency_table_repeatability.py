@@ -19,7 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency_table_under_load import errors  # noqa: E402
+from latency_table_under_load import errors, sweep_inputs  # noqa: E402
 
 from raykd.method.latency_table import build_latency_table  # noqa: E402
 
@@ -31,22 +31,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="tables per calibration count")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    from raykd.distributed.space import parse_space
-    from raykd.results.store import read_trials
-    from raykd.task.io import load_solver
-    from raykd.task.registry import load_task_plugin
-    from raykd.task_interface import resolve_workload
-
-    meta = json.loads((args.sweep / "results" / "sweep.json").read_text())
-    space = parse_space(meta["space_raw"], "stored space")
-    loaded = load_task_plugin(meta.get("task")).load(Path(meta["teacher"]["dir"]), meta["data"], seed=int(meta.get("seed", 0)))
-    task, dense = loaded.task, loaded.model.eval()
-    base = space.chain_config({})
-    batch = next(iter(task.batches("valid", base.latency_batch)))
-    threads = max(1, int(space.resources.cpus_per_worker))
-    workload = resolve_workload(task, base.latency_workload)
-    models = [(load_solver(r.checkpoint_path)[0], r.retimed_speedup)
-              for r in read_trials(str(args.sweep)).to_pandas().dropna(subset=["retimed_speedup"]).itertuples()]
+    inputs = sweep_inputs(args.sweep)
+    space, task, dense, batch, threads, workload, models = (inputs[k] for k in (
+        "space", "task", "dense", "batch", "threads", "workload", "models"))
     rows: list[dict[str, Any]] = []
     for shapes in args.calibration:
         for i in range(args.repeats):

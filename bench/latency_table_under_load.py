@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from raykd.method.latency_table import (  # noqa: E402
-    LatencyTable, build_latency_table, dense_now_ms, reuse_verdict, speedup_from_savings,
-)
+from latency_calibration_choice import score  # noqa: E402
+
+from raykd.method.latency_table import LatencyTable, build_latency_table, dense_now_ms, reuse_verdict  # noqa: E402
 
 
 def _spin() -> None:  # pragma: no cover - runs in a child process until terminated
@@ -33,12 +33,33 @@ def _spin() -> None:  # pragma: no cover - runs in a child process until termina
 
 
 def errors(table: LatencyTable, models: list[tuple[Any, float]]) -> dict[str, Any]:
+    """`table`'s error on (model, re-timed speedup) pairs (latency_calibration_choice.score)."""
     from raykd.structures import ffn_widths, head_counts, layer_counts
 
-    errs = [speedup_from_savings(table.dense_ms, table.savings(head_counts(m), ffn_widths(m), layer_counts(m)), table.scale)
-            / retimed - 1 for m, retimed in models]
-    return {"median": round(statistics.median(abs(e) for e in errs), 4), "max": round(max(abs(e) for e in errs), 4),
-            "over_predicted": sum(e > 0 for e in errs), "models": len(errs)}
+    return score(table.dense_ms, [(table.savings(head_counts(m), ffn_widths(m), layer_counts(m)), retimed)
+                                  for m, retimed in models], table.scale)
+
+
+def sweep_inputs(sweep: Path) -> dict[str, Any]:
+    """What a table of `sweep` is timed on and scored against: its stored space, task, teacher
+    (dense model and directory), latency batch, threads and workload, and its re-timed models."""
+    from raykd.distributed.space import parse_space
+    from raykd.results.store import read_trials
+    from raykd.task.io import load_solver
+    from raykd.task.registry import load_task_plugin
+    from raykd.task_interface import resolve_workload
+
+    meta = json.loads((sweep / "results" / "sweep.json").read_text())
+    space = parse_space(meta["space_raw"], "stored space")
+    teacher_dir = Path(meta["teacher"]["dir"])
+    loaded = load_task_plugin(meta.get("task")).load(teacher_dir, meta["data"], seed=int(meta.get("seed", 0)))
+    base = space.chain_config({})
+    return {"space": space, "task": loaded.task, "dense": loaded.model.eval(), "teacher_dir": teacher_dir,
+            "batch": next(iter(loaded.task.batches("valid", base.latency_batch))),
+            "threads": max(1, int(space.resources.cpus_per_worker)),
+            "workload": resolve_workload(loaded.task, base.latency_workload),
+            "models": [(load_solver(r.checkpoint_path)[0], r.retimed_speedup)
+                       for r in read_trials(str(sweep)).to_pandas().dropna(subset=["retimed_speedup"]).itertuples()]}
 
 
 def main() -> None:
@@ -47,24 +68,10 @@ def main() -> None:
     ap.add_argument("--busy", type=int, nargs="+", default=[2], help="busy processes beside the timing, one table per value")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    from raykd.distributed.space import parse_space
-    from raykd.results.store import read_trials
-    from raykd.task.io import load_solver
-    from raykd.task.registry import load_task_plugin
-    from raykd.task_interface import resolve_workload
-
-    meta = json.loads((args.sweep / "results" / "sweep.json").read_text())
-    space = parse_space(meta["space_raw"], "stored space")
-    teacher_dir = Path(meta["teacher"]["dir"])
-    loaded = load_task_plugin(meta.get("task")).load(teacher_dir, meta["data"], seed=int(meta.get("seed", 0)))
-    task, dense = loaded.task, loaded.model.eval()
-    base = space.chain_config({})
-    batch = next(iter(task.batches("valid", base.latency_batch)))
-    threads = max(1, int(space.resources.cpus_per_worker))
-    workload = resolve_workload(task, base.latency_workload)
-    quiet = LatencyTable.load(teacher_dir / "latency_table.json")
-    models = [(load_solver(r.checkpoint_path)[0], r.retimed_speedup)
-              for r in read_trials(str(args.sweep)).to_pandas().dropna(subset=["retimed_speedup"]).itertuples()]
+    inputs = sweep_inputs(args.sweep)
+    space, task, dense, batch, threads, workload, models = (inputs[k] for k in (
+        "space", "task", "dense", "batch", "threads", "workload", "models"))
+    quiet = LatencyTable.load(inputs["teacher_dir"] / "latency_table.json")
     report: dict[str, Any] = {
         "sweep": str(args.sweep), "threads": threads, "rounds": space.speed["rounds"], "calibration": space.speed["calibration"],
         "quiet_table": {"dense_ms": quiet.dense_ms, "date": quiet.meta.get("date"), "vs_retimed": errors(quiet, models),
