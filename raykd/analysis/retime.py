@@ -88,37 +88,42 @@ def sessions_ratio(sessions: list[tuple[list[float], list[float]]], *, seed: int
     return point, float(low), float(high)
 
 
-def time_session(teacher_dir: str, model_dirs: dict[str, str], space_raw: Any, *, rounds: int, device: str,
-                 threads: int | None) -> tuple[str, dict[str, list[float]]]:
-    """One timing session: load the teacher and the models (local directories, by trial id) and
-    time them in one interleaved comparison; (workload, ms per round per name). Module level:
+def time_session(groups: list[dict[str, Any]], *, rounds: int, device: str,
+                 threads: int | None) -> tuple[list[str], dict[str, list[float]]]:
+    """One timing session: load every group's teacher and models (a group is one sweep:
+    {"teacher_dir", "model_dirs": {trial id: local dir}, "space_raw"}) and time them all in ONE
+    interleaved comparison, each with its own sweep's batch and workload; (workload per group, ms
+    per round per name "<group>:teacher" / "<group>:<trial id>"). Module level:
     `raykd.analysis.retime_session` runs it in a fresh process."""
     from raykd.distributed.space import parse_space
     from raykd.measure import compare_latency
     from raykd.task_interface import resolve_workload
 
-    space = parse_space(space_raw, "stored space")
-    loaded = space.task_plugin().load(Path(teacher_dir), space.data, seed=space.seed)
-    task = loaded.task
-    models = {"teacher": loaded.model.to(device).eval()}
-    for name, local in model_dirs.items():
-        models[name] = loaded.io.load(Path(local)).to(device).eval()
-    base = space.chain_config({})
-    batch = {k: v.to(device) for k, v in next(iter(task.batches("valid", base.latency_batch))).items()}
-    workload = resolve_workload(task, base.latency_workload)
-    lat = compare_latency({k: (lambda m=m: task.run(m, batch, workload)) for k, m in models.items()}, rounds=rounds,
-                          device=device, num_threads=threads, reference="teacher")
-    return workload, {k: list(v.samples_ms) for k, v in lat.stats.items()}
+    calls, workloads = {}, []
+    for g, group in enumerate(groups):
+        space = parse_space(group["space_raw"], "stored space")
+        loaded = space.task_plugin().load(Path(group["teacher_dir"]), space.data, seed=space.seed)
+        task = loaded.task
+        models = {"teacher": loaded.model.to(device).eval()}
+        for name, local in group["model_dirs"].items():
+            models[name] = loaded.io.load(Path(local)).to(device).eval()
+        base = space.chain_config({})
+        batch = {k: v.to(device) for k, v in next(iter(task.batches("valid", base.latency_batch))).items()}
+        workload = resolve_workload(task, base.latency_workload)
+        workloads.append(workload)
+        for name, m in models.items():
+            calls[f"{g}:{name}"] = lambda m=m, task=task, batch=batch, workload=workload: task.run(m, batch, workload)
+    lat = compare_latency(calls, rounds=rounds, device=device, num_threads=threads, reference="0:teacher")
+    return workloads, {k: list(v.samples_ms) for k, v in lat.stats.items()}
 
 
-def session_in_fresh_process(teacher_dir: str, model_dirs: dict[str, str], space_raw: Any, *, rounds: int,
-                             device: str, threads: int | None) -> tuple[str, dict[str, list[float]]]:
+def session_in_fresh_process(groups: list[dict[str, Any]], *, rounds: int, device: str,
+                             threads: int | None) -> tuple[list[str], dict[str, list[float]]]:
     """`time_session` in a new Python process (`python -m raykd.analysis.retime_session`), which
     sees the same import path as this one; its one-line error becomes this process's."""
     with tempfile.TemporaryDirectory(prefix="raykd-session-") as d:
         spec, out = Path(d) / "session.json", Path(d) / "samples.json"
-        spec.write_text(json.dumps({"teacher_dir": teacher_dir, "model_dirs": model_dirs, "space_raw": space_raw,
-                                    "rounds": rounds, "device": device, "threads": threads}, default=str))
+        spec.write_text(json.dumps({"groups": groups, "rounds": rounds, "device": device, "threads": threads}, default=str))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))}
         proc = subprocess.run([sys.executable, "-m", "raykd.analysis.retime_session", str(spec), str(out)],
                               capture_output=True, text=True, env=env)
@@ -126,13 +131,31 @@ def session_in_fresh_process(teacher_dir: str, model_dirs: dict[str, str], space
             lines = proc.stderr.strip().splitlines()
             raise RaykdInputError(f"a re-timing session failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
         result = json.loads(out.read_text())
-    return result["workload"], result["samples"]
+    return result["workloads"], result["samples"]
+
+
+def trial_threads(space: Any) -> int:
+    """The torch threads a sweep's trials ran with on CPU (its latency table's and speedups' too)."""
+    return max(1, int(space.resources.cpus_per_worker))
 
 
 def retime_front(sweep_uri: str, *, rounds: int = 30, sessions: int = 3, device: str = "cpu", threads: int | None = None,
                  objectives: Any = None, log: Any = print) -> list[dict[str, Any]]:
     """Time the teacher, the front and its runners-up together (in `sessions` fresh processes, the
-    `rounds` split between them, when `sessions` > 1); store and return one record per point."""
+    `rounds` split between them, when `sessions` > 1); store and return one record per point.
+    `threads` None on CPU: the sweep's trials' thread count."""
+    return retime_fronts([sweep_uri], rounds=rounds, sessions=sessions, device=device, threads=threads,
+                         objectives=objectives, log=log)[sweep_uri]
+
+
+def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3, device: str = "cpu",
+                  threads: int | None = None, objectives: Any = None, log: Any = print) -> dict[str, list[dict[str, Any]]]:
+    """Re-time several sweeps' fronts side by side: every sweep's teacher, front and runners-up in
+    the same interleaved rounds of the same sessions, each point's ratio taken against its own
+    sweep's teacher. Figures from two separate re-timings differ by the machine's state at the
+    time, a shift shared by every ratio of a re-timing (BENCHMARKS §18d: 4-5% on a quiet 2-core
+    box, minutes apart); timed together, two fronts share it, so their figures compare. Nothing
+    is written until every figure exists; then each sweep's rows and front (atomic per sweep)."""
     import torch
 
     from raykd.analysis.export import _checkpoint_uri
@@ -142,42 +165,65 @@ def retime_front(sweep_uri: str, *, rounds: int = 30, sessions: int = 3, device:
 
     if sessions < 1 or rounds < 2 * sessions:
         raise RaykdInputError(f"re-timing needs at least 2 rounds per session: {rounds} rounds for {sessions} sessions")
-    sw = open_sweep(sweep_uri)
-    ids = retime_candidates(sw, objectives)
-    if not ids:
-        raise RaykdInputError(f"sweep {sw.name} has no complete trial to re-time")
-    space_raw = sw.meta.get("space_raw")
-    parse_space(space_raw, f"{sweep_uri} (stored space)")  # a damaged space: said before anything is downloaded
+    if len(set(sweep_uris)) != len(sweep_uris):
+        raise RaykdInputError(f"a sweep is named twice among the fronts to re-time: {' '.join(sweep_uris)}")
+    sweeps = [open_sweep(uri) for uri in sweep_uris]
+    ids, spaces = [], []
+    for uri, sw in zip(sweep_uris, sweeps):
+        ids.append(retime_candidates(sw, objectives))
+        if not ids[-1]:
+            raise RaykdInputError(f"sweep {sw.name} ({uri}) has no complete trial to re-time")
+        spaces.append(parse_space(sw.meta.get("space_raw"), f"{uri} (stored space)"))  # damaged: said before any download
+    if threads is None and str(device).startswith("cpu"):
+        # the trials' count: a re-timed figure then measures what the stored speedup predicts
+        counts = sorted({trial_threads(space) for space in spaces})
+        if len(counts) > 1:
+            raise RaykdInputError(f"the sweeps' trials ran with {' and '.join(map(str, counts))} threads: "
+                                  "say which to re-time them all with (--threads N)")
+        threads = counts[0]
     split = [rounds // sessions + (1 if i < rounds % sessions else 0) for i in range(sessions)]
     work = Path(tempfile.mkdtemp(prefix="raykd-retime-"))
     try:
-        teacher_dir = str(storage.download_dir(sw.teacher["dir"], work / "teacher"))
-        model_dirs = {tid: str(storage.download_dir(_checkpoint_uri(sw, sw.trial(tid)), work / tid)) for tid in ids}
+        groups = []
+        for g, (sw, tids) in enumerate(zip(sweeps, ids)):
+            teacher_dir = str(storage.download_dir(sw.teacher["dir"], work / f"{g}" / "teacher"))
+            model_dirs = {tid: str(storage.download_dir(_checkpoint_uri(sw, sw.trial(tid)), work / f"{g}" / tid)) for tid in tids}
+            groups.append({"teacher_dir": teacher_dir, "model_dirs": model_dirs, "space_raw": sw.meta.get("space_raw")})
         where = "one process" if sessions == 1 else f"{sessions} fresh processes, one after another"
-        log(f"re-timing the teacher and {len(ids)} trials together: {rounds} interleaved rounds on {device} ({where})")
+        points = sum(len(t) for t in ids)
+        what = f"the teacher and {points} trials" if len(sweeps) == 1 else f"{len(sweeps)} sweeps' teachers and {points} trials"
+        log(f"re-timing {what} together: {rounds} interleaved rounds on {device} ({where})")
         t0 = time.perf_counter()
         timed: list[dict[str, list[float]]] = []
         if sessions == 1:
-            workload, samples = time_session(teacher_dir, model_dirs, space_raw, rounds=rounds, device=device, threads=threads)
+            workloads, samples = time_session(groups, rounds=rounds, device=device, threads=threads)
             timed.append(samples)
         else:  # a new process per session, never two at once
             for n in split:
-                workload, samples = session_in_fresh_process(teacher_dir, model_dirs, space_raw, rounds=n, device=device,
-                                                             threads=threads)
+                workloads, samples = session_in_fresh_process(groups, rounds=n, device=device, threads=threads)
                 timed.append(samples)
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
     when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     used_threads = (threads or torch.get_num_threads()) if str(device).startswith("cpu") else None
-    records = []
-    for tid in ids:
-        speedup, low, high = sessions_ratio([(t["teacher"], t[tid]) for t in timed])
-        records.append({"trial_id": tid, "retimed_speedup": speedup, "retimed_low": low, "retimed_high": high,
-                        "retimed_device": str(device), "retimed_workload": workload, "retimed_threads": used_threads, "retimed_rounds": rounds,
-                        "retimed_sessions": sessions, "retimed_at": when, "retimed_with": len(ids), "retimed_wall_s": round(wall, 1)})
-    stored = {row["trial_id"]: row for row in sw.table.to_pylist()}  # as stored: nulls stay null
-    for rec in records:  # only now that every figure exists
-        write_trial(sweep_uri, {**stored[rec["trial_id"]], **rec})
-    update_pareto(sweep_uri)
-    return records
+    out: dict[str, list[dict[str, Any]]] = {}
+    for g, (uri, tids) in enumerate(zip(sweep_uris, ids)):
+        beside = json.dumps([u for u in sweep_uris if u != uri]) if len(sweep_uris) > 1 else None
+        # the teacher's own time (median over sessions of its median): beside the table's dense
+        # time it tells whether the machine ran as it did when the table was timed
+        reference_ms = float(np.median([np.median(t[f"{g}:teacher"]) for t in timed]))
+        out[uri] = []
+        for tid in tids:
+            speedup, low, high = sessions_ratio([(t[f"{g}:teacher"], t[f"{g}:{tid}"]) for t in timed])
+            out[uri].append({"trial_id": tid, "retimed_speedup": speedup, "retimed_low": low, "retimed_high": high,
+                             "retimed_device": str(device), "retimed_workload": workloads[g], "retimed_threads": used_threads,
+                             "retimed_rounds": rounds, "retimed_sessions": sessions, "retimed_at": when, "retimed_with": points,
+                             "retimed_beside": beside, "retimed_reference_ms": reference_ms,
+                             "retimed_wall_s": round(wall, 1)})
+    for uri, sw in zip(sweep_uris, sweeps):  # only now that every figure exists
+        stored = {row["trial_id"]: row for row in sw.table.to_pylist()}  # as stored: nulls stay null
+        for rec in out[uri]:
+            write_trial(uri, {**stored[rec["trial_id"]], **rec})
+        update_pareto(uri)
+    return out

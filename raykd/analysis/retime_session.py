@@ -2,8 +2,8 @@
 
 `raykd.analysis.retime.retime_front` with sessions > 1 runs each session here, so that every
 session starts from a new process (its own allocations and memory layout). IN is a JSON spec
-(teacher and model directories, the stored space, rounds, device, threads); OUT receives the
-workload and the milliseconds of every round per model. A bad input exits 2 with one line."""
+(per sweep: teacher and model directories and the stored space; rounds, device, threads); OUT
+receives each sweep's workload and the milliseconds of every round per model. A bad input exits 2 with one line."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ def main(argv: list[str]) -> int:
     spec_path, out_path = argv
     spec = json.loads(Path(spec_path).read_text())
     try:
-        workload, samples = time_session(spec["teacher_dir"], spec["model_dirs"], spec["space_raw"], rounds=int(spec["rounds"]),
-                                         device=spec["device"], threads=spec["threads"])
+        workloads, samples = time_session(spec["groups"], rounds=int(spec["rounds"]), device=spec["device"],
+                                          threads=spec["threads"])
     except RaykdInputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    Path(out_path).write_text(json.dumps({"workload": workload, "samples": samples}))
+    Path(out_path).write_text(json.dumps({"workloads": workloads, "samples": samples}))
     return 0
 
 

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from raykd.analysis.export import json_safe
-from raykd.cli.args import NON_NEGATIVE_NUMBER, add_device, add_threads, int_at_least, number
+from raykd.cli.args import NON_NEGATIVE_NUMBER, THREADS, add_device, int_at_least, number
 from raykd.cli.common import add_json_flag, add_output, print_json
 
 
@@ -30,8 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=int_at_least(1, 16), default=3,
                    help="--retime: fresh processes the rounds are split over (1: this process alone); the interval "
                         "then covers the variation between processes, which one process's rounds understate")
+    p.add_argument("--with", dest="with_", action="append", default=[], metavar="OTHER",
+                   help="--retime: also re-time sweep OTHER's front in the same interleaved rounds (repeatable), each "
+                        "against its own teacher, and store its figures in OTHER: figures from separate re-timings "
+                        "differ by the machine's state at the time; timed together they compare")
     add_device(p)
-    add_threads(p)
+    p.add_argument("--threads", type=THREADS, default=0,
+                   help="--retime on CPU: torch threads (default 0: the sweep's trials' count, which its latency table and "
+                        "speedups were timed with)")
     add_output(p, "--png", kind="file", required=False, metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -64,11 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if args.png and not args.png.lower().endswith(".png"):
         raise RaykdInputError(f"--png {args.png}: the file name must end in .png")
     reference = parse_reference(args.reference)
+    if args.with_ and not args.retime:
+        raise RaykdInputError("--with re-times other sweeps' fronts beside this one's: it needs --retime")
     if args.retime:
-        from raykd.analysis.retime import retime_front
+        from raykd.analysis.retime import retime_fronts
 
-        retime_front(args.run, rounds=args.rounds, sessions=args.sessions, device=args.device, threads=args.threads or None,
-                     objectives=args.objectives, log=(lambda _m: None) if args.json else print)
+        retime_fronts([args.run, *args.with_], rounds=args.rounds, sessions=args.sessions, device=args.device,
+                      threads=args.threads or None, objectives=args.objectives, log=(lambda _m: None) if args.json else print)
     sw = open_sweep(args.run)
     objs = sw.resolve_objectives(args.objectives)
     front = sw.front(objs)  # NoCompleteTrialError (exit 2) when nothing is complete

@@ -317,12 +317,11 @@ def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
     prints and stores carries measured speedups with intervals, not only predictions."""
     import torch
 
-    from raykd.analysis.retime import retime_front
+    from raykd.analysis.retime import retime_front, trial_threads
     from raykd.errors import RaykdInputError
 
-    res = space.resources
-    device = "cuda" if res.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
-    threads = max(1, int(res.cpus_per_worker)) if device == "cpu" else None
+    device = "cuda" if space.resources.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
+    threads = trial_threads(space) if device == "cpu" else None
     try:
         retime_front(root, rounds=int(space.speed["retime_rounds"]), sessions=int(space.speed["retime_sessions"]),
                      device=device, threads=threads, log=log)

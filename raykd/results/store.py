@@ -37,10 +37,10 @@ STATUSES = ("complete", "pruned", "failed", "running", "rejected")  # rejected: 
 
 STRING_COLUMNS = ("sweep", "task", "trial_id", "status", "error", "chain_config_json", "rounds_json", "checkpoint_path",
                   "finished_at", "accuracy_correct", "test_accuracy_correct", "speedup_source",
-                  "latency_workload", "retimed_device", "retimed_workload", "retimed_at", "node_id", "stopped_by")
+                  "latency_workload", "retimed_device", "retimed_workload", "retimed_at", "retimed_beside", "node_id", "stopped_by")
 FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "latency_ms", "params_reduction",
                  "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
-                 "retimed_wall_s", "constraint_violation", "forecast_speedup", "forecast_ideal_speedup",
+                 "retimed_reference_ms", "retimed_wall_s", "constraint_violation", "forecast_speedup", "forecast_ideal_speedup",
                  "forecast_params_reduction", "forecast_flops_reduction", "accuracy_ci_low", "accuracy_ci_high",
                  "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher")
 INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",

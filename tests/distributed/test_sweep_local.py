@@ -119,6 +119,41 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
     assert {p.name: p.read_bytes() for p in (copy / "results").rglob("*.parquet")} == before
 
 
+def test_two_fronts_retimed_side_by_side_store_figures_in_both_sweeps(real_sweep, tmp_path, capsys):
+    import shutil
+
+    from raykd.cli import main
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        shutil.copytree(real_sweep, d, ignore=shutil.ignore_patterns("tune", "train"))  # checkpoints: the original's
+    before = {p.relative_to(a): p.read_bytes() for p in (a / "results").rglob("*.parquet")}
+    # bad combinations: one line, exit 2, nothing timed or written
+    for argv, said in ((["pareto", str(a), "--with", str(b)], "--with re-times other sweeps' fronts beside this one's: it needs --retime"),
+                       (["pareto", str(a), "--retime", "--rounds", "6", "--with", str(a)], "a sweep is named twice"),
+                       (["pareto", str(a), "--retime", "--rounds", "6", "--with", str(tmp_path / "nope")], "nope")):
+        assert main(argv) == 2
+        assert said in capsys.readouterr().err
+    assert {p.relative_to(a): p.read_bytes() for p in (a / "results").rglob("*.parquet")} == before
+
+    assert main(["pareto", str(a), "--retime", "--rounds", "4", "--sessions", "2", "--threads", "1", "--with", str(b)]) == 0
+    assert "re-timing 2 sweeps' teachers and 4 trials together: 4 interleaved rounds" in capsys.readouterr().out
+    rows = {d: read_trials(d).to_pandas() for d in (a, b)}
+    for d, other in ((a, b), (b, a)):
+        t = rows[d]
+        assert t.retimed_speedup.notna().all() and (t.retimed_low <= t.retimed_speedup).all()
+        assert (t.retimed_speedup <= t.retimed_high).all()
+        assert set(t.retimed_with) == {4} and set(t.retimed_sessions) == {2} and (t.retimed_reference_ms > 0).all()
+        assert {json.dumps([str(other)])} == set(t.retimed_beside)  # which sweep's figures these compare with
+        assert read_pareto(d).to_pandas().retimed_speedup.notna().all()
+    assert set(rows[a].retimed_at) == set(rows[b].retimed_at)  # one re-timing, stored in both
+    # re-timed alone later: the figures no longer say they were taken beside another front; with no
+    # --threads, at the trials' thread count (1 here; torch's default on this machine may differ)
+    assert main(["pareto", str(b), "--retime", "--rounds", "2", "--sessions", "1"]) == 0
+    alone = read_trials(b).to_pandas()
+    assert alone.retimed_beside.isna().all() and set(alone.retimed_threads) == {1}
+
+
 def test_a_new_sweep_never_writes_into_a_directory_it_did_not_create(space_file, tmp_path, capsys):
     from raykd.cli import main
 
