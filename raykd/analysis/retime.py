@@ -153,8 +153,9 @@ def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3,
     """Re-time several sweeps' fronts side by side: every sweep's teacher, front and runners-up in
     the same interleaved rounds of the same sessions, each point's ratio taken against its own
     sweep's teacher. Figures from two separate re-timings differ by the machine's state at the
-    time, a shift shared by every ratio of a re-timing (BENCHMARKS §18d: 4-5% on a quiet 2-core
-    box, minutes apart); timed together, two fronts share it, so their figures compare. Nothing
+    time, a shift shared by every ratio of a re-timing (BENCHMARKS §18d, a quiet 2-core VM: up to 3%
+    within three minutes, 2-6% between two sweeps' ends); timed together, two fronts share it, so
+    their figures compare (11 of 11 intervals overlapped in each of five such re-timings). Nothing
     is written until every figure exists; then each sweep's rows and front (atomic per sweep)."""
     import torch
 
