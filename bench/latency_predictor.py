@@ -14,6 +14,8 @@ Needs only torch + transformers (no Ray):
     python bench/latency_predictor.py --threads 2 --json bench/results/latency_predictor_tiny.json
     python bench/latency_predictor.py --teacher runs/asdiv-teacher --data ../shared/data/asdiv-a --threads 2
     python bench/latency_predictor.py --structures all --threads 1   # heads + FFN widths + dropped layers
+    python bench/latency_predictor.py --teacher runs/asdiv-teacher --data ../shared/data/asdiv-a \
+        --chain runs/chain-all --chain runs/chain-structured     # a chain's own round models, not random shapes
 """
 
 from __future__ import annotations
@@ -92,8 +94,12 @@ def main(argv: list[str] | None = None) -> dict:
                     help="what the random shapes prune: heads only, or heads + FFN channels + whole layers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibration", type=int, default=8, help="mixed shapes the table is fitted to (0: additive)")
+    ap.add_argument("--chain", type=Path, action="append", default=[],
+                    help="a chain directory of --teacher: check its round-NN models instead of random shapes (repeatable)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    if args.chain and args.teacher is None:
+        ap.error("--chain needs --teacher: the teacher the chain was pruned from")
     torch.set_num_threads(args.threads)
     splits = load_splits(args.data, seed=0)
     teacher_dir = args.teacher
@@ -118,8 +124,15 @@ def main(argv: list[str] | None = None) -> dict:
                                 workload=args.workload, calibration=args.calibration)
     table_s = time.perf_counter() - t0
     models = {"dense": teacher, "dense_copy": load_solver(teacher_dir)[0].to(args.device).eval()}  # control: same shape, fresh copy
+    if args.chain:
+        for chain in args.chain:
+            for rdir in sorted(chain.glob("round-*")):
+                if (rdir / "state.json").is_file():
+                    models[f"{chain.name}/{rdir.name}"] = load_solver(rdir)[0].to(args.device).eval()
+        if len(models) == 2:
+            ap.error(f"no round-NN models in {', '.join(map(str, args.chain))}")
     rng = random.Random(args.seed + 1)
-    for i, spec in enumerate(random_shapes(head_counts(teacher), args.models, args.seed)):
+    for i, spec in enumerate([] if args.chain else random_shapes(head_counts(teacher), args.models, args.seed)):
         m = load_solver(teacher_dir)[0]
         prune_heads(m, spec)
         if args.structures == "all":
@@ -144,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     errors = [r["rel_error"] for r in rows]
     order_ok = sum(1 for a in rows for b in rows if a is not b and (a["predicted"] > b["predicted"]) == (a["measured"] > b["measured"]))
     out = {
-        "what": "latency-table predicted speedup vs side-by-side measured speedup (ratio of medians) of random pruned shapes",
+        "what": ("latency-table predicted speedup vs side-by-side measured speedup (ratio of medians) of "
+                 + (f"the round models of chain(s) {', '.join(map(str, args.chain))}" if args.chain else "random pruned shapes")),
         "command": "python bench/latency_predictor.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "teacher": str(args.teacher or (f"untrained solver, encoder {args.encoder}" if args.encoder
                                          else "tiny preset, 20 steps on synthetic:800")), "data": args.data,

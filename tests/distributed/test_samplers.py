@@ -34,7 +34,7 @@ def _first_params(sampler, space, n=3):
 
 
 @pytest.mark.parametrize("kind, cls", [("tpe", optuna.samplers.TPESampler), ("nsga2", optuna.samplers.NSGAIISampler),
-                                       ("random", optuna.samplers.RandomSampler)])
+                                       ("gp", optuna.samplers.GPSampler), ("random", optuna.samplers.RandomSampler)])
 def test_sampler_type_follows_the_space(kind, cls):
     assert type(make_sampler(_space(sampler={"type": kind}))) is cls
 
@@ -47,6 +47,27 @@ def test_tpe_samples_at_random_for_exactly_the_space_s_startup_trials():
     assert tpe[3] != rnd[3]  # ... then the model's (3 start-up trials, not more)
     none_space = _space(sampler={"type": "tpe", "n_startup_trials": 0, "seed": 0})
     assert _told_params(make_sampler(none_space), none_space, 2)[0][1] != rnd[1]
+
+
+def test_gp_starts_at_random_then_proposes_the_same_model_points_every_time():
+    """The default sweep's sampler: its first n_startup_trials are the seeded random sampler's, the
+    rest come from the fitted GP and, fitted to the same history, are the same in every run (the
+    default sweep's stable front rests on it)."""
+    space = _space(sampler={"type": "gp", "n_startup_trials": 3, "seed": 0})
+    gp, _ = _told_params(make_sampler(space), space, 5)
+    rnd, _ = _told_params(optuna.samplers.RandomSampler(seed=0), space, 5)
+    assert gp[:3] == rnd[:3]
+    assert gp[3] != rnd[3] and gp[4] != rnd[4]
+    assert _told_params(make_sampler(space), space, 5)[0] == gp  # to the last digit
+
+
+def test_the_default_sweep_uses_gp_and_a_space_without_a_sampler_tpe():
+    default = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / "default.yaml")
+    assert default.sampler["type"] == "gp" and type(make_sampler(default)) is optuna.samplers.GPSampler
+    assert load_space(None).sampler == default.sampler  # the embedded copy
+    raw = small_space("teacher", "runs")
+    raw.pop("sampler", None)
+    assert type(make_sampler(parse_space(raw))) is optuna.samplers.TPESampler
 
 
 def test_nsga2_breeds_generations_of_the_space_s_population_size():
