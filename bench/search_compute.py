@@ -449,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--min-rounds", type=int, default=1)
     ap.add_argument("--no-halving", action="store_true", help="only the studies without successive halving")
+    ap.add_argument("--halving-samplers", nargs="+", default=None, choices=SAMPLERS,
+                    help="the samplers also run with halving (default: every one of --samplers)")
     ap.add_argument("--processes", type=int, default=2, help="chains run at once (1 torch thread each)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--table", default=None, metavar="JSON", help="print the BENCHMARKS tables of a stored report and exit")
@@ -554,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     # cache makes a rerun free up to where it stopped): every sampler without halving, then each
     # sampler with halving, the space's own sampler first
     order = sorted(args.samplers, key=lambda x: x != space.sampler["type"])
-    phases = [[(x, False) for x in args.samplers]] + ([] if args.no_halving else [[(x, True)] for x in order])
+    halved = [x for x in order if args.halving_samplers is None or x in args.halving_samplers]
+    phases = [[(x, False) for x in args.samplers]] + ([] if args.no_halving else [[(x, True)] for x in halved])
     for phase in phases:
         studies = {name: study(raw, x, seed, halving if h else None, budget, teacher_ref)
                    for x, h in phase for seed in args.seeds
