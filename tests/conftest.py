@@ -61,6 +61,8 @@ def real_sweep(tmp_path_factory, tiny_teacher_dir) -> Path:
     from raykd.distributed.sweep import run_sweep
 
     storage = tmp_path_factory.mktemp("sweeps")
-    space = parse_space(small_space(tiny_teacher_dir, storage, resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1}))
+    raw = small_space(tiny_teacher_dir, storage, resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1})
+    del raw["speed"]  # the defaults: what `raykd sweep` does with a space that says nothing of speed
+    space = parse_space(raw)
     outcome = run_sweep(space, progress=False, log=lambda _m: None)
     return Path(outcome.root)

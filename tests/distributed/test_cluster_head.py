@@ -79,7 +79,8 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 def test_killed_driver_resumes_without_losing_or_duplicating_trials(head, tiny_teacher_dir, tmp_path):
     fixed = {"rounds": 3, "steps_per_round": 8}
     space = write_space(tmp_path / "space.yaml",
-                        small_space(tiny_teacher_dir, tmp_path / "runs", num_samples=2, name="resume", fixed=fixed))
+                        small_space(tiny_teacher_dir, tmp_path / "runs", num_samples=2, name="resume", fixed=fixed,
+                                    speed={"retime_rounds": 0}))
     root = tmp_path / "runs" / "resume"
     cmd = [sys.executable, "-m", "raykd", "sweep", "--space", str(space), "--address", head["address"], "--quiet"]
     log = open(tmp_path / "first.log", "w")

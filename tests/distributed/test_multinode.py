@@ -49,7 +49,7 @@ def _remove_a_busy_worker_node(cluster, nodes, root, removed: list) -> None:
 def test_sweep_survives_a_worker_node_failure(cluster, tiny_teacher_dir, tmp_path):
     c, nodes = cluster
     raw = small_space(tiny_teacher_dir, tmp_path / "runs", name="nodes", num_samples=1,
-                      fixed={"rounds": 3, "steps_per_round": 10},
+                      fixed={"rounds": 3, "steps_per_round": 10}, speed={"retime_rounds": 0},
                       resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1})
     root = tmp_path / "runs" / "nodes"
     removed: list[str] = []
