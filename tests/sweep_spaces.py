@@ -8,6 +8,11 @@ from typing import Any
 import yaml
 
 
+# a small latency table and a one-process end-of-sweep re-timing: the same code paths as the defaults
+# (60 rounds, 16 calibration shapes, 30 re-timing rounds in 3 processes) at a fraction of the CI time
+TEST_SPEED: dict[str, Any] = {"rounds": 8, "calibration": 6, "retime_rounds": 4, "retime_sessions": 1}
+
+
 def small_space(teacher_dir: Path, storage: Path, **overrides: Any) -> dict[str, Any]:
     space: dict[str, Any] = {
         "name": "t",
@@ -18,10 +23,7 @@ def small_space(teacher_dir: Path, storage: Path, **overrides: Any) -> dict[str,
                   "calib_batches": 2, "latency_batch": 4, "latency_repeats": 3, "patience": 1},
         "num_samples": 2,
         "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 2},
-        # a small latency table and a one-process end-of-sweep re-timing: the same code paths as the
-        # defaults (60 rounds, 16 calibration shapes, 30 re-timing rounds in 3 processes) at a fraction
-        # of the CI time; the `real_sweep` fixture runs the defaults themselves
-        "speed": {"rounds": 8, "calibration": 6, "retime_rounds": 4, "retime_sessions": 1},
+        "speed": dict(TEST_SPEED),  # the `real_sweep` fixture deletes it and runs the defaults themselves
         "resources": {"workers": 1, "cpus_per_worker": 1, "concurrent_trials": 1},
         "storage": str(storage),
     }

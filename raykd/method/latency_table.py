@@ -568,8 +568,7 @@ def calibration_summary(table: LatencyTable) -> str:
     if not report.get("scale"):
         return f"latency table: additive ({report.get('note', 'no calibration shapes')})"
     # a fixed order: a table read back from JSON (keys sorted) says the same line as when it was built
-    known = ("heads", "ffn", "layers")
-    order = sorted(report["scale"], key=lambda c: (known.index(c) if c in known else len(known), c))
+    order = sorted(report["scale"], key=lambda c: (COMPONENTS.index(c) if c in COMPONENTS else len(COMPONENTS), c))
     factors = ", ".join(f"{c} x{report['scale'][c]:.3f}" for c in order)
     line = (f"latency table: calibrated on {report['shapes']} mixed shapes ({factors}); error on a shape left out of the "
             f"fit: median {report['held_out_median_error']:.1%}, max {report['held_out_max_error']:.1%} "

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sweep_spaces import write_space
+from sweep_spaces import TEST_SPEED, write_space
 
 from raykd.results.store import read_pareto, read_trials
 
@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FIXED = {"p_min": 0.05, "rounds": 1, "epochs_per_round": 1, "lr": 0.001, "calib_batches": 2, "latency_batch": 8,
          "latency_repeats": 3}
 COMMON = {"sampler": {"type": "random", "seed": 0}, "resources": {"workers": 1, "cpus_per_worker": 1, "concurrent_trials": 1},
-          "speed": {"rounds": 8, "calibration": 6, "retime_rounds": 4, "retime_sessions": 1}}
+          "speed": TEST_SPEED}
 
 
 def _write_jsonl(root: Path, seed: int = 0) -> Path:
