@@ -31,7 +31,7 @@ from torch import nn
 from raykd.errors import ConfigError, DataError
 from raykd.results.stats import accuracy_interval, pack_correct
 from raykd.task.hf_io import HFModelIO
-from raykd.task_interface import Batch, LoadedModel, TaskOutput, resolve_workload
+from raykd.task_interface import Batch, LoadedModel, TaskOutput, resolve_workload, task_plugin
 
 PAD, CLS, VOCAB, LENGTH = 0, 1, 16, 16
 WORKLOADS = {"classify": "one forward pass over a batch of sequences, as inference runs it"}
@@ -194,6 +194,7 @@ class MajorityPlugin:
         return MajorityTask(load_data(data, seed)).fingerprint()
 
 
+@task_plugin  # raykd calls only a factory marked as a plug-in (docs/security.md)
 def make_task(**options: Any) -> MajorityPlugin:
     """The factory `task: majority_task:make_task` names; options come from the sweep's task mapping."""
     return MajorityPlugin(**options)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from raykd.errors import RaykdInputError
+from raykd.paths import checked_path
 
 MODEL_KIND = "raykd-mwp-solver"  # = raykd.task.io.MODEL_KIND (kept here: this module must not pull torch)
 MODEL_KINDS = (MODEL_KIND, "raykd-causal-lm", "raykd-hf-model")  # every model_kind raykd writes (raykd.task.hf_io.CAUSAL_LM_KIND; HF_MODEL_KIND)
@@ -84,7 +85,7 @@ def check_writable(path: Path, flag: str) -> None:
 
 def check_model_dir(path: str | os.PathLike, *, force: bool, flag: str = "--out") -> Path:
     """Refuse an output model directory that would replace something (see the module doc)."""
-    path = Path(path).expanduser().resolve()
+    path = checked_path(path, flag)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file, not a directory")
     if path.is_dir() and _entries(path):
@@ -99,7 +100,7 @@ def check_model_dir(path: str | os.PathLike, *, force: bool, flag: str = "--out"
 
 def check_resumable_dir(path: str | os.PathLike, owned: re.Pattern[str], *, what: str, flag: str = "--out") -> Path:
     """Refuse a resumable output directory holding anything an earlier `what` did not write."""
-    path = Path(path).expanduser().resolve()
+    path = checked_path(path, flag)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file, not a directory")
     if path.is_dir():
@@ -113,7 +114,7 @@ def check_resumable_dir(path: str | os.PathLike, owned: re.Pattern[str], *, what
 
 def check_output_file(path: str | os.PathLike, *, force: bool, flag: str) -> Path:
     """Refuse an output file that exists and was not written by raykd, unless `force`."""
-    path = Path(path).expanduser().resolve()
+    path = checked_path(path, flag)
     if path.is_dir():
         raise OutputError(f"{flag} {path} is a directory, not a file")
     if path.exists() and not force and not is_raykd_png(path):
@@ -122,12 +123,27 @@ def check_output_file(path: str | os.PathLike, *, force: bool, flag: str) -> Pat
     return path
 
 
-def check_not_overlapping(out: Path, inputs: dict[str, str], flag: str = "--out") -> None:
-    """`out` must be neither one of the input directories nor inside or around one of them."""
-    for name, value in inputs.items():
-        src = Path(value).expanduser().resolve()
-        if out == src or src in out.parents or out in src.parents:
-            raise OutputError(f"{flag} {out} overlaps {name} {src}: write the result somewhere else")
+def check_not_overlapping(out: Path, inputs: dict[str, str | os.PathLike | list | tuple | None],
+                          flag: str = "--out") -> None:
+    """`out` must be neither one of the input paths nor inside or around one of them (writing there
+    would replace or change what the command reads). Remote URIs and paths that do not exist here
+    (a hub model name, a preset) cannot overlap and are skipped."""
+    from raykd.storage import is_remote
+
+    out = checked_path(out, flag)
+    for name, given in inputs.items():
+        for value in (given if isinstance(given, (list, tuple)) else [given]):
+            text = os.fspath(value) if value is not None else ""
+            text = text[len("file://"):] if text.startswith("file://") else text
+            if not text.strip() or is_remote(text):
+                continue
+            src = checked_path(text, name)
+            if not src.exists():
+                continue
+            if out == src or src in out.parents or out in src.parents:
+                how = "the same directory" if out == src else "inside it" if src in out.parents else "around it"
+                raise OutputError(f"{flag} {out} overlaps {name} {src} ({how}; writing there would change an input "
+                                  "of this command): write the result somewhere else")
 
 
 @contextmanager

@@ -7,15 +7,16 @@ one `Task`; another task (classification, say) implements the same methods.
 
 A `TaskPlugin` is what the sweep and the CLI need on top: how to train (or copy) a teacher from a
 data spec and how to load a saved model as (model, `Task`, `ModelIO`). Built-in plug-ins are
-named (`mwp`, `causal-lm`); a user's own is given by import path (`raykd.task.registry`,
-docs/tasks.md).
+named (`mwp`, `causal-lm`); a user's own is given by import path or by an installed entry point
+(`raykd.task.registry`, docs/tasks.md) and must be marked as one (`task_plugin`), so that nothing
+else (`os:system`, any callable that happens to be importable) can ever be reached by name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Mapping, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import nn
@@ -130,6 +131,37 @@ class TaskPlugin(Protocol):
 
     def data_fingerprint(self, data: str, *, seed: int = 0) -> str:
         """A digest of `data`'s splits (what a resumed sweep must read again), without a model."""
+
+
+TASK_PLUGIN_MARK = "__raykd_task_plugin__"
+"""The attribute `task_plugin` sets: what `raykd.task.registry` looks for before calling anything."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def task_plugin(factory: F) -> F:
+    """Mark `factory` (a function that returns a `TaskPlugin`, or a plug-in class) as a raykd task
+    plug-in. raykd calls a factory named by import path or entry point only when it carries this
+    mark (or is a class that subclasses `TaskPlugin` explicitly): a task name in a space file or a
+    sweep can then never reach `os.system`, `subprocess` or any other callable (docs/security.md).
+
+        @task_plugin
+        def make_task(**options): ...
+    """
+    setattr(factory, TASK_PLUGIN_MARK, True)
+    return factory
+
+
+def is_task_plugin(obj: Any) -> bool:
+    """Whether `obj` is marked as a plug-in factory by its own definition (`@task_plugin`, not a
+    mark inherited from a base class) or is a class listing `TaskPlugin` among its bases."""
+    try:
+        own = vars(obj)
+    except TypeError:  # builtins and other objects without a __dict__
+        return False
+    if own.get(TASK_PLUGIN_MARK) is True:
+        return True
+    return isinstance(obj, type) and TaskPlugin in obj.__mro__[1:]
 
 
 def resolve_workload(task: Task, name: str) -> str:

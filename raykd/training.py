@@ -142,6 +142,7 @@ def fit(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
     autocast = _autocast(model, config.mixed_precision)
+    device = next(model.parameters()).device  # batches move here once; loss terms build on it (masks too)
     torch.manual_seed(config.seed)
     best_value, best_metrics, best_state = -math.inf, {}, None
     stale, step, seen, stopped = 0, 0, 0, "epochs"
@@ -155,7 +156,7 @@ def fit(
             if index >= steps_per_epoch:
                 break
             rows = batch_rows(batch)
-            mine = replicas.shard_batch(batch, rank, size)
+            mine = {k: v.to(device) for k, v in replicas.shard_batch(batch, rank, size).items()}
             with autocast:
                 loss, stats = loss_fn(train_model, mine)
             optimizer.zero_grad(set_to_none=True)

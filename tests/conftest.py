@@ -64,5 +64,11 @@ def real_sweep(tmp_path_factory, tiny_teacher_dir) -> Path:
     raw = small_space(tiny_teacher_dir, storage, resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1})
     del raw["speed"]  # the defaults: what `raykd sweep` does with a space that says nothing of speed
     space = parse_space(raw)
-    outcome = run_sweep(space, progress=False, log=lambda _m: None)
+    import contextlib
+    import io
+
+    console = io.StringIO()  # what a person sees: kept beside the sweep for tests/distributed/test_sweep_console.py
+    with contextlib.redirect_stdout(console):
+        outcome = run_sweep(space, progress=True, log=lambda _m: None)
+    (storage / "console.txt").write_text(console.getvalue())
     return Path(outcome.root)

@@ -1,7 +1,7 @@
 """Export one trial's model to a standalone directory with a README.
 
 The trial's `checkpoint_path` (the final round's solver directory, local or s3:// / gs://) is
-copied file by file into a hidden temporary sibling of the target, verified to load as a raykd
+first resolved inside the sweep (`raykd.analysis.confine`: a stored sweep is data), then copied file by file into a hidden temporary sibling of the target, verified to load as a raykd
 solver (`load_solver`: checksum, shapes, tokenizer), given README.md and export.json, and then
 renamed into place.
 The chain's resume file state.json is left out: the export is a model, not a chain to continue
@@ -24,7 +24,8 @@ from raykd.outputs import atomic_dir, check_model_dir, is_model_dir
 
 DROPPED = ("state.json",)
 PICK_KEYS = {"max-drop": "max_drop", "min-speedup": "min_speedup", "max-params": "max_params",
-             "max-flops": "max_flops", "min-accuracy": "min_accuracy", "not-worse-at": "not_worse_at", "by": "by"}
+             "max-flops": "max_flops", "min-accuracy": "min_accuracy", "not-worse-at": "not_worse_at",
+             "not-worse-by": "not_worse_by", "by": "by"}
 
 
 def parse_pick(spec: str) -> dict[str, Any]:
@@ -43,6 +44,8 @@ def parse_pick(spec: str) -> dict[str, Any]:
             out[PICK_KEYS[key]] = float(value)
         except ValueError:
             raise RaykdInputError(f"bad --pick {spec!r}: {key} needs a number, got {value!r}") from None
+        if not math.isfinite(out[PICK_KEYS[key]]) or out[PICK_KEYS[key]] < 0:  # as --max-drop refuses inf, nan, -1
+            raise RaykdInputError(f"bad --pick {spec!r}: {key} must be a finite number >= 0, got {value.strip()!r}")
     if not out or set(out) == {"by"}:
         raise RaykdInputError(f"bad --pick {spec!r}: give at least one constraint, e.g. max-drop=0.5 or min-speedup=1.2")
     out.setdefault("max_drop", None)
@@ -83,19 +86,21 @@ def export_trial(sweep: Any, out: str | os.PathLike, trial_id: str | None = None
 
 
 def _checkpoint_uri(sw: Any, row: Any) -> str:
+    """The trial's checkpoint as stored, resolved inside the sweep (`raykd.analysis.confine`:
+    a stored sweep is data, so a `checkpoint_path` of /etc or one whose files link out of the
+    sweep is refused here, before anything is copied or loaded)."""
+    from raykd.analysis.confine import inside, recorded_root
+
     ck = row.get("checkpoint_path")
     tid = row["trial_id"]
     if not isinstance(ck, str) or not ck:
         raise RaykdInputError(f"trial {tid} ({row.get('status')}) has no checkpoint_path: nothing to export")
-    candidates = [ck]
-    if not storage.is_remote(ck) and not os.path.isabs(os.path.expanduser(ck)):
-        candidates.insert(0, storage.join(sw.uri, ck))  # relative to the sweep directory
-    for c in candidates:
-        try:
-            if storage.exists(c):
-                return storage.resolve(c)
-        except OSError:
-            continue
+    path = inside(sw.uri, ck, what=f"trial {tid}'s checkpoint_path", recorded=recorded_root(sw.meta))
+    try:
+        if storage.exists(path):
+            return path
+    except OSError:
+        pass
     raise RaykdInputError(f"checkpoint of trial {tid} not found at {ck}")
 
 

@@ -88,12 +88,15 @@ def _save(fig: Any, path: str | os.PathLike | None) -> None:
 
 def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None, objectives: Any = None,
                max_drop: float | None = None, pick: Any = None, paper: bool = True, annotate: bool = True,
-               reference: Any = None) -> Any:
+               reference: Any = None, margin: float | None = None) -> Any:
     """Accuracy against measured speedup (or the sweep's / given first two objectives: y = the
     first, x = the second): every complete trial, the front highlighted and connected, pruned
     trials as crosses, failed ones counted in the legend, the teacher as a reference point, the
     paper's Table 1 points when the data set is ASDiv-A or Math23k, and the chosen point (`pick`, a
-    row, or the result of `sweep.query(max_drop=max_drop)`) ringed."""
+    row, or the result of `sweep.query(max_drop=max_drop)`) ringed. With accuracy on y, each
+    point's 95% accuracy interval is a vertical bar (gid "accuracy-ci"), and `margin` (accuracy
+    points) shades the teacher's non-inferiority band, teacher − margin to the teacher (gid
+    "non-inferiority-band")."""
     from raykd.analysis.errors import NoCompleteTrialError
 
     sw = sweep  # a Sweep (raykd.analysis.plot_front opens a path or URI first)
@@ -138,6 +141,18 @@ def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None
                 ax.annotate(trial_label(tid), (xi, yi), xytext=(-6 if last else 5, 6), textcoords="offset points",
                             fontsize=7.5, color=FRONT_COLOR, ha="right" if last else "left")
 
+    # each point's 95% accuracy interval (Wilson, on the valid split): a vertical bar through it
+    if ym == "accuracy" and "accuracy_ci_low" in df and df["accuracy_ci_low"].notna().any():
+        scale = _axis(ym)[1]  # the interval in the axis' units (percent), like the point
+        lo, hi = _vals(df, "accuracy_ci_low") * scale, _vals(df, "accuracy_ci_high") * scale
+        shown = finite & np.isin(status, ("complete", "pruned")) & np.isfinite(lo) & np.isfinite(hi)
+        if shown.any():
+            bars = ax.errorbar(x[shown], y[shown], yerr=[np.maximum(y[shown] - lo[shown], 0), np.maximum(hi[shown] - y[shown], 0)],
+                               fmt="none", ecolor=FRONT_COLOR, alpha=0.45, elinewidth=1.0, capsize=2, zorder=2,
+                               label=f"95% accuracy interval ({int(shown.sum())})")
+            for part in bars.lines[2]:  # the bars themselves (LineCollections), findable in the figure
+                part.set_gid("accuracy-ci")
+
     # re-timed points (raykd pareto --retime): the measured speedup with its 95% interval, beside the
     # predicted one, joined by a thin line so each point's prediction error is visible
     if xm == "speedup" and "retimed_speedup" in df and df["retimed_speedup"].notna().any():
@@ -157,6 +172,10 @@ def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None
         txs, tys = float(tx) * _axis(xm)[1], float(ty) * _axis(ym)[1]
         ax.scatter([txs], [tys], s=170, marker="*", color="black", zorder=5,
                    label=f"teacher ({_fmt(tys, ym)}, {_fmt(txs, xm)})")
+        if margin is not None and ym == "accuracy":
+            band = ax.axhspan(tys - margin, tys, color=PICK_COLOR, alpha=0.10, linewidth=0, zorder=0,
+                              label=f"non-inferiority band: teacher − {margin:g} pt")
+            band.set_gid("non-inferiority-band")
         if max_drop is not None and ym == "accuracy":
             ax.axhline(tys - max_drop, color=PICK_COLOR, linestyle=":", linewidth=1.0, zorder=0,
                        label=f"teacher − {max_drop:g} pt")

@@ -140,25 +140,32 @@ def trial_threads(space: Any) -> int:
 
 
 def retime_front(sweep_uri: str, *, rounds: int = 30, sessions: int = 3, device: str = "cpu", threads: int | None = None,
-                 objectives: Any = None, log: Any = print) -> list[dict[str, Any]]:
+                 objectives: Any = None, log: Any = print, trusted: bool = False) -> list[dict[str, Any]]:
     """Time the teacher, the front and its runners-up together (in `sessions` fresh processes, the
     `rounds` split between them, when `sessions` > 1); store and return one record per point.
-    `threads` None on CPU: the sweep's trials' thread count."""
+    `threads` None on CPU: the sweep's trials' thread count. `trusted`: see `retime_fronts`."""
     return retime_fronts([sweep_uri], rounds=rounds, sessions=sessions, device=device, threads=threads,
-                         objectives=objectives, log=log)[sweep_uri]
+                         objectives=objectives, log=log, trusted=trusted)[sweep_uri]
 
 
 def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3, device: str = "cpu",
-                  threads: int | None = None, objectives: Any = None, log: Any = print) -> dict[str, list[dict[str, Any]]]:
+                  threads: int | None = None, objectives: Any = None, log: Any = print,
+                  trusted: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Re-time several sweeps' fronts side by side: every sweep's teacher, front and runners-up in
     the same interleaved rounds of the same sessions, each point's ratio taken against its own
     sweep's teacher. Figures from two separate re-timings differ by the machine's state at the
     time, a shift shared by every ratio of a re-timing (BENCHMARKS §18d, a quiet 2-core VM: up to 3%
     within three minutes, 2-6% between two sweeps' ends); timed together, two fronts share it, so
     their figures compare (11 of 11 intervals overlapped in each of five such re-timings). Nothing
-    is written until every figure exists; then each sweep's rows and front (atomic per sweep)."""
+    is written until every figure exists; then each sweep's rows and front (atomic per sweep).
+
+    A stored sweep is data (docs/security.md): its task must be raykd's or an installed entry
+    point, its data, teacher and checkpoints must lie inside it (`raykd.analysis.confine`), all
+    checked before anything is imported, downloaded or loaded. `trusted` (`--trust-sweep`: the
+    user made these sweeps) lets an import-path plug-in and data outside the sweep through."""
     import torch
 
+    from raykd.analysis.confine import check_stored_inputs
     from raykd.analysis.export import _checkpoint_uri
     from raykd.analysis.sweep import open_sweep
     from raykd.distributed.space import parse_space
@@ -169,12 +176,15 @@ def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3,
     if len(set(sweep_uris)) != len(sweep_uris):
         raise RaykdInputError(f"a sweep is named twice among the fronts to re-time: {' '.join(sweep_uris)}")
     sweeps = [open_sweep(uri) for uri in sweep_uris]
-    ids, spaces = [], []
+    ids, spaces, sources = [], [], []
     for uri, sw in zip(sweep_uris, sweeps):
         ids.append(retime_candidates(sw, objectives))
         if not ids[-1]:
             raise RaykdInputError(f"sweep {sw.name} ({uri}) has no complete trial to re-time")
+        # data, not code: the task, data, teacher and links checked before parse_space makes the plug-in
+        teacher = check_stored_inputs(sw.meta, sw.uri, where=f"{uri} (stored space)", trusted=trusted)
         spaces.append(parse_space(sw.meta.get("space_raw"), f"{uri} (stored space)"))  # damaged: said before any download
+        sources.append((teacher["dir"], {tid: _checkpoint_uri(sw, sw.trial(tid)) for tid in ids[-1]}))
     if threads is None and str(device).startswith("cpu"):
         # the trials' count: a re-timed figure then measures what the stored speedup predicts
         counts = sorted({trial_threads(space) for space in spaces})
@@ -186,9 +196,9 @@ def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3,
     work = Path(tempfile.mkdtemp(prefix="raykd-retime-"))
     try:
         groups = []
-        for g, (sw, tids) in enumerate(zip(sweeps, ids)):
-            teacher_dir = str(storage.download_dir(sw.teacher["dir"], work / f"{g}" / "teacher"))
-            model_dirs = {tid: str(storage.download_dir(_checkpoint_uri(sw, sw.trial(tid)), work / f"{g}" / tid)) for tid in tids}
+        for g, (sw, (teacher, checkpoints)) in enumerate(zip(sweeps, sources)):
+            teacher_dir = str(storage.download_dir(teacher, work / f"{g}" / "teacher"))
+            model_dirs = {tid: str(storage.download_dir(ck, work / f"{g}" / tid)) for tid, ck in checkpoints.items()}
             groups.append({"teacher_dir": teacher_dir, "model_dirs": model_dirs, "space_raw": sw.meta.get("space_raw")})
         where = "one process" if sessions == 1 else f"{sessions} fresh processes, one after another"
         points = sum(len(t) for t in ids)

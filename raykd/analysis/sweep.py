@@ -46,9 +46,15 @@ def open_sweep(uri: str | os.PathLike | Sweep, *, allow_empty: bool = False) -> 
     """Open a sweep directory (`<storage>/<name>`, local path or s3:// / gs:// URI).
 
     Raises NotASweepError when there is no results/sweep.json and EmptySweepError when no trial
-    has written a row yet (unless `allow_empty`)."""
+    has written a row yet (unless `allow_empty`). A sweep is data (docs/security.md): opening one
+    reads its results/ and nothing it names; a symbolic link there leading out of the sweep is
+    refused (`raykd.analysis.confine`), and a path a row names is resolved inside the sweep
+    before it is read (export, re-timing)."""
     if isinstance(uri, Sweep):
         return uri
+    from raykd.analysis.confine import check_sweep_files
+
+    check_sweep_files(storage.resolve(uri))
     meta = read_sweep_meta(uri)
     table = read_trials(uri)
     if table.num_rows == 0 and not allow_empty:
@@ -164,7 +170,8 @@ class Sweep:
 
     def query(self, max_drop: float | None = _UNSET, min_speedup: float | None = None,
               max_params: float | None = None, max_flops: float | None = None,
-              min_accuracy: float | None = None, by: Any = None, not_worse_at: float | None = None) -> pd.Series:
+              min_accuracy: float | None = None, by: Any = None, not_worse_at: float | None = None,
+              not_worse_by: float | None = None) -> pd.Series:
         """The best complete trial under constraints.
 
         * ``query()`` / ``query(max_drop=0.5)``: the fastest trial (max measured speedup) whose
@@ -176,8 +183,10 @@ class Sweep:
         ("metric:mode") overrides what is optimised; ties go to the higher accuracy, then the
         higher speedup, then the trial id. `not_worse_at=0.05` keeps only trials whose valid
         accuracy is not significantly below the teacher's (at or above it, or an exact McNemar
-        p >= 0.05 on the same problems). NoCompleteTrialError when no trial qualifies."""
-        others = (min_speedup, max_params, max_flops, min_accuracy, not_worse_at)
+        p >= 0.05 on the same problems). `not_worse_by=2` keeps only trials shown non-inferior at a
+        2-point margin: the 95% interval of the paired difference from the teacher lies above -2
+        points (raykd.results.noninferiority). NoCompleteTrialError when no trial qualifies."""
+        others = (min_speedup, max_params, max_flops, min_accuracy, not_worse_at, not_worse_by)
         if max_drop is _UNSET:
             max_drop = 0.5 if all(v is None for v in others) else None
         if by is None:
@@ -206,6 +215,18 @@ class Sweep:
             not_below = _num(df, "accuracy") >= (self.teacher_accuracy if self.teacher_accuracy is not None else np.inf)
             conds.append((f"no significant drop (McNemar p >= {not_worse_at:g})", "accuracy_p_vs_teacher",
                           not_below | (p >= not_worse_at)))
+        if not_worse_by is not None:
+            from raykd.results.noninferiority import diff_low, non_inferior_mask
+
+            if not 0 <= not_worse_by < 100:
+                raise RaykdInputError(f"not_worse_by is a margin in accuracy points in [0, 100), got {not_worse_by}")
+            low = diff_low(df, self.teacher)
+            if not np.isfinite(low).any():
+                raise RaykdInputError(f"sweep {self.name} records no paired intervals against the teacher "
+                                      "(made before raykd recorded per-problem results)")
+            df = df.assign(accuracy_diff_low_pt=100.0 * low)
+            conds.append((f"non-inferiority at {not_worse_by:g} pt (95% CI of the difference above -{not_worse_by:g} pt)",
+                          "accuracy_diff_low_pt", non_inferior_mask(df, not_worse_by, self.teacher)))
         for value, col, op, text in ((min_speedup, "speedup", "ge", "speedup >= {:g}x"),
                                      (max_params, "params", "le", "params <= {:,.0f}"),
                                      (max_flops, "flops", "le", "FLOPs <= {:,.0f}"),

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "raykd.cli.chain",
     "raykd.cli.bench",
     "raykd.cli.reproduce",
+    "raykd.cli.cv",
     "raykd.cli.sweep",
     "raykd.cli.pareto",
     "raykd.cli.export",

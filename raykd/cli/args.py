@@ -25,7 +25,9 @@ class RaykdArgumentParser(argparse.ArgumentParser):
     exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"raykd: error: {message} (see {self.prog} --help)\n")
+        from raykd.errors import one_line
+
+        self.exit(2, f"raykd: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def _typed(name: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -112,10 +114,20 @@ def sweep_name(text: str) -> str:
 sweep_name = _typed("sweep name", sweep_name)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control characters but tab, CR and newline
+
+
 def problem_text(text: str) -> str:
-    """Problem text for `solve`: not empty or blank."""
+    """Problem text for `solve`: not empty or blank, and plain text: a terminal escape (a colour code
+    `ESC[31m` pasted with the text) or another control character is refused, since its digits
+    would otherwise be read as the problem's numbers."""
     if not text.strip():
         raise argparse.ArgumentTypeError("the problem text is empty")
+    bad = _CONTROL.search(text)
+    if bad:
+        what = "a terminal escape sequence" if bad.group() in ("\x1b", "\x9b") else "a control character"
+        raise argparse.ArgumentTypeError(f"the problem text contains {what} ({bad.group()!r} at character "
+                                         f"{bad.start() + 1}): give plain text")
     return text
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
-OutputKind = Literal["model", "chain", "reproduce", "file"]
+OutputKind = Literal["model", "chain", "reproduce", "cv", "file"]
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ class OutputSpec:
     dest: str
     flag: str
     kind: OutputKind
-    inputs: tuple[str, ...] = ()  # dests of input directories the output must not overlap
+    inputs: tuple[str, ...] = ()  # dests of every input path (models, sweeps) the output must not overlap
 
 
 OUTPUT_HELP = {
@@ -43,6 +43,7 @@ OUTPUT_HELP = {
              "never a directory holding other files",
     "chain": "new, empty, or an earlier chain's directory (resumed only if its settings, teacher and data match)",
     "reproduce": "new, empty, or an earlier reproduction's directory (resumed only if teacher and data match)",
+    "cv": "new, empty, or an earlier cross-validation's directory (resumed only if its settings and data match)",
     "file": "an existing file is replaced only if raykd wrote it, or with --force",
 }
 
@@ -52,7 +53,9 @@ def add_output(parser: argparse.ArgumentParser, flag: str, *, kind: OutputKind, 
     """Add an output flag whose location `prepare_outputs` checks before any work starts."""
     action = parser.add_argument(flag, required=required, metavar=metavar, help=f"{help} ({OUTPUT_HELP[kind]})")
     specs = list(parser.get_default("_outputs") or [])
-    parser.set_defaults(_outputs=[*specs, OutputSpec(action.dest, flag, kind, inputs)])
+    parser.set_defaults(_outputs=[*specs, OutputSpec(action.dest, flag, kind, inputs)],
+                        _input_flags={a.dest: (a.option_strings[0] if a.option_strings else (a.metavar or a.dest))
+                                      for a in parser._actions if a.dest in inputs})
     if kind in ("model", "file") and not any("--force" in a.option_strings for a in parser._actions):
         parser.add_argument("--force", action="store_true",
                             help="replace an existing output that raykd wrote (default: refuse)")
@@ -80,16 +83,27 @@ def prepare_outputs(args: argparse.Namespace) -> None:
             from raykd.errors import RaykdInputError
 
             raise RaykdInputError(f"{spec.flag} is empty")
+        # first: never write into, over or around what the command reads (whatever the kind says)
+        inputs = {input_flag(args, d): getattr(args, d) for d in spec.inputs if getattr(args, d, None)}
+        check_not_overlapping(Path(value), inputs, spec.flag)
         if spec.kind == "model":
-            out = check_model_dir(value, force=force, flag=spec.flag)
+            check_model_dir(value, force=force, flag=spec.flag)
         elif spec.kind == "chain":
-            out = check_resumable_dir(value, CHAIN_ENTRIES, what="chain", flag=spec.flag)
+            check_resumable_dir(value, CHAIN_ENTRIES, what="chain", flag=spec.flag)
         elif spec.kind == "reproduce":
-            out = check_resumable_dir(value, REPRODUCE_ENTRIES, what="reproduction", flag=spec.flag)
+            check_resumable_dir(value, REPRODUCE_ENTRIES, what="reproduction", flag=spec.flag)
+        elif spec.kind == "cv":
+            from raykd.cli.cv import CV_ENTRIES
+
+            check_resumable_dir(value, CV_ENTRIES, what="cross-validation", flag=spec.flag)
         else:
-            out = check_output_file(value, force=force, flag=spec.flag)
-        inputs = {f"--{d.replace('_', '-')}": getattr(args, d) for d in spec.inputs if getattr(args, d, None)}
-        check_not_overlapping(Path(out), inputs, spec.flag)
+            check_output_file(value, force=force, flag=spec.flag)
+
+
+def input_flag(args: argparse.Namespace, dest: str) -> str:
+    """How the user wrote the input `dest` ("--model", "--with", or "RUN" for a positional)."""
+    flags = (getattr(args, "_input_flags", None) or {})
+    return flags.get(dest) or f"--{dest.strip('_').replace('_', '-')}"
 
 
 def add_task(parser: argparse.ArgumentParser) -> None:

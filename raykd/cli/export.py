@@ -24,11 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--pick", metavar="SPEC",
                        help='choose by constraint: "max-drop=0.5" (fastest within 0.5 accuracy points of the '
                             'teacher), "min-speedup=1.2" (smallest with speedup >= 1.2x); also max-params=, '
-                            'max-flops=, min-accuracy=, by=METRIC:MODE, comma-separated')
+                            'max-flops=, min-accuracy=, not-worse-at=P, not-worse-by=PT (fastest whose 95%% interval '
+                            'of the paired difference from the teacher lies above -PT points), by=METRIC:MODE, '
+                            'comma-separated')
     which.add_argument("--model", metavar="DIR", help="a model directory (a solver, or a causal LM from --task causal-lm) instead of a sweep trial (with --hf)")
     p.add_argument("--hf", action="store_true",
                    help="write the pruned encoder as a stock Transformers directory (uniform shapes only)")
-    add_output(p, "--out", kind="model", metavar="DIR", help="target directory")
+    add_output(p, "--out", kind="model", metavar="DIR", inputs=("run", "model"), help="target directory")
     add_json_flag(p)
     p.set_defaults(func=run)
 

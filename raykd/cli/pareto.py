@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--not-worse-at", type=number(0.0, 1.0, low_open=True, high_open=True), metavar="A",
                    help="also pick (or restrict the --max-drop pick to) trials whose accuracy is not significantly "
                         "below the teacher's: exact McNemar p >= A on the same valid problems, e.g. 0.05")
+    p.add_argument("--not-worse-by", type=number(0.0, 100.0, high_open=True), metavar="PT",
+                   help="also pick (or restrict the other picks to) the fastest complete trial shown non-inferior at a "
+                        "margin of PT accuracy points: the 95%% interval of its paired difference from the teacher "
+                        "(Newcombe, same valid problems) lies above -PT, e.g. 2; marks the table as --margin PT does")
     p.add_argument("--retime", action="store_true",
                    help="first time the teacher, the front and its runners-up together (interleaved, in --sessions fresh "
                         "processes one after another) and store each point's measured speedup with a 95%% bootstrap interval")
@@ -34,11 +38,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--retime: also re-time sweep OTHER's front in the same interleaved rounds (repeatable), each "
                         "against its own teacher, and store its figures in OTHER: figures from separate re-timings "
                         "differ by the machine's state at the time; timed together they compare")
+    p.add_argument("--trust-sweep", action="store_true",
+                   help="--retime: these sweeps are yours: import the plug-in their space names by import path and read "
+                        "their data where it says, outside the sweep (a stored sweep is data otherwise: docs/security.md)")
     add_device(p)
     p.add_argument("--threads", type=THREADS, default=0,
                    help="--retime on CPU: torch threads (default 0: the sweep's trials' count, which its latency table and "
                         "speedups were timed with)")
     add_output(p, "--png", kind="file", required=False, metavar="FILE", help="write the accuracy-vs-speedup plot (PNG) to FILE")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--params", dest="view", action="store_const", const="params", default="default",
+                      help="also show each trial's searched hyperparameters (a second table)")
+    view.add_argument("--wide", dest="view", action="store_const", const="wide",
+                      help="show every stored column (in as many tables as the width needs)")
+    p.add_argument("--format", dest="fmt", choices=("table", "csv", "json", "markdown"), default="table",
+                   help="the trials table as text for people (table, the default; markdown) or for scripts (csv, "
+                        "json: the raw values behind the chosen columns); non-table formats print the table only "
+                        "(--json prints the whole report)")
+    p.add_argument("--margin", type=number(0.0, 100.0, high_open=True), metavar="PT",
+                   help="non-inferiority margin in accuracy points: mark trials whose paired 95%% interval of the "
+                        "difference from the teacher lies above -PT, and draw the band teacher - PT on --png")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -62,6 +81,20 @@ def parse_reference(text: str | None) -> dict[str, float] | None:
     return out
 
 
+def _refuse_same_sweep_twice(run: str, others: list[str]) -> None:
+    """RUN and each --with must be different sweeps (compared as resolved paths, not as strings:
+    `A` and `./A/` are one sweep, which would be re-timed as two)."""
+    from raykd import storage
+    from raykd.errors import RaykdInputError
+
+    seen = {storage.resolve(run, "RUN").rstrip("/"): f"RUN {run}"}
+    for other in others:
+        key = storage.resolve(other, "--with").rstrip("/")
+        if key in seen:
+            raise RaykdInputError(f"--with {other} is the same sweep as {seen[key]} ({key}): give each sweep once")
+        seen[key] = f"--with {other}"
+
+
 def run(args: argparse.Namespace) -> int:
     from raykd.analysis import NoCompleteTrialError, open_sweep
     from raykd.errors import RaykdInputError
@@ -69,14 +102,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.png and not args.png.lower().endswith(".png"):
         raise RaykdInputError(f"--png {args.png}: the file name must end in .png")
+    if args.json and args.fmt != "table":
+        raise RaykdInputError(f"--json prints the whole report; --format {args.fmt} the trials table alone: choose one")
+    quiet = args.json or args.fmt != "table"
+    margin = margin_points(args)
     reference = parse_reference(args.reference)
     if args.with_ and not args.retime:
         raise RaykdInputError("--with re-times other sweeps' fronts beside this one's: it needs --retime")
+    _refuse_same_sweep_twice(args.run, args.with_)
     if args.retime:
         from raykd.analysis.retime import retime_fronts
 
         retime_fronts([args.run, *args.with_], rounds=args.rounds, sessions=args.sessions, device=args.device,
-                      threads=args.threads or None, objectives=args.objectives, log=(lambda _m: None) if args.json else print)
+                      threads=args.threads or None, objectives=args.objectives, log=(lambda _m: None) if quiet else print,
+                      trusted=args.trust_sweep)
     sw = open_sweep(args.run)
     objs = sw.resolve_objectives(args.objectives)
     front = sw.front(objs)  # NoCompleteTrialError (exit 2) when nothing is complete
@@ -84,15 +123,15 @@ def run(args: argparse.Namespace) -> int:
     hv = sw.hypervolume(objs, reference)
     ref = sw.reference_point(objs, reference)
     pick, pick_error = None, None
-    picking = args.max_drop is not None or args.not_worse_at is not None
+    picking = args.max_drop is not None or args.not_worse_at is not None or args.not_worse_by is not None
     if picking:
         try:
-            pick = sw.query(max_drop=args.max_drop, not_worse_at=args.not_worse_at)
+            pick = sw.query(max_drop=args.max_drop, not_worse_at=args.not_worse_at, not_worse_by=args.not_worse_by)
         except NoCompleteTrialError as exc:
             pick_error = str(exc)
     png = None
     if args.png:
-        sw.plot_front(args.png, objectives=objs, max_drop=args.max_drop, pick=pick, reference=reference)
+        sw.plot_front(args.png, objectives=objs, max_drop=args.max_drop, pick=pick, reference=reference, margin=margin)
         png = args.png
     if args.json:
         df = sw.df.assign(on_front=mask)
@@ -101,10 +140,13 @@ def run(args: argparse.Namespace) -> int:
             "counts": sw.counts, "teacher": sw.teacher, "reference_point": ref, "hypervolume": hv,
             "front": _records(front.assign(on_front=True)), "trials": _records(df),
             "pick": _record(pick) if pick is not None else None, "pick_error": pick_error,
-            "max_drop": args.max_drop, "not_worse_at": args.not_worse_at, "png": png,
+            "max_drop": args.max_drop, "not_worse_at": args.not_worse_at, "not_worse_by": args.not_worse_by, "png": png,
         })
         return 0
-    print_table(sw, objs, mask)
+    if args.fmt != "table":
+        print_table(sw, objs, mask, columns=args.view, fmt=args.fmt, margin=margin)
+        return 0
+    print_table(sw, objs, mask, columns=args.view, margin=margin)
     t = sw.teacher
     teacher_bits = [f"valid accuracy {_pct(t.get('accuracy'))}"]
     if _finite(t.get("test_accuracy")):
@@ -132,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
                   + "".join(f", {m} {best[m]:.4g}" for m, _ in objs[1:] if _finite(best[m])))
     if picking:
         rule = " and ".join(([f"within {args.max_drop:g} pt of the teacher"] if args.max_drop is not None else [])
-                            + ([f"no significant drop at {args.not_worse_at:g}"] if args.not_worse_at is not None else []))
+                            + ([f"no significant drop at {args.not_worse_at:g}"] if args.not_worse_at is not None else [])
+                            + ([f"non-inferior at {args.not_worse_by:g} pt (95% CI of the difference above "
+                                f"-{args.not_worse_by:g} pt)"] if args.not_worse_by is not None else []))
         if pick is not None:
             print(f"pick         trial {pick['trial_id']} — fastest {rule}: "
                   f"accuracy {_pct(pick['accuracy'])} (drop {pick['accuracy_drop']:.2f} pt), "
@@ -146,75 +190,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: bool = False) -> None:
-    """The trials (front first, ★) with accuracy intervals, paired tests and re-timed speedups."""
-    import numpy as np
-    from rich.console import Console
-    from rich.table import Table
+def margin_points(args: argparse.Namespace) -> float | None:
+    """The non-inferiority margin in accuracy points: --margin, else --not-worse-by where the
+    parser has it (points), else None."""
+    for name in ("margin", "not_worse_by"):
+        value = getattr(args, name, None)
+        if value is not None and _finite(value):
+            return float(value)
+    return None
+
+
+def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: bool = False, columns: str = "default",
+                fmt: str = "table", margin: float | None = None, width: int | None = None) -> None:
+    """The trials (the teacher, then the front, ★) in the readable view of raykd.results.view:
+    accuracy, the difference from the teacher and speed with their intervals, params, shape."""
+    import sys
+
+    from raykd.results.view import render_front
 
     df = sw.df.assign(on_front=mask)
     if front_only:
         df = df[df["on_front"]]
-    status_rank = {"complete": 0, "pruned": 1, "running": 2, "failed": 3}
-    m0, d0 = objs[0]
-    key = df[m0].astype(float) * (-1 if d0 == "max" else 1)
-    df = df.assign(_front=~df["on_front"], _status=df["status"].map(status_rank).fillna(9), _key=key.fillna(np.inf))
-    df = df.sort_values(["_front", "_status", "_key", "trial_id"], kind="stable")
-    hps = sw.hp_columns
-    stats = "accuracy_ci_low" in df and df["accuracy_ci_low"].notna().any()
-    measured = "measured_speedup" in df and df["measured_speedup"].notna().any()
-    retimed = "retimed_speedup" in df and df["retimed_speedup"].notna().any()
-    metric_cols = ["accuracy", *(["accuracy_ci", "accuracy_p_vs_teacher"] if stats else []), "accuracy_drop", "speedup",
-                   *(["measured_speedup"] if measured else []), *(["retimed"] if retimed else []), "ideal_speedup", "params", "heads_total", "rounds_done"]
-    if "layers_total" in df and df["layers_total"].notna().any():  # structured sweeps: layers and FFN width too
-        metric_cols.insert(metric_cols.index("heads_total") + 1, "layers_total")
-        metric_cols.insert(metric_cols.index("layers_total") + 1, "ffn_channels_total")
-    metric_cols += [m for m, _ in objs if m not in metric_cols]
     shown = f"the {len(df)} trials of its Pareto front" if front_only else f"{len(df)} trials, ★ = on the Pareto front"
-    table = Table(title=f"sweep {sw.name}: {shown} ({', '.join(f'{m}:{d}' for m, d in objs)})")
-    table.add_column("", justify="center")
-    table.add_column("trial")
-    table.add_column("status")
-    for h in hps:
-        table.add_column(h[3:], justify="right")
-    heads = {"accuracy": "accuracy", "accuracy_ci": "95% CI", "accuracy_p_vs_teacher": "p vs teacher", "accuracy_drop": "drop pt", "measured_speedup": "measured", "retimed": "re-timed [95% CI]", "speedup": "speedup", "ideal_speedup": "ideal",
-             "params": "params", "heads_total": "heads", "layers_total": "layers", "ffn_channels_total": "FFN",
-             "rounds_done": "rounds"}
-    for c in metric_cols:
-        table.add_column(heads.get(c, c), justify="right")
-    table.add_column("note", overflow="fold", max_width=40)
-    for _, r in df.iterrows():
-        cells = ["★" if r["on_front"] else "", str(r["trial_id"]), str(r["status"])]
-        cells += [_cell(r[h]) for h in hps]
-        for c in metric_cols:
-            v = r.get(c)
-            if c == "accuracy":
-                cells.append(_pct(v))
-            elif c == "accuracy_ci":
-                lo, hi = r.get("accuracy_ci_low"), r.get("accuracy_ci_high")
-                cells.append("–" if not (_finite(lo) and _finite(hi)) else f"{100 * lo:.1f}–{100 * hi:.1f}")
-            elif c == "retimed":
-                v, lo, hi = r.get("retimed_speedup"), r.get("retimed_low"), r.get("retimed_high")
-                cells.append("–" if not _finite(v) else f"{v:.3f}x [{lo:.3f}, {hi:.3f}] {r.get('retimed_device')}")
-            elif c == "accuracy_p_vs_teacher":
-                cells.append("–" if not _finite(v) else f"{v:.2g} (-{_int(r.get('accuracy_lost'))}/+{_int(r.get('accuracy_gained'))})")
-            elif c == "accuracy_drop":
-                cells.append("–" if not _finite(v) else f"{v:.2f}")
-            elif c in ("speedup", "ideal_speedup", "measured_speedup"):
-                cells.append("–" if not _finite(v) else f"{v:.3f}x")
-            elif c in ("heads_total", "layers_total", "ffn_channels_total"):
-                original = r.get(c.replace("_total", "_original"))
-                cells.append("–" if not _finite(v) else f"{int(v)}/{_int(original)}")
-            elif c == "rounds_done":
-                cells.append("–" if not _finite(v) else f"{int(v)}/{_int(r.get('rounds'))}")
-            elif c in ("params", "flops", "memory_bytes"):
-                cells.append(_int(v))
-            else:
-                cells.append(_cell(v))
-        note = r.get("error") if isinstance(r.get("error"), str) else ("not final: stopped early" if r["status"] == "pruned" else "")
-        cells.append(" ".join(str(note).split())[:120])
-        table.add_row(*cells, style="bold" if r["on_front"] else ("dim" if r["status"] != "complete" else None))
-    Console(width=200).print(table)
+    title = f"sweep {sw.name}: {shown} ({', '.join(f'{m}:{d}' for m, d in objs)})" if fmt in ("table", "markdown") else None
+    sys.stdout.write(render_front(df, teacher=sw.teacher, columns=columns, fmt=fmt, width=width, margin=margin, title=title))
+    sys.stdout.flush()
 
 
 def _finite(v: Any) -> bool:
@@ -230,12 +230,6 @@ def _pct(v: Any) -> str:
 
 def _int(v: Any) -> str:
     return "–" if not _finite(v) else f"{int(v):,}"
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return "–" if not math.isfinite(v) else f"{v:.3g}"
-    return "–" if v is None else str(v)
 
 
 def _record(row: Any) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from raykd.cli.args import POSITIVE, sweep_name
+from raykd.cli.args import int_at_least, sweep_name
+from raykd.distributed.space import MAX_NUM_SAMPLES
 from raykd.cli.common import add_json_flag, print_json
 
 
@@ -16,11 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", type=sweep_name, help="sweep name, one directory level (default: the space's name); "
                                                 "an existing sweep of that name is never overwritten: use --resume")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--num-samples", type=POSITIVE, help="override the number of trials")
+    p.add_argument("--num-samples", type=int_at_least(1, MAX_NUM_SAMPLES), help="override the number of trials")
     p.add_argument("--autoscaling", action="store_true",
                    help="the cluster grows on demand: check trial slots only, not the CPUs/GPUs present now")
     p.add_argument("--resume", metavar="DIR", help="continue the sweep stored at DIR (after a crash or kill)")
-    p.add_argument("--quiet", action="store_true", help="no progress table")
+    p.add_argument("--trust-sweep", action="store_true",
+                   help="--resume: the sweep is yours: import the plug-in its space names by import path and read its data "
+                        "where it says, outside the sweep (a stored sweep is data otherwise: docs/security.md)")
+    p.add_argument("--quiet", action="store_true", help="no per-trial lines or progress bar")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show Ray Tune's own output (status tables, result boxes; always kept in the sweep's tune.log)")
     add_json_flag(p)
     p.set_defaults(func=run)
 
@@ -29,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from raykd.distributed.space import load_space
-    from raykd.distributed.sweep import run_sweep
     from raykd.errors import ConfigError
 
+    if args.trust_sweep and not args.resume:
+        raise ConfigError("--trust-sweep is for --resume DIR (a space file given with --space is trusted already)")
     space = None
     if not args.resume:
         space = load_space(args.space)
@@ -41,20 +48,27 @@ def run(args: argparse.Namespace) -> int:
         if args.num_samples is not None:
             changes["num_samples"] = args.num_samples
         space = dataclasses.replace(space, **changes)
-        if args.data:
-            from raykd.data import parse_spec
+        from raykd.search.preflight import check_new_sweep
 
-            parse_spec(args.data)
+        # data, teacher, storage, constraints: refused here, in seconds, not after Ray has started
+        check_new_sweep(space, storage_root=args.storage, source=args.space or "embedded default space")
     elif args.space or args.data or args.num_samples or args.name or args.storage:
         raise ConfigError("--resume takes the sweep stored at DIR as it was created (its own copy of the space): "
                           "drop --space/--data/--num-samples/--name/--storage")
+    from raykd.storage import check_storage_uri
+
+    for flag, where in (("--storage", args.storage), ("--resume", args.resume)):
+        if where:  # a symlink loop, an over-long name, an S3 bucket with no region: one line, before Ray
+            check_storage_uri(where, flag)
+    from raykd.distributed.sweep import run_sweep  # (imports Ray's libraries: after the checks above)
+
     if args.autoscaling:
         import os
 
         os.environ["RAYKD_AUTOSCALING"] = "1"
     quiet = args.quiet or args.json
     outcome = run_sweep(space, storage_root=args.storage, name=args.name, address=args.address, resume=args.resume,
-                        progress=not quiet, log=(lambda _m: None) if quiet else print)
+                        trusted=args.trust_sweep, progress=not quiet, verbose=args.verbose and not quiet, log=(lambda _m: None) if quiet else print)
     front = outcome.front
     cols = [c for c in ("trial_id", "accuracy", "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher",
                         "test_accuracy", "speedup", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",

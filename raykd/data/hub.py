@@ -29,6 +29,40 @@ SPLIT_NAMES: dict[str, str] = {"train": "train", "validation": "valid", "valid":
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
+def hub_url() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def offline_unless_reachable() -> bool:
+    """Whether the hub is read offline (from its cache only); True when already so
+    (`HF_HUB_OFFLINE=1`) or when the hub cannot be reached within a few seconds: then
+    `HF_HUB_OFFLINE=1` is set for this process and the Ray workers it starts.
+
+    Without it, a missing network meant the hub client's five retries (about 50 s) before the
+    one line that a model or dataset is not available; offline, a cached model still loads."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return True
+    from raykd.network import host_port, unreachable
+
+    url = hub_url()
+    try:
+        where = host_port(url, 443 if url.startswith("https") else 80)
+    except ValueError:
+        where = None
+    if where is not None and unreachable(*where) is None:
+        return False
+    import sys
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True  # read at import time by huggingface_hub ...
+    config = sys.modules.get("datasets.config")
+    if config is not None:  # ... and by datasets
+        config.HF_HUB_OFFLINE = config.HF_DATASETS_OFFLINE = True
+    return True
+
+
 @dataclass(frozen=True)
 class HubSpec:
     """`hf:NAME[:CONFIG][@REVISION]`, parsed."""
@@ -62,6 +96,8 @@ def _load(spec: HubSpec) -> Any:
         import datasets
     except ImportError:
         raise DataError("hf: data specs need the `datasets` package (pip install datasets)") from None
+    if not Path(spec.name).is_dir():
+        offline_unless_reachable()  # a bounded check first: no retries of an unreachable hub
     datasets.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     try:

@@ -75,7 +75,7 @@ def parse_spec(spec: str) -> DataSpec:
     if sep and prefix == "synthetic":
         parts = rest.split(":")
         counts = parts[0].split("/")
-        number = r"\s*-?[0-9]+\s*"
+        number = r"\s*-?[0-9]{1,30}\s*"  # more digits than any count or seed (and than int() parses: 4,300)
         if (len(parts) > 2 or len(counts) not in (1, 3) or not all(re.fullmatch(number, p) for p in [*counts, *parts[1:]])):
             raise DataError(f"bad synthetic spec {spec!r}; expected synthetic:N, synthetic:N:SEED or "
                             "synthetic:TRAIN/VALID/TEST[:SEED]")
@@ -90,21 +90,22 @@ def parse_spec(spec: str) -> DataSpec:
         return DataSpec("synthetic", n=n, seed=seed, sizes=sizes if len(sizes) == 3 else None)  # type: ignore[arg-type]
     from raykd.data import hub
     from raykd.data.remote import is_data_uri, local_copy
+    from raykd.paths import checked_path  # a symlink loop or an over-long name: one line, not a traceback
 
     if sep and prefix in FORMATS:
         if not rest:
             raise DataError(f"data spec {spec!r} names no path")
         if hub.is_hub_spec(rest):
             return DataSpec(prefix, hub.local_copy(rest))
-        return DataSpec(prefix, local_copy(rest) if is_data_uri(rest) else Path(rest))
+        return DataSpec(prefix, local_copy(rest) if is_data_uri(rest) else checked_path(rest, "data", resolve=False))
     if hub.is_hub_spec(spec):
         return DataSpec(None, hub.local_copy(spec))
     if is_data_uri(spec):
         return DataSpec(None, local_copy(spec))
-    if sep and prefix.isalpha() and len(prefix) > 1 and not Path(spec).exists():
+    if sep and prefix.isalpha() and len(prefix) > 1 and not checked_path(spec, "data", resolve=False).exists():
         known = ", ".join([*FORMATS, "synthetic", "hf"])
         raise DataError(f"unknown data format {prefix!r} in spec {spec!r}; known: {known}")
-    return DataSpec(None, Path(spec))
+    return DataSpec(None, checked_path(spec, "data", resolve=False))
 
 
 def _xml_rows(text: str, path: Path) -> list[dict[str, Any]]:

@@ -32,7 +32,9 @@ def cache_root() -> Path:
 def local_copy(uri: str) -> Path:
     """A local file or directory with the contents of `uri` (a `file://` URI: the path itself)."""
     if uri.startswith("file://"):
-        return Path(uri[len("file://"):])
+        from raykd.paths import checked_path
+
+        return checked_path(uri[len("file://"):], "data", resolve=False)
     import pyarrow.fs as pafs
 
     from raykd import storage

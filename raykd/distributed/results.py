@@ -19,18 +19,21 @@ from raykd import storage
 from raykd.errors import ConfigError
 from raykd.distributed.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
+from raykd.search.successive_halving import SCHEDULER_TYPE
 
 FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
                  "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original",
                  "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size")
-# Accuracy with its n, 95% Wilson interval, per-problem bits and the paired test against the
-# teacher (raykd.results.stats.accuracy_fields), for the valid and the test split.
+# Accuracy with its n, 95% Wilson interval, per-problem bits, the paired test against the teacher and
+# the paired difference with its interval (raykd.results.stats.accuracy_fields), for the valid and the test split.
 STATS_COLUMNS = tuple(f"{split}_{key}" for split in ("accuracy", "test_accuracy")
-                      for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct"))
+                      for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct",
+                                  "diff", "diff_low", "diff_high"))
 FORECAST_COLUMNS = ("forecast_speedup", "forecast_ideal_speedup", "forecast_params", "forecast_params_reduction",
                     "forecast_flops", "forecast_flops_reduction", "forecast_heads_total")
 ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup", "params", "flops", "memory_bytes",
-                 "heads_total", "layers_total", "ffn_channels_total", "latency_ms", "train_s", "stats_s", "shared_stats")
+                 "heads_total", "layers_total", "ffn_channels_total", "latency_ms", "train_s", "stats_s", "shared_stats",
+                 "accuracy_p_vs_teacher", "accuracy_diff", "accuracy_diff_low", "accuracy_diff_high")
 
 
 def _checkpoint_uri(result: dict[str, Any], root: str) -> str | None:
@@ -101,6 +104,23 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
     return row
 
 
+def unfinished_end(space: SweepSpace, result: dict[str, Any], halved: bool) -> tuple[str, str | None, str | None]:
+    """(status, stopped_by, error) of a trial that ended before its chain's last round: `pruned`
+    by the rule that stopped it (successive halving, else the accuracy floor, judged on the result
+    that ended it), or `failed` saying so when no rule did: a chain that stopped by itself is not
+    an early stop, and labelling it one would hide the fault."""
+    from raykd.distributed.scheduler import ACCURACY_FLOOR, below_accuracy_floor
+
+    if halved:
+        return "pruned", SCHEDULER_TYPE, None
+    if below_accuracy_floor(space, result):
+        return "pruned", ACCURACY_FLOOR, None
+    rules = [r for r, on in (("successive halving", space.halving is not None),
+                             ("the accuracy floor", space.accuracy_floor is not None)) if on]
+    return "failed", None, (f"the chain ended after round {result.get('round', 0) or 0} of {result.get('rounds', '?')} "
+                            f"but no stop rule stopped it ({' or '.join(rules) or 'the space has none'})")
+
+
 def _num(v: Any) -> float | None:
     return None if v is None or isinstance(v, (str, dict, list)) else float(v)
 
@@ -117,14 +137,13 @@ class ResultsCallback(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self.last[trial.trial_id] = dict(result)
 
-    def _write(self, trial: Any, status: str, error: str | None) -> None:
+    def _write(self, trial: Any, status: str, error: str | None, stopped_by: str | None = None) -> None:
         from raykd.results.store import update_pareto, write_trial
 
         result = self.last.get(trial.trial_id) or dict(getattr(trial, "last_result", {}) or {})
         row = trial_row(self.sweep, self.space, trial, result, status, error, self.root)
-        if status == "pruned":
-            halved = self.scheduler is not None and self.scheduler.stopped_by_me(trial.trial_id)
-            row["stopped_by"] = "mo-successive-halving" if halved else "accuracy-floor"
+        if stopped_by is not None and row["status"] == "pruned":
+            row["stopped_by"] = stopped_by
         write_trial(self.root, row)
         update_pareto(self.root)
         if self.remote_journal and self.journal.exists():
@@ -132,7 +151,12 @@ class ResultsCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = self.last.get(trial.trial_id) or dict(getattr(trial, "last_result", {}) or {})
-        self._write(trial, "complete" if result.get(CHAIN_DONE) else "pruned", None)
+        if result.get(CHAIN_DONE):
+            self._write(trial, "complete", None)
+            return
+        halved = self.scheduler is not None and self.scheduler.stopped_by_me(trial.trial_id)
+        status, stopped_by, error = unfinished_end(self.space, result, halved)
+        self._write(trial, status, error, stopped_by)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         error = getattr(trial, "error_msg", None) or "trial failed"

@@ -17,9 +17,22 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raykd import storage
 from raykd.distributed.space import SweepSpace
+from raykd.distributed.worker import CHAIN_DONE
 from raykd.search.successive_halving import SuccessiveHalving
 
 STATE_NAME = "halving.json"
+ACCURACY_FLOOR = "accuracy-floor"  # `stopped_by` of a chain the floor stopped
+
+
+def below_accuracy_floor(space: SweepSpace, result: dict[str, Any]) -> bool:
+    """The accuracy-floor rule (`early_stop: {accuracy_floor, after_round}`): an unfinished chain
+    whose accuracy after `after_round` is below the floor. One definition for the stopper that
+    applies it and the results row that names it as the cause."""
+    if space.accuracy_floor is None or result.get(CHAIN_DONE, False):
+        return False
+    floor, after = space.accuracy_floor
+    accuracy = result.get("accuracy")
+    return int(result.get("round", 0) or 0) >= after and accuracy is not None and float(accuracy) < floor
 
 
 def state_uri(root: str) -> str:

@@ -11,6 +11,8 @@ A space file has these top-level keys (all optional except `search`; see search_
       n: {low: 0.5, high: 3.0, log: true}
       rounds: {low: 1, high: 3, type: int}
       importance: {choices: [combined, random]}
+      p_max: {low: 0.1, high: 0.6}
+      p_min_fraction: {low: 0.0, high: 0.5}   # p_min = p_min_fraction * p_max (also ffn_, layer_)
     fixed: {epochs_per_round: 2}  # ChainConfig fields held constant
     objectives: [{metric: accuracy, mode: max}, {metric: speedup, mode: max}]
     sampler: {type: tpe, seed: 0}          # tpe (multi-objective TPE), nsga2, gp (Optuna's GPSampler, logEHVI), random
@@ -21,7 +23,16 @@ A space file has these top-level keys (all optional except `search`; see search_
     storage: ~/raykd_runs          # local path, s3://bucket/prefix or gs://bucket/prefix
 
 Every mistake (unknown key, wrong type, empty range, p_max >= 1, p_min ranges above p_max
-ranges) raises ConfigError naming the key, so `raykd sweep` exits 2 before starting Ray.
+ranges, a number past its upper bound: `MAX_NUM_SAMPLES`, `CHAIN_LIMITS`, `TEACHER_LIMITS`,
+`RESOURCE_LIMITS`) raises ConfigError naming the key, so `raykd sweep` exits 2 before starting
+Ray; what a parsed space names (data, teacher, storage, constraints) is checked next, also
+before Ray, by `raykd.search.preflight`.
+
+A schedule's start (p_min: Eq. 5 at t = 0, so round 1 removes p_min + (p_max - p_min) * (1/T)^n)
+is searched as a fraction of its end, `p_min_fraction` in [0, 1]: every sampled pair is then a
+valid schedule, and the sampler is told the value the trial used. Searching p_min and p_max
+themselves is refused where their ranges overlap: a sampled p_min above p_max would have to be
+changed behind the sampler's back.
 """
 
 from __future__ import annotations
@@ -43,6 +54,19 @@ SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_round
                                   "calibration": 16}
 """A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
+FRACTIONS = {f"{low}_fraction": (low, high) for _, low, high in SCHEDULE_PAIRS}
+MAX_NUM_SAMPLES = 10_000
+"""The most trials one sweep may ask for: more is a typo, not a plan (an integer past 2**63 made
+Ray Tune start an "infinite" sweep)."""
+CHAIN_LIMITS: dict[str, int] = {
+    "rounds": 100, "epochs_per_round": 10_000, "steps_per_round": 10_000_000, "batch_size": 1 << 16, "patience": 10_000,
+    "eval_every": 10_000_000, "calib_batches": 10_000, "calib_batch_size": 1 << 16, "latency_batch": 1 << 16,
+    "latency_repeats": 100_000, "min_heads_per_block": 100_000, "min_ffn_per_block": 10_000_000}
+"""Upper bounds on chain settings that `ChainConfig` bounds only from below: a space is data, and
+a value no sweep could finish (`rounds: 1e9`, an hour per epoch times 10**12) is refused up front."""
+TEACHER_LIMITS: dict[str, int] = {"epochs": 10_000, "batch_size": 1 << 16, "patience": 10_000, "max_steps": 1_000_000_000}
+"""The same for the training settings a space's `teacher:` may give (built-in and plug-in tasks alike)."""
+"""Searched schedule starts: `p_min_fraction` sets p_min = p_min_fraction * p_max (likewise ffn_, layer_)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +82,8 @@ class Param:
 
     @classmethod
     def parse(cls, name: str, spec: Any) -> "Param":
-        if name not in CHAIN_FIELDS:
-            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted(CHAIN_FIELDS))})")
+        if name not in CHAIN_FIELDS and name not in FRACTIONS:
+            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted([*CHAIN_FIELDS, *FRACTIONS]))})")
         if not isinstance(spec, Mapping):
             raise ConfigError(f"search.{name}: expected a mapping like {{low: 0, high: 1}} or {{choices: [...]}}")
         unknown = set(spec) - {"low", "high", "log", "type", "choices"}
@@ -78,7 +102,9 @@ class Param:
         for key, v in (("low", low), ("high", high)):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"search.{name}.{key} must be a number, got {v!r}")
-        kind = spec.get("type", "int" if CHAIN_FIELDS[name].type == "int" else "float")
+            if isinstance(v, int) and abs(v) > 2**63:  # (float() of a 400-digit int overflows)
+                raise ConfigError(f"search.{name}.{key} is too large: {_number_text(v)}")
+        kind = spec.get("type", "int" if name in CHAIN_FIELDS and CHAIN_FIELDS[name].type == "int" else "float")
         if kind not in ("int", "float"):
             raise ConfigError(f"search.{name}.type must be int or float, got {kind!r}")
         if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
@@ -127,7 +153,37 @@ class Param:
         return FloatDistribution(float(self.low), float(self.high), log=self.log)  # type: ignore[arg-type]
 
 
+def _number_text(value: Any) -> str:
+    """A number as an error message shows it: short even when the input was 10**1000."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**15:
+            return f"{value:,}"
+        return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)[:80]
+    except OverflowError:
+        return "a number of over 300 digits"
+
+
+def check_limits(where: str, values: Mapping[str, Any], limits: Mapping[str, int]) -> None:
+    """ConfigError when a number in `values` is not finite or exceeds its entry in `limits`
+    (`where` prefixes the key: "fixed.", "search.rounds.high: ")."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # (types are ChainConfig's and the plug-in's to check)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}{name} must be a finite number, got {value!r}")
+        limit = limits.get(name)
+        if limit is not None and value > limit:
+            raise ConfigError(f"{where}{name} must be at most {limit:,}, got {_number_text(value)}")
+
+
 def _check_value(where: str, name: str, value: Any) -> None:
+    if name in FRACTIONS:  # a share of the final ratio
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{where}: {name} is a fraction of {FRACTIONS[name][1]} and must be in [0, 1], got {value!r}")
+        return
+    check_limits(f"{where}: ", {name: value}, CHAIN_LIMITS)
     try:
         ChainConfig.from_dict(_alone(name, value))
     except ConfigError as exc:
@@ -151,6 +207,11 @@ class Objective:
     mode: str
 
 
+RESOURCE_LIMITS: dict[str, int] = {"workers": 4096, "cpus_per_worker": 4096, "gpus_per_worker": 64,
+                                   "concurrent_trials": MAX_NUM_SAMPLES}
+"""Far above any cluster raykd has run on, well below what would make Ray queue work forever."""
+
+
 @dataclass(frozen=True)
 class Resources:
     workers: int = 1
@@ -166,6 +227,7 @@ class Resources:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError("resources.workers must be >= 1")
+        check_limits("resources.", dataclasses.asdict(self), RESOURCE_LIMITS)
         if self.worker_niceness is not None and (not isinstance(self.worker_niceness, int) or not 0 <= self.worker_niceness <= 19):
             raise ConfigError(f"resources.worker_niceness must be an integer in 0..19, got {self.worker_niceness!r}")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
@@ -253,12 +315,10 @@ class SweepSpace:
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
         values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
-        for _, low, high in SCHEDULE_PAIRS:  # sampled independently; a schedule needs its p_min <= p_max
-            lo = values.get(low, getattr(ChainConfig, low))
-            hi = values.get(high, getattr(ChainConfig, high))
-            if lo > hi:
-                values[low] = hi
-        return ChainConfig.from_dict(values)
+        for name, (low, high) in FRACTIONS.items():  # the start as a share of the end: always <= it
+            if name in sampled:
+                values[low] = float(sampled[name]) * float(values.get(high, getattr(ChainConfig, high)))
+        return ChainConfig.from_dict(values)  # a p_min above its p_max is an error, never lowered quietly
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -320,11 +380,11 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     if "name" in kw and not is_run_name(kw["name"]):
         raise ConfigError(f"{source}: name {kw['name']!r} must be one directory level: letters, digits, '-', '_', '.', "
                           "starting with a letter or digit, at most 128 characters")
-    for key in ("num_samples", "seed"):
+    for key, low, high in (("num_samples", 1, MAX_NUM_SAMPLES), ("seed", 0, 2**32 - 1)):
         if key in raw:
             v = raw[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < (1 if key == "num_samples" else 0):
-                raise ConfigError(f"{source}: {key} must be an integer >= {1 if key == 'num_samples' else 0}")
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                raise ConfigError(f"{source}: {key} must be an integer in {low}..{high}, got {_number_text(v)}")
             kw[key] = v
     from raykd.task.registry import TaskSpec, load_task_plugin
 
@@ -332,6 +392,7 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     plugin = load_task_plugin(task_spec)  # a task that cannot be imported or made fails here, not on a worker
     kw["task"] = task_spec.to_dict()
     kw["teacher"] = plugin.teacher_settings(raw.get("teacher"))
+    check_limits("teacher.", kw["teacher"], TEACHER_LIMITS)
     search = raw.get("search")
     if not isinstance(search, Mapping) or not search:
         raise ConfigError(f"{source}: search must map at least one chain setting to a range")
@@ -344,6 +405,7 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     if both:
         raise ConfigError(f"{source}: {', '.join(sorted(both))} both fixed and searched")
     ChainConfig.from_dict(fixed)  # every fixed value must be valid on its own
+    check_limits("fixed.", fixed, CHAIN_LIMITS)
     if "latency_workload" in {p.name for p in params}:
         raise ConfigError(f"{source}: latency_workload cannot be searched: the sweep's speed figures must all time one workload")
     workload = fixed.get("latency_workload", "default")
@@ -352,6 +414,7 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
                           f"workloads: default, {', '.join(plugin.workloads)}")
     kw["fixed"] = dict(fixed)
     _check_joint_ranges(params, dict(fixed), source)
+    _check_fractions(params, dict(fixed), source)
     kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
     kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), source, raw.get("seed", 0))
     kw["early_stop"] = _early_stop(raw.get("early_stop") or {}, source)
@@ -360,6 +423,10 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["constraints"] = parse_constraints(raw.get("constraints"), source)
     kw["resources"] = _resources(raw.get("resources") or {}, source)
     kw["speed"] = _speed(raw.get("speed") or {}, source)
+    if kw["speed"]["source"] == "table" and "latency_batch" in {p.name for p in params}:
+        raise ConfigError(f"{source}: latency_batch cannot be searched while speed.source is table: the sweep's latency "
+                          "table is timed on one batch, so other batches would need measured speed beside predicted "
+                          "speed on one front; fix latency_batch under fixed, or set speed: {source: measured}")
     return SweepSpace(**kw)
 
 
@@ -398,6 +465,7 @@ def _sampler(raw: Any, source: str, seed: int) -> dict[str, Any]:
     for key in ("seed", "n_startup_trials", "population_size"):
         if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0):
             raise ConfigError(f"{source}: sampler.{key} must be a non-negative integer")
+    check_limits("sampler.", raw, {"seed": 2**32 - 1, "n_startup_trials": MAX_NUM_SAMPLES, "population_size": MAX_NUM_SAMPLES})
     return {"seed": seed, **raw}
 
 
@@ -477,10 +545,34 @@ def _resources(raw: Any, source: str) -> Resources:
     return Resources(**raw)
 
 
+def _check_fractions(params: tuple[Param, ...], fixed: dict[str, Any], source: str) -> None:
+    """A schedule's start is searched one way: as `p_min_fraction`, or as p_min where no sampled
+    p_min can exceed a sampled p_max (ranges that overlap would need a sampled value changed)."""
+    by = {p.name: p for p in params}
+    for name, (low, high) in FRACTIONS.items():
+        if name in by and (low in by or low in fixed):
+            raise ConfigError(f"{source}: search.{name} sets {low} (= {name} x {high}): remove {low} from "
+                              f"{'search' if low in by else 'fixed'}")
+        if low in by and high in by and by[low].bounds[1] > by[high].bounds[0]:
+            lo, hi = by[low].bounds[1], by[high].bounds[0]
+            raise ConfigError(f"{source}: search.{low} (up to {lo}) overlaps search.{high} (from {hi}): a sampled {low} "
+                              f"above {high} cannot be run as sampled; search {name}: {{low: 0.0, high: "
+                              f"{_fraction_hint(by[low], by[high])}}} instead ({low} = {name} x {high})")
+
+
+def _fraction_hint(low: Param, high: Param) -> float:
+    """A fraction range's top that keeps the old range's largest start at the final ratio's middle."""
+    top = float(low.bounds[1]) / max(float(sum(high.bounds)) / 2, 1e-9)
+    return round(min(1.0, max(0.05, top)), 2)
+
+
 def _check_joint_ranges(params: tuple[Param, ...], fixed: dict[str, Any], source: str) -> None:
-    """Settings that constrain each other: each structure's p_min can never exceed its p_max."""
+    """Settings that constrain each other: each structure's p_min can never exceed its p_max
+    (a start searched as a fraction of its end never does)."""
     by = {p.name: p for p in params}
     for _, low, high in SCHEDULE_PAIRS:
+        if f"{low}_fraction" in by:
+            continue
         lo = by[low].bounds[0] if low in by else fixed.get(low, getattr(ChainConfig, low))
         hi = by[high].bounds[1] if high in by else fixed.get(high, getattr(ChainConfig, high))
         if lo > hi:

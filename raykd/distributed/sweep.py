@@ -10,23 +10,25 @@ are told to Optuna as complete and can reach the Pareto front.
 
 Sweep directory (`<storage>/<name>/`): `tune/` (Ray Tune state), `train/` (Train checkpoints),
 `optuna/study.journal` (the Optuna study; `optuna-dashboard` opens it), `teacher/` (the shared
-teacher and its head statistics), `results/` (raykd's Parquet results, the source of truth).
+teacher and its head statistics), `results/` (raykd's Parquet results, the source of truth),
+`tune.log` (Ray Tune's own console output; the console gets a line per trial event: `console`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from raykd import storage
+from raykd import provenance, storage
 from raykd.distributed.searcher import make_searcher  # noqa: F401  (re-exported)
 from raykd.distributed.space import SweepSpace, parse_space
-from raykd.distributed.worker import CHAIN_DONE
 from raykd.errors import ConfigError
 
 TRIAL_SLOT = "trial_slot"
@@ -144,11 +146,11 @@ def make_stopper(space: SweepSpace) -> Any:
         return None
     from ray.tune.stopper import Stopper
 
-    floor, after = space.accuracy_floor
+    from raykd.distributed.scheduler import below_accuracy_floor
 
     class AccuracyFloor(Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
-            return (not result.get(CHAIN_DONE, False)) and int(result.get("round", 0)) >= after and float(result.get("accuracy", 1.0)) < floor
+            return below_accuracy_floor(space, result)  # the rule the results row names as the cause
 
         def stop_all(self) -> bool:
             return False
@@ -178,15 +180,45 @@ def check_placement(space: SweepSpace, cluster: dict[str, float], *, autoscaling
             )
 
 
-def _progress_reporter(space: SweepSpace) -> Any:
-    from ray.tune import CLIReporter
+def _console(space: SweepSpace, root: str, stream: Any, *, progress: bool, verbose: bool) -> Any:
+    """The sweep's own console (a line per trial event, a bar over trials), or None when quiet."""
+    if not progress:
+        return None
+    from raykd.distributed.console import SweepConsole
 
-    return CLIReporter(
-        metric_columns={"round": "round", "accuracy": "acc", "speedup": "speedup", "heads_total": "heads"},
-        parameter_columns={p.name: p.name for p in space.search},
-        max_report_frequency=30,
-        sort_by_metric=False,
-    )
+    def read_row(trial_id: str) -> dict[str, Any] | None:
+        from raykd.results.store import trial_uri
+
+        try:  # the row ResultsCallback has just written: the sweep's record of how the trial ended
+            import pyarrow.parquet as pq
+
+            rows = pq.read_table(trial_uri(root, trial_id)).to_pylist() if storage.exists(trial_uri(root, trial_id)) else []
+        except (OSError, ValueError):
+            return None
+        return rows[0] if rows else None
+
+    try:
+        from raykd.results.store import read_trials
+
+        done = sum(st != "rejected" for st in read_trials(root).column("status").to_pylist())  # (a resumed sweep's)
+    except Exception:  # a new sweep: no results yet
+        done = 0
+    return SweepConsole(stream, params=[p.name for p in space.search], objectives=[o.metric for o in space.objectives],
+                        total=space.num_samples, done=done, read_row=read_row, bar=not verbose)
+
+
+def _tune_log(paths: SweepPaths) -> Path:
+    """Where Tune's own console output is written: the sweep's `tune.log`, or for a remote sweep a
+    driver-side file uploaded there when the sweep ends."""
+    from raykd.distributed.console import LOG_NAME
+
+    if not storage.is_remote(paths.root):
+        return Path(paths.root) / LOG_NAME
+    local = Path.home() / ".raykd" / "logs" / (paths.root.replace("://", "_").replace("/", "_") + ".tune.log")
+    if storage.exists(storage.join(paths.root, LOG_NAME)) and not local.exists():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(storage.read_bytes(storage.join(paths.root, LOG_NAME)))
+    return local
 
 
 @dataclass
@@ -205,9 +237,18 @@ def run_sweep(
     address: str | None = None,
     resume: str | None = None,
     progress: bool = True,
+    verbose: bool = False,
     log=print,
+    trusted: bool = False,
 ) -> SweepOutcome:
-    """Run (or resume) a sweep; returns the stored Pareto front."""
+    """Run (or resume) a sweep; returns the stored Pareto front.
+
+    A sweep to resume is data (docs/security.md): its task, data, teacher and links are checked
+    before anything is imported or started (`raykd.analysis.confine.check_stored_inputs`);
+    `trusted` (`--trust-sweep`) lets an import-path plug-in and data outside the sweep through.
+
+    `progress`: a line per trial event and a bar over trials (`raykd.distributed.console`).
+    Ray Tune's own console output goes to the sweep's `tune.log`; `verbose` shows it here too."""
     import ray
     from ray import tune
 
@@ -215,6 +256,9 @@ def run_sweep(
     from raykd.distributed.teacher import prepare_teacher_as_ray_work
 
     start = time.perf_counter()
+    from raykd.search.preflight import check_ray_address
+
+    check_ray_address(address or os.environ.get("RAY_ADDRESS"))  # seconds: Ray's client retries an absent cluster for minutes
     if resume:
         paths = SweepPaths(storage.resolve(resume))
         if not storage.exists(paths.meta):
@@ -223,8 +267,17 @@ def run_sweep(
             meta = json.loads(storage.read_bytes(paths.meta))
         except (ValueError, RecursionError):
             raise ConfigError(f"{paths.meta} is not valid JSON: the sweep's metadata is damaged") from None
+        from raykd.analysis.confine import check_stored_inputs
+
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{paths.meta} does not hold a JSON object: the sweep's metadata is damaged")
+        meta = {**meta, "teacher": check_stored_inputs(meta, paths.root, where=f"{resume} (stored space)", trusted=trusted)}
         space = parse_space(meta.get("space_raw"), f"{resume} (stored space)")
         check_resume_inputs(meta, space, paths)
+        if not trusted and not provenance.signed_here(meta):
+            raise ConfigError(f"{resume} was not made under this user's raykd key ({provenance.key_path()} or "
+                              f"${provenance.KEY_ENV}): resuming loads Ray Tune's pickled state from its tune/ "
+                              "directory, which can run code; pass --trust-sweep only for a sweep you made or trust")
         log(f"resuming with the space stored at creation ({paths.meta}); a space file edited since is not read")
     else:
         assert space is not None
@@ -261,9 +314,9 @@ def run_sweep(
         cluster = ray.cluster_resources()
         check_placement(space, cluster, autoscaling=_autoscaling())
     else:
-        system = {} if res.worker_niceness is None else {"_system_config": {"worker_niceness": res.worker_niceness}}
-        ray.init(num_cpus=os.cpu_count(), resources={TRIAL_SLOT: res.concurrent_trials}, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False, **_local_runtime_env(space), **system)
+        with ray_config_env(worker_niceness=res.worker_niceness):
+            ray.init(num_cpus=os.cpu_count(), resources={TRIAL_SLOT: res.concurrent_trials}, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False, **_local_runtime_env(space))
     try:
         if not resume:
             teacher = prepare_teacher_as_ray_work(space, paths.root, log=log)
@@ -274,14 +327,22 @@ def run_sweep(
                 "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
                 "fingerprint": {"data": teacher.get("data_digest"), "teacher": teacher.get("weights_sha256")},
             }
+            meta["signature"] = provenance.sign(meta)  # only its maker resumes it without --trust-sweep
             storage.write_bytes_atomic(paths.meta, json.dumps(meta, indent=1, default=str).encode())
         else:
             teacher = meta["teacher"]
         journal = _local_journal(paths)
         trainable = tune.with_resources(make_trial_fn(space, teacher["dir"], paths.train, teacher.get("metrics")), {"cpu": 0, TRIAL_SLOT: 1})
         scheduler = make_scheduler(space, paths.root)
+        from raykd.distributed.console import ConsoleEvents, ToConsole, active, tune_output
+
         callbacks = [ResultsCallback(paths.root, space, journal, paths.journal if storage.is_remote(paths.root) else None,
-                                     scheduler=scheduler)]
+                                     scheduler=scheduler), ConsoleEvents()]  # after ResultsCallback: it reads the row
+        console = _console(space, paths.root, sys.stdout, progress=progress, verbose=verbose)
+        tune_log = _tune_log(paths)
+        if console is not None:
+            console.say(f"Ray Tune's own output: {storage.join(paths.root, tune_log.name) if storage.is_remote(paths.root) else tune_log}"
+                        + ("" if verbose else " (raykd sweep --verbose shows it here)"))
         param_space = {p.name: p.to_tune() for p in space.search}
         if resume and tune.Tuner.can_restore(paths.tune):
             tuner = tune.Tuner.restore(paths.tune, trainable=trainable, resume_unfinished=True, resume_errored=True,
@@ -292,16 +353,20 @@ def run_sweep(
                 trainable,
                 param_space=param_space,
                 tune_config=tune.TuneConfig(search_alg=make_searcher(space, journal, f"raykd-{meta['name']}", root=paths.root,
-                                                                     teacher_dir=teacher["dir"], log=log),
+                                                                     teacher_dir=teacher["dir"], log=ToConsole(log)),
                                             scheduler=scheduler,
                                             num_samples=space.num_samples, max_concurrent_trials=res.concurrent_trials,
                                             reuse_actors=reuses_trial_actors(space)),
                 run_config=tune.RunConfig(name="tune", storage_path=paths.root, stop=make_stopper(space), callbacks=callbacks,
                                           failure_config=tune.FailureConfig(max_failures=1),
-                                          progress_reporter=_progress_reporter(space) if progress else None,
-                                          verbose=1 if progress else 0),
+                                          verbose=1),  # Tune's own console: into tune.log (tune_output)
             )
-        tuner.fit()
+        try:
+            with active(console), tune_output(tune_log, verbose=verbose):
+                tuner.fit()
+        finally:
+            if storage.is_remote(paths.root) and tune_log.exists():
+                storage.write_bytes_atomic(storage.join(paths.root, tune_log.name), tune_log.read_bytes())
     finally:
         ray.shutdown()
     if space.speed.get("retime_rounds"):
@@ -309,6 +374,24 @@ def run_sweep(
     from raykd.results.store import read_pareto, read_trials
 
     return SweepOutcome(paths.root, read_trials(paths.root).num_rows, read_pareto(paths.root).to_pandas(), time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def ray_config_env(**settings: Any) -> Iterator[None]:
+    """Ray's system settings for a local cluster started inside, as `RAY_<name>` environment
+    variables (Ray's public way, the one `ray start` nodes use: cluster/); None leaves Ray's
+    default. The driver's environment is restored afterwards (the started processes keep theirs)."""
+    names = {f"RAY_{k}": str(v) for k, v in settings.items() if v is not None}
+    before = {n: os.environ.get(n) for n in names}
+    os.environ.update(names)
+    try:
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
 
 
 def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
@@ -324,7 +407,7 @@ def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
     threads = trial_threads(space) if device == "cpu" else None
     try:
         retime_front(root, rounds=int(space.speed["retime_rounds"]), sessions=int(space.speed["retime_sessions"]),
-                     device=device, threads=threads, log=log)
+                     device=device, threads=threads, log=log, trusted=True)  # the space this run was given
     except RaykdInputError as exc:
         # no complete trial, or a checkpoint that cannot be read: said, and the sweep's rows stand
         # as they are (the re-timing writes nothing until every figure exists)

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from raykd.errors import ConfigError
 from raykd.storage import download_dir
 
 CHAIN_DONE = "chain_done"
@@ -34,7 +35,8 @@ def flatten_record(record: dict[str, Any], rounds: int) -> dict[str, Any]:
 
 def load_teacher_inputs(teacher_dir: Path, config: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(the task plug-in's LoadedModel, the shared structure statistics or None, the latency table
-    or None) of a local teacher directory, for `config` (task, data, data_seed, speed_source)."""
+    or None) of a local teacher directory, for `config` (task, data, data_seed, speed_source). With
+    speed_source "table" the table must be there: ConfigError, never a quiet switch to measured speed."""
     from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
     from raykd.method.latency_table import TABLE_NAME, LatencyTable
     from raykd.task.registry import load_task_plugin
@@ -43,7 +45,13 @@ def load_teacher_inputs(teacher_dir: Path, config: dict[str, Any]) -> tuple[Any,
     stats_path = next((teacher_dir / n for n in (STATS_NAME, LEGACY_STATS_NAME) if (teacher_dir / n).is_file()), None)
     stats = StructureStats.load(stats_path) if stats_path is not None else None
     table_path = teacher_dir / TABLE_NAME
-    table = LatencyTable.load(table_path) if config.get("speed_source") == "table" and table_path.is_file() else None
+    table = None
+    if config.get("speed_source") == "table":
+        if not table_path.is_file():
+            raise ConfigError(f"speed.source is table but the sweep's teacher has no {TABLE_NAME} ({teacher_dir.name}/): "
+                              "its trials would time their own speed and mix measured with predicted figures on one "
+                              "front; re-prepare the teacher, or set speed: {source: measured}")
+        table = LatencyTable.load(table_path)
     return loaded, stats, table
 
 
@@ -93,6 +101,13 @@ def chain_worker(config: dict[str, Any]) -> None:
     teacher.to(device)
 
     example = next(iter(task.batches("valid", chain_config.latency_batch)))
+    if table is not None:  # one clear line before any training, not a front of mixed sources after it
+        from raykd.method.latency_table import table_key
+        from raykd.method.measurement import require_table
+        from raykd.task_interface import resolve_workload
+
+        require_table(table, table_key(teacher, {k: v.to(device) for k, v in example.items()}, threads or None,
+                                       resolve_workload(task, chain_config.latency_workload)))
     told = forecast_for(teacher, stats, chain_config, table, task, example, threads or None)  # what the chain ends as
 
     def on_round(record: dict[str, Any], rdir: Path) -> None:

@@ -137,8 +137,9 @@ def distillation_loss(teacher: nn.Module, task: Task, config: ChainConfig) -> Ca
             with torch.no_grad():
                 t_out, t_maps, t_hidden = forward(teacher, batch, masks, keep_grad=False)
         s_out, s_maps, s_hidden = forward(student, batch, masks, keep_grad=True)
-        attention = attention_mse(t_maps, s_maps, config.attention_mapping) if need_maps else None
-        hidden = hidden_mse(t_hidden, s_hidden, {k: masks[q] for k, q in QUERY_KIND_OF.items() if q in masks}) if need_hidden else None
+        models = (f"teacher ({type(teacher).__name__})", f"student ({type(student).__name__})")  # named by an empty term
+        attention = attention_mse(t_maps, s_maps, config.attention_mapping, models) if need_maps else None
+        hidden = hidden_mse(t_hidden, s_hidden, {k: masks[q] for k, q in QUERY_KIND_OF.items() if q in masks}, models) if need_hidden else None
         kl = response_kl(t_out.logits, s_out.logits, s_out.mask, config.tau) if t_out is not None and config.distill_response else None
         return total_loss(s_out.loss, kl, attention, weights, hidden)
 
@@ -180,6 +181,12 @@ class Chain:
         """What this chain's results depend on: its settings, the teacher's weights, the data."""
         return {"config": self.config.to_dict(), "teacher": model_digest(self.teacher), "data": self.task.fingerprint()}
 
+    def _load_round(self, out: Path, r: int) -> nn.Module:
+        """Round r's checkpoint on the teacher's device (the trial's: `io.load` reads onto the CPU),
+        so a resumed chain trains, and is timed, where a fresh one would."""
+        device = next(self.teacher.parameters()).device
+        return self.io.load(round_dir(out, r)).to(device)
+
     def run(self) -> ChainResult:
         cfg = self.config
         out = Path(self.out_dir)
@@ -194,12 +201,12 @@ class Chain:
         example = next(iter(self.task.batches("valid", cfg.latency_batch)))
         records: list[dict[str, Any]] = list(state["records"]) if state else []
         if state and state.get("done"):
-            model = self.io.load(round_dir(out, start_round))
+            model = self._load_round(out, start_round)
             if self.on_round:
                 self.on_round(records[-1], round_dir(out, start_round))
             return ChainResult(records, model, out, resumed_from=start_round, teacher_metrics=self._teacher_metrics())
         teacher_metrics = self._teacher_metrics()
-        current = self.io.load(round_dir(out, start_round)) if start_round else reference
+        current = self._load_round(out, start_round) if start_round else reference
         if start_round:
             self.log(f"resuming chain after round {start_round}")
         size, rank = replicas.world()

@@ -18,7 +18,9 @@ LAYER_IMPORTANCE = ("influence", "random")
 RANKING = ("per-kind", "global")
 SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("heads", "p_min", "p_max"), ("ffn", "ffn_p_min", "ffn_p_max"), ("layers", "layer_p_min", "layer_p_max"))
-"""(structure, its first-round ratio, its final ratio): one Eq. 5 schedule per structure, one n."""
+"""(structure, its start p_min, its final ratio p_max): one Eq. 5 schedule per structure, one n.
+p_min is the schedule at t = 0, not a ratio any round ends at: round 1 of T removes
+p_min + (p_max - p_min) * (1/T)^n (`raykd.method.schedule`)."""
 MAPPING = ("kept", "mean")
 GQA_MODES = ("within-groups", "groups")  # (raykd.method.gqa)
 NORMALISATION = ("minmax", "zscore", "rank", "none")

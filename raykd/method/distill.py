@@ -16,6 +16,11 @@ head has exactly one teacher head with the same id. "kept" compares each student
 that teacher head's map; "mean" compares the head-averaged maps instead (usable when the two
 models were pruned independently). Blocks with no heads left in the student are skipped; the
 mean runs over the (kind, layer) blocks compared.
+
+A term the loss asks for is never dropped: when a model's capture recorded nothing for it (an
+attention implementation raykd cannot hook, layers hidden inside a wrapper), or nothing lines up
+between the two models, `EmptyTermError` names the term and the model instead of training on the
+remaining terms as if the term were there.
 """
 
 from __future__ import annotations
@@ -26,8 +31,24 @@ from typing import Literal, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from raykd.errors import ConfigError
+
 AttentionMapping = Literal["kept", "mean"]
 BlockKey = tuple[str, int]  # (kind, layer)
+Models = tuple[str, str]  # how messages name (the teacher, the student): role and class
+
+
+class EmptyTermError(ConfigError):
+    """A distillation term the loss asks for has nothing to compare."""
+
+
+def _empty(term: str, what: str, teacher: Mapping, student: Mapping, models: Models, switch: str) -> EmptyTermError:
+    """The error for a term that would otherwise vanish from the loss: which capture was empty."""
+    empty = [name for name, got in zip(models, (teacher, student)) if not got]
+    why = (f"capturing the {' and the '.join(empty)} recorded no {what}" if empty
+           else f"none of the {what} of the {models[1]} lines up with one of the {models[0]}")
+    return EmptyTermError(f"the {term} distillation term has nothing to compare: {why}; raykd does not drop a term "
+                          f"silently ({switch} trains without it)")
 
 
 def response_kl(
@@ -54,9 +75,10 @@ def attention_mse(
     teacher: Mapping[BlockKey, CapturedAttention],
     student: Mapping[BlockKey, CapturedAttention],
     mapping: AttentionMapping = "kept",
-) -> torch.Tensor | None:
+    models: Models = ("teacher", "student"),
+) -> torch.Tensor:
     """Mean over compared blocks of the MSE between teacher and student attention maps (real
-    query rows only); None when no block can be compared."""
+    query rows only); EmptyTermError when no block can be compared (`models` name the two in it)."""
     losses = []
     for key, s in student.items():
         t = teacher.get(key)
@@ -76,17 +98,20 @@ def attention_mse(
         per_row = diff.mean(1)[rows]  # average over heads, keep real query rows
         n_keys = s_probs.shape[-1]
         losses.append(per_row.mean() / n_keys if per_row.numel() else diff.sum() * 0.0)
-    return torch.stack(losses).mean() if losses else None
+    if not losses:
+        raise _empty("attention-map", "attention maps", teacher, student, models, "distill_feature: false")
+    return torch.stack(losses).mean()
 
 
 def hidden_mse(
     teacher: Mapping[tuple[str, int], torch.Tensor],
     student: Mapping[tuple[str, int], torch.Tensor],
     masks: Mapping[str, torch.Tensor],
-) -> torch.Tensor | None:
+    models: Models = ("teacher", "student"),
+) -> torch.Tensor:
     """Mean over compared layers of the MSE between teacher and student hidden states (B, L, d),
     over real positions (`masks[stack kind]`, B x L) and hidden units; keys (stack kind, original
-    layer id). None when no layer can be compared."""
+    layer id). EmptyTermError when no layer can be compared (`models` name the two in it)."""
     losses = []
     for key, s in student.items():
         t = teacher.get(key)
@@ -97,7 +122,9 @@ def hidden_mse(
         rows = masks[key[0]].bool().to(s.device)
         diff = (s.float() - t.detach().float()).pow(2).mean(-1)  # (B, L)
         losses.append(diff[rows].mean() if bool(rows.any()) else diff.sum() * 0.0)
-    return torch.stack(losses).mean() if losses else None
+    if not losses:
+        raise _empty("hidden-state", "hidden states", teacher, student, models, "distill_hidden: false or lambda3: 0")
+    return torch.stack(losses).mean()
 
 
 @dataclass(frozen=True)
@@ -118,7 +145,15 @@ def total_loss(
     weights: LossWeights,
     hidden: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """lambda1 * (KL + attention) + lambda3 * hidden + lambda2 * task, with the parts for logging."""
+    """lambda1 * (KL + attention) + lambda3 * hidden + lambda2 * task, with the parts for logging.
+    A term switched on with a nonzero weight must be given (EmptyTermError, never left out)."""
+    asked = (("response (KL)", weights.response and weights.lambda1 > 0, kl),
+             ("attention-map", weights.feature and weights.lambda1 > 0, attention),
+             ("hidden-state", weights.hidden and weights.lambda3 > 0, hidden))
+    missing = [name for name, on, value in asked if on and value is None]
+    if missing:
+        raise EmptyTermError(f"the {', '.join(missing)} distillation term(s) have weight but no value: raykd does not "
+                             "drop a term silently")
     distill = task_loss.new_zeros(())
     parts = {"task": float(task_loss.detach())}
     if weights.response and kl is not None:

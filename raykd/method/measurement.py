@@ -5,9 +5,11 @@ which cached decoding of the same length matches to first order), the FLOPs-idea
 Measured, in this process, interleaved with the reference on the same batch, on the config's
 `latency_workload` (MWP default: encoding + cached constrained decoding): median latency and the
 speedup ratio (`measured_speedup`), and peak memory (weights + peak activations of one call).
-`speedup` is the latency table's prediction when a table measured under the same conditions is
-given (`raykd.method.latency_table`: deterministic per shape), else the measured ratio;
-`speedup_source` says which.
+`speedup` is the latency table's prediction when a table is given (`raykd.method.latency_table`:
+deterministic per shape), else the measured ratio; `speedup_source` says which. A given table must
+have been timed under this measure's conditions (workload, device, dtype, threads, batch shape,
+torch): otherwise `require_table` raises, never a quiet switch to the measured ratio, which would
+put predicted and measured figures on one front.
 """
 
 from __future__ import annotations
@@ -17,8 +19,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from raykd.errors import ConfigError
 from raykd.measure import compare_latency, count_params, peak_memory
 from raykd.task_interface import Batch, Task, resolve_workload
+
+
+class TableMismatchError(ConfigError):
+    """A latency table asked for where it was timed under other conditions."""
+
+
+def require_table(table: Any, key: dict[str, Any]) -> None:
+    """TableMismatchError, naming what differs, unless `table` was timed under `key`
+    (`raykd.method.latency_table.table_key`)."""
+    if table.matches(key):
+        return
+    differ = [f"{k} {table.key.get(k)!r} vs {key.get(k)!r}" for k in sorted(set(table.key) | set(key))
+              if table.key.get(k) != key.get(k)]
+    raise TableMismatchError(f"the latency table does not fit this timing (table vs here: {'; '.join(differ)}): its "
+                             "predicted speed cannot stand beside measured ones; time under the table's conditions "
+                             "or use measured speed (a sweep: speed: {source: measured})")
 
 
 def weight_bytes(model: nn.Module) -> int:
@@ -27,8 +46,9 @@ def weight_bytes(model: nn.Module) -> int:
 
 def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int | None = None,
                  table: Any = None, workload: str = "default"):
-    """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable;
-    `workload`: which of the task's workloads is timed)."""
+    """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable that
+    must fit every call's conditions, else TableMismatchError; `workload`: which of the task's
+    workloads is timed)."""
     from raykd.method.latency_table import table_key
 
     workload = resolve_workload(task, workload)  # a bad name fails before any training
@@ -36,6 +56,8 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
     def measure(reference: nn.Module, model: nn.Module, batch: Batch) -> dict[str, Any]:
         device = next(model.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
+        if table is not None:  # before any timing: a table that does not fit fails at once
+            require_table(table, table_key(reference, batch, threads, workload))
         reference.eval()
         model.eval()
         lat = compare_latency(
@@ -47,7 +69,7 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
         m_ref = weight_bytes(reference) + peak_memory(lambda: task.run(reference, batch, workload), device=device)
         m = weight_bytes(model) + peak_memory(lambda: task.run(model, batch, workload), device=device)
         measured = lat.speedup["model"]
-        use_table = table is not None and table.matches(table_key(reference, batch, threads, workload))
+        use_table = table is not None
         return {
             "params": p,
             "params_reference": p_ref,

@@ -3,6 +3,10 @@
 p_t = p_min + (p_max - p_min) * (t / T)^n for t = 1..T. At stage t, floor(p_t * h) heads are
 removed *in all* (cumulative, h = the original head count of the pool being pruned), so each stage
 removes the difference with the previous one. n > 1 back-loads the pruning, n < 1 front-loads it.
+
+p_min is the schedule's start (t = 0), not the first stage's ratio: stage 1 reaches
+p_min + (p_max - p_min) * (1/T)^n, which is p_min only when p_min = p_max (and p_max when T = 1).
+A sweep searches it as `p_min_fraction` (p_min = p_min_fraction * p_max: `raykd.distributed.space`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from raykd.errors import ConfigError
 
 
 def pruning_ratio(t: int, total: int, p_min: float, p_max: float, n: float) -> float:
-    """p_t for stage t of `total` (t = 0 gives p_min)."""
+    """p_t for stage t of `total` (t = 0 gives p_min, the start no stage ends at unless p_min = p_max)."""
     if total < 1 or not 0 <= t <= total:
         raise ConfigError(f"stage {t} is outside 0..{total}")
     if not 0.0 <= p_min <= p_max < 1.0:

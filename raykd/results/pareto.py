@@ -1,9 +1,9 @@
 """Pareto front and hypervolume over a results table, with objective directions.
 
-The non-dominated sort and the hypervolume are Optuna's own (`optuna.study._multi_objective.
-_is_pareto_front` and `optuna._hypervolume.compute_hypervolume`, the code behind
-`Study.best_trials` and Optuna's hypervolume history): raykd only turns objectives into
-minimisation losses and picks the rows that may take part.
+The non-dominated sort and the hypervolume are moocore's public functions
+(`moocore.is_nondominated(..., keep_weakly=True)` and `moocore.hypervolume`, maintained C code of
+the multi-objective optimisation community, never a library's private functions): raykd only
+turns objectives into minimisation losses and picks the rows that may take part.
 
 Conventions (see docs/results.md):
 
@@ -31,6 +31,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import moocore
 import numpy as np
 
 from raykd.errors import RaykdInputError
@@ -56,6 +57,28 @@ Objectives = Sequence[tuple[str, str]]
 
 class UnknownObjectiveError(RaykdInputError):
     """An objective metric that is not a numeric column of the results."""
+
+
+class MixedSpeedSourceError(RaykdInputError):
+    """Rows whose `speedup` comes from different sources (latency table, measured) in one ranking."""
+
+
+def check_one_speed_source(df: Any, objectives: Objectives, ok: np.ndarray) -> None:
+    """A `speedup` objective ranks the rows `ok` on one axis only if every figure on it comes from
+    the same source (`speedup_source`): a table's prediction and a trial's own timing differ by
+    machine noise and calibration, so mixing them would rank noise (issue 35: never silently)."""
+    if "speedup" not in {m for m, _ in objectives} or "speedup_source" not in df.columns or not ok.any():
+        return
+    sources = df["speedup_source"][ok]
+    found = sorted({str(s) for s in sources.dropna()})
+    if len(found) < 2:
+        return
+    ids = df["trial_id"][ok] if "trial_id" in df.columns else sources.index.to_series()
+    by = {src: [str(t) for t, s in zip(ids, sources) if str(s) == src] for src in found}
+    listed = "; ".join(f"{src}: {len(t)} ({', '.join(t[:4])}{', ...' if len(t) > 4 else ''})" for src, t in by.items())
+    raise MixedSpeedSourceError(f"the speedup objective mixes speed sources ({listed}): predicted and measured speeds "
+                                "cannot share one axis; rank on retimed_speedup after `raykd pareto --retime`, or re-run "
+                                "the trials with one speed.source")
 
 
 def parse_objectives(spec: Any) -> list[tuple[str, str]]:
@@ -125,6 +148,7 @@ def eligible_mask(df: Any, objectives: Objectives) -> np.ndarray:
         ok = ok & np.isfinite(_as_float(df[metric]))
     if "feasible" in df.columns:  # a constrained sweep: only feasible rows (None: no constraint judged it)
         ok = ok & np.array([v is not False and v is not np.False_ for v in df["feasible"]], dtype=bool)
+    check_one_speed_source(df, objectives, ok)
     return ok
 
 
@@ -139,13 +163,12 @@ def pareto_mask(df: Any, objectives: Any) -> np.ndarray:
 
     Failed/pruned/running rows and rows with a NaN objective are always False; duplicated points
     are all True when they are non-dominated (see the module doc)."""
-    from optuna.study._multi_objective import _is_pareto_front
-
     objs = check_objectives(df, objectives)
     mask = np.zeros(len(df), dtype=bool)
     ok = eligible_mask(df, objs)
     if ok.any():
-        mask[ok] = _is_pareto_front(loss_matrix(df[ok], objs), assume_unique_lexsorted=False)
+        # keep_weakly: identical points are all kept (both are real, reproduced points)
+        mask[ok] = moocore.is_nondominated(loss_matrix(df[ok], objs), keep_weakly=True)
     return mask
 
 
@@ -177,8 +200,6 @@ def hypervolume(df: Any, objectives: Any, reference_point: Any = None, teacher: 
     `reference_point`: a mapping metric -> value, a sequence aligned with `objectives`, or None for
     `default_reference(objectives, teacher, df)`. Rows that do not weakly dominate the reference
     are left out; no eligible row gives 0.0."""
-    from optuna._hypervolume import compute_hypervolume
-
     objs = check_objectives(df, objectives)
     ref = resolve_reference(objs, reference_point, teacher, df)
     ref_loss = np.array([(-1.0 if mode == "max" else 1.0) * ref[m] for m, mode in objs])
@@ -189,7 +210,7 @@ def hypervolume(df: Any, objectives: Any, reference_point: Any = None, teacher: 
     inside = np.all(loss <= ref_loss, axis=1)
     if not inside.any():
         return 0.0
-    return float(compute_hypervolume(loss[inside], ref_loss))
+    return float(moocore.hypervolume(loss[inside], ref=ref_loss))
 
 
 def resolve_reference(objectives: Any, reference_point: Any, teacher: Mapping[str, Any] | None = None,

@@ -42,7 +42,9 @@ FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "laten
                  "flops_reduction", "memory_reduction", "wall_s", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
                  "retimed_reference_ms", "retimed_wall_s", "constraint_violation", "forecast_speedup", "forecast_ideal_speedup",
                  "forecast_params_reduction", "forecast_flops_reduction", "accuracy_ci_low", "accuracy_ci_high",
-                 "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher")
+                 "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher",
+                 "accuracy_diff", "accuracy_diff_low", "accuracy_diff_high", "test_accuracy_diff", "test_accuracy_diff_low",
+                 "test_accuracy_diff_high")
 INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
                "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size",
                "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",

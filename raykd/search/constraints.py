@@ -110,3 +110,51 @@ def set_constraints(trial: Any, constraints: Sequence[Constraint], found: Sequen
     feasibility, and `Study.best_trials` keeps infeasible trials off the front."""
     for c, v in zip(constraints, found):
         trial.set_constraint(c.metric, float(v))
+
+
+SPEEDUP_SLACK = 4.0
+"""How far above the FLOPs bound a speedup minimum must lie to be refused before a sweep starts.
+
+The bound (`kept` below) is exact for FLOPs, but a measured or table-predicted speedup is latency:
+smaller models can gain more than their FLOPs share (caches, fewer kernel launches), so a minimum
+is refused only when it is more than this factor above what the FLOPs allow."""
+POSITIVE_METRICS = ("speedup", "measured_speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
+SPEEDUPS = ("speedup", "measured_speedup", "ideal_speedup")
+REDUCTIONS = ("params_reduction", "flops_reduction")
+
+
+def check_feasible(constraints: Sequence[Constraint], *, kept: float, unit_accuracy: bool, source: str) -> None:
+    """ConfigError for a constraint that no configuration of the space can meet, decided from the
+    configuration alone, before anything runs (a sweep with one runs all its trials for no front).
+
+    `kept`: a lower bound on the share of the teacher's prunable compute every chain keeps,
+    (1 - largest layer_p_max) * (1 - largest of p_max and ffn_p_max): ratios are floors of counts
+    (`raykd.method.schedule`), and layers, heads and FFN channels are what a chain removes.
+    `unit_accuracy`: the task's accuracy is a fraction in [0, 1] (raykd's own tasks).
+
+    Refused, conservatively: a speedup minimum above SPEEDUP_SLACK / kept; a params or FLOPs
+    reduction minimum above 1 - kept / SPEEDUP_SLACK (a minimum of 1 or more always); a maximum
+    <= 0 of a metric that is always positive; with unit accuracy, an accuracy minimum above 1
+    or maximum below 0. Absolute params and FLOPs bounds need the teacher's size and are decided
+    per trial before it trains (`before_training`)."""
+    if not 0.0 < kept <= 1.0:
+        raise ValueError(f"kept must be in (0, 1], got {kept}")
+    for c in constraints:
+        why = None
+        if c.metric in SPEEDUPS and c.min is not None and c.min > SPEEDUP_SLACK / kept:
+            why = (f"every chain keeps at least {kept:.0%} of the prunable compute, so its FLOPs allow at most "
+                   f"{1 / kept:.3g}x (refused above {SPEEDUP_SLACK:g} times that, {SPEEDUP_SLACK / kept:.3g}x)")
+        elif c.metric in REDUCTIONS and c.min is not None and c.min > 1.0 - kept / SPEEDUP_SLACK:
+            why = (f"every chain keeps at least {kept:.0%} of the prunable compute (refused above a reduction of "
+                   f"{1.0 - kept / SPEEDUP_SLACK:.3g})")
+        elif c.metric == "memory_reduction" and c.min is not None and c.min >= 1.0:
+            why = "a reduction is below 1 (something is always left)"
+        elif c.metric in POSITIVE_METRICS and c.max is not None and c.max <= 0:
+            why = f"{c.metric} is always positive"
+        elif c.metric in REDUCTIONS and c.max is not None and c.max < 0:
+            why = "pruning never adds parameters or FLOPs"
+        elif unit_accuracy and c.metric in ("accuracy", "test_accuracy") and (
+                (c.min is not None and c.min > 1.0) or (c.max is not None and c.max < 0.0)):
+            why = "the task's accuracy is a fraction in [0, 1]"
+        if why:
+            raise ConfigError(f"{source}: constraint {c.text()} can never hold: {why}")

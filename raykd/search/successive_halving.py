@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+import moocore
 import numpy as np
 
 from raykd.errors import ConfigError
@@ -135,13 +136,11 @@ class SuccessiveHalving:
 
 def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
     """Front index of each row (0 = non-dominated) of a (rows, objectives) loss matrix; rows with
-    +inf take part as the worst value. Optuna's fast non-dominated sort."""
-    from optuna.study._multi_objective import _fast_non_domination_rank
-
+    +inf take part as the worst value. moocore's public non-dominated sorting (`pareto_rank`)."""
     if len(losses) == 0:
         return np.zeros(0, dtype=int)
     finite = np.where(np.isfinite(losses), losses, np.finfo(float).max)
-    return np.asarray(_fast_non_domination_rank(finite), dtype=int)
+    return np.asarray(moocore.pareto_rank(finite), dtype=int)
 
 
 def rung_summary(state: SuccessiveHalving, rounds: Sequence[int] | None = None) -> dict[int, dict[str, int]]:

@@ -15,10 +15,13 @@ from typing import Any, Callable, Mapping
 
 from raykd.errors import ConfigError
 from raykd.task.plugin_checks import check_teacher_keys, problems_fingerprint
-from raykd.task_interface import LoadedModel
+from raykd.task_interface import LoadedModel, task_plugin
 
 TEACHER_KEYS = ("model", "path", "epochs", "lr", "batch_size", "patience", "max_steps", "time_budget_s")
 DEFAULT_TEACHER: dict[str, Any] = {"model": "smollm2", "epochs": 3}
+OPTION_LIMITS: dict[str, int] = {"max_new_tokens": 1024, "eval_batch_size": 1 << 16, "max_prompt_len": 8192,
+                                 "max_target_len": 1024}
+"""Upper bounds of the integer options: a target is one arithmetic expression (tens of tokens)."""
 
 
 def _workloads() -> dict[str, str]:
@@ -27,6 +30,7 @@ def _workloads() -> dict[str, str]:
     return dict(WORKLOADS)
 
 
+@task_plugin
 @dataclass
 class CausalLMPlugin:
     """Options (as `CausalLMTask`'s): `max_new_tokens` (generation length, default 40),
@@ -50,6 +54,9 @@ class CausalLMPlugin:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
+            if value > OPTION_LIMITS[key]:  # (a generation 100,000 tokens long ran for hours on a tiny model)
+                shown = f"{value:,}" if value < 10**12 else "more than 10**12"
+                raise ConfigError(f"{key} must be at most {OPTION_LIMITS[key]:,}, got {shown}")
         if self.distill_positions not in DISTILL_POSITIONS:
             raise ConfigError(f"distill_positions must be one of {', '.join(DISTILL_POSITIONS)}, got {self.distill_positions!r}")
 

@@ -55,7 +55,22 @@ def check_encoder_source(name: str, what: str = "encoder") -> str:
         return str(local)
     if name.startswith(("/", "~", ".")) or name.count("/") > 1 or "\\" in name or not HUB_ID.fullmatch(name):
         raise RaykdInputError(f"{what} path {name} does not exist")
+    from raykd.data.hub import hub_url, offline_unless_reachable
+
+    if offline_unless_reachable() and not in_hub_cache(name):  # (a bounded check: no retries while offline)
+        raise RaykdInputError(f"{what} {name!r} is neither a local directory nor in the Hugging Face cache, and the hub "
+                              f"({hub_url()}) cannot be reached (or HF_HUB_OFFLINE is set)")
     return name
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the hub cache holds `repo_id`'s config.json (what an offline load needs first)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # (HFValidationError: not a repo id)
+        return False
 
 
 def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
@@ -69,10 +84,7 @@ def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()  # a weights-loading bar is noise before our own progress (or error line)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        try:
-            encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
-        except TypeError:
-            encoder = AutoModel.from_pretrained(path)
+        encoder = _load_quietly(AutoModel, path, name)
     except (OSError, ValueError) as exc:
         where = "local directory" if Path(path).exists() else "hub model (no such local directory either)"
         raise RaykdInputError(f"cannot load encoder {name!r} as a {where}: {(str(exc).strip().splitlines() or ['?'])[0][:200]}") from None
@@ -85,6 +97,34 @@ def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
 
     check_supported(encoder)  # an encoder raykd cannot prune fails before training, not after
     return encoder, tokenizer
+
+
+def _load_quietly(auto: Any, path: str, name: str) -> Any:
+    """The encoder without its pooler (raykd never uses it), and without Transformers' load report:
+    its table of the checkpoint's `pooler.*` keys as UNEXPECTED says nothing a user can act on.
+    Anything else the report would list (weights missing from the checkpoint, so left random;
+    other unused or mismatched weights) is said in one line."""
+    import sys
+
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        try:
+            encoder, info = auto.from_pretrained(path, add_pooling_layer=False, output_loading_info=True)
+        except TypeError:  # a model class without a pooler option
+            encoder, info = auto.from_pretrained(path, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    said = {"missing from the checkpoint (left random)": list(info.get("missing_keys") or []),
+            "in the checkpoint but unused": [k for k in info.get("unexpected_keys") or [] if not str(k).startswith("pooler.")],
+            "of another shape in the checkpoint": [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys") or []]}
+    notes = [f"{len(keys)} weights {what} ({', '.join(map(str, keys[:3]))}{', ...' if len(keys) > 3 else ''})"
+             for what, keys in said.items() if keys]
+    if notes:
+        print(f"raykd: note: encoder {name!r}: {'; '.join(notes)}", file=sys.stderr)
+    return encoder
 
 
 def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 
 from raykd.errors import ConfigError
 from raykd.task.plugin_checks import check_teacher_keys, problems_fingerprint
-from raykd.task_interface import LoadedModel
+from raykd.task_interface import LoadedModel, task_plugin
 
 TEACHER_KEYS = ("preset", "encoder", "path", "epochs", "lr", "head_lr", "batch_size", "patience", "max_steps",
                 "time_budget_s")
@@ -22,6 +22,7 @@ def _workloads() -> dict[str, str]:
     return dict(WORKLOADS)
 
 
+@task_plugin
 @dataclass
 class MWPPlugin:
     """Options: `beam_size` (evaluation beam, default 1: greedy)."""

@@ -7,10 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sweep_factory import KNOWN_FRONT, KNOWN_HV, make_row, meta
+from sweep_factory import KNOWN_FRONT, KNOWN_HV, TRIALS, make_row, meta
+from view_sweep import IDS, make_twelve
 
 from raykd.cli import main
 from raykd.results import write_sweep_meta, write_trial
+
+
+TRIAL_IDS = set(TRIALS)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -22,11 +26,12 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 def test_pareto_table(capsys, demo_sweep):
     code, out, err = run_cli(capsys, "pareto", str(demo_sweep), "--max-drop", "0.5")
     assert code == 0, err
-    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") > 5}
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1] == "t" and line.split()[0] in TRIAL_IDS}
     assert {tid for tid, line in rows.items() if "★" in line} == KNOWN_FRONT
     assert set(rows) >= {"t4", "t5", "t6", "t7"}
-    assert "CUDA out of memory" in rows["t7"] and "not final" in rows["t6"]
-    assert "81.00%" in rows["t0"] and "1.050x" in rows["t0"] and "combined" in rows["t0"]
+    assert "t7 failed: RuntimeError: CUDA out of memory" in out and "t6 pruned: stopped early: not final" in out
+    assert rows["t0"].split() == ["t0", "★", "81.0", "-0.2", "1.05", "1.15M", "40H"]  # the readable default view
+    assert "combined" not in out  # hyperparameters only with --params
     assert "hypervolume  0.3535 (reference: accuracy 0, speedup 1)" in out
     assert "teacher      valid accuracy 81.20%" in out
     assert "pick         trial t0" in out and "drop 0.20 pt" in out
@@ -64,6 +69,135 @@ def test_pareto_other_objectives_and_an_impossible_pick(capsys, demo_sweep):
     assert json.loads(out)["hypervolume"] == pytest.approx(0.790 * 0.10 + 0.760 * 0.15)
 
 
+@pytest.fixture(scope="module")
+def twelve_sweep(tmp_path_factory) -> Path:
+    """A 12-trial structured sweep with intervals, paired tests and re-timed speeds (tests/results/view_sweep.py)."""
+    return make_twelve(tmp_path_factory.mktemp("twelve"))
+
+
+def _fits(out: str, width: int) -> None:
+    """No cell cut, and the table (everything above the summary lines, which the terminal wraps) within `width`."""
+    from rich.cells import cell_len
+
+    assert "…" not in out, out
+    table = out.split("\nteacher      valid accuracy")[0]
+    assert max(cell_len(line.rstrip()) for line in table.splitlines()) <= width, out
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_pareto_default_view_fits_the_terminal(capsys, monkeypatch, twelve_sweep, columns):
+    """12 trials at COLUMNS=80 and 100: every cell whole, every column there (the old 26-column table cut
+    every cell to "77.6…" and ran to 200 columns)."""
+    monkeypatch.setenv("COLUMNS", columns)
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep))
+    assert code == 0, err
+    _fits(out, int(columns))
+    for tid in IDS:
+        assert tid in out
+    for header in ("trial", "accuracy %", "[95% CI]", "Δ pt", "speed ×", "params", "shape"):
+        assert header in out, header
+    first = " ".join(line for line in out.splitlines() if line.startswith(IDS[0]))
+    for cell in ("★", "77.6 [75.1–80.0]", "1.23 [1.18–1.27]", "21.1M", "6L·66H·8448F"):
+        assert cell in first, cell
+    assert "1.90 (table)" in out  # a trial that was not re-timed says where its speed came from
+    assert "hypervolume" in out and "teacher      valid accuracy 78.64%" in out
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+@pytest.mark.parametrize("flag, expect", [("--params", ("alpha", "p_max", "importance")),
+                                          ("--wide", ("alpha", "ideal_speedup", "latency_ms", "retimed_sessions",
+                                                      "accuracy_lost", "layers_original"))])
+def test_pareto_params_and_wide(capsys, monkeypatch, twelve_sweep, columns, flag, expect):
+    monkeypatch.setenv("COLUMNS", columns)
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), flag)
+    assert code == 0, err
+    _fits(out, int(columns))
+    words = set(out.split())
+    for name in expect:
+        assert name in words, name
+
+
+def test_pareto_formats_for_scripts(capsys, twelve_sweep):
+    import csv
+    import io
+
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 12 and {r["trial_id"] for r in rows} == set(IDS)
+    assert float(next(r for r in rows if r["trial_id"] == IDS[0])["accuracy"]) == pytest.approx(854 / 1100)
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), "--format", "json", "--params")
+    records = json.loads(out)
+    assert code == 0 and len(records) == 12 and "hp_alpha" in records[0] and records[0]["on_front"] is True
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), "--format", "markdown")
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert code == 0 and len(table) == 2 + 13 and len({line.count(" | ") for line in table if " | " in line}) == 1
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), "--format", "csv", "--json")
+    assert code == 2 and err.startswith("raykd: error: ") and err.count("\n") == 1 and out == ""
+
+
+def test_pareto_margin_marks_non_inferior_trials(capsys, monkeypatch, twelve_sweep):
+    from raykd.analysis import open_sweep
+
+    sw = open_sweep(twelve_sweep)
+    if not sw.df["accuracy_diff"].notna().any() if "accuracy_diff" in sw.df else True:
+        pytest.skip("raykd.results.stats records no paired difference yet")
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), "--margin", "3")
+    assert code == 0, err
+    _fits(out, 100)
+    marks = {line.split()[0]: next(w for w in line.split() if w in ("✓", "✗")) for line in out.splitlines()
+             if line.startswith("3f9a1_") and ("✓" in line or "✗" in line)}
+    expect = {r["trial_id"]: "✓" if 100 * r["accuracy_diff_low"] > -3 else "✗"
+              for _, r in sw.df.iterrows() if r["status"] != "failed"}
+    assert marks == expect and "✓" in expect.values() and "✗" in expect.values()
+
+
+def test_sweep_final_printout_off_a_terminal(capsys, monkeypatch, twelve_sweep):
+    """`raykd sweep` prints its front with print_table: with stdout a file and no COLUMNS, 100 columns, nothing cut."""
+    from raykd.analysis import open_sweep
+    from raykd.cli.pareto import print_table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    sw = open_sweep(twelve_sweep)
+    objs = sw.resolve_objectives(None)
+    print_table(sw, objs, sw.pareto_mask(objs), front_only=True)
+    out = capsys.readouterr().out
+    _fits(out, 100)
+    assert {line.split()[0] for line in out.splitlines() if line.startswith("3f9a1_")} == set(IDS[:7])
+    assert "the 7 trials of its Pareto front" in out
+
+
+def test_front_plot_draws_accuracy_intervals_and_the_margin_band(twelve_sweep):
+    from matplotlib.collections import LineCollection
+
+    from raykd.analysis import open_sweep
+
+    sw = open_sweep(twelve_sweep)
+    fig = sw.plot_front(margin=2.0)
+    ax = fig.axes[0]
+    bars = [c for c in ax.collections if isinstance(c, LineCollection) and c.get_gid() == "accuracy-ci"]
+    assert len(bars) == 1
+    segments = bars[0].get_segments()
+    shown = sw.df[sw.df["status"].isin(["complete", "pruned"])]
+    assert len(segments) == len(shown) == 11
+    got = sorted((round(s[0][0], 6), round(min(s[0][1], s[1][1]), 6), round(max(s[0][1], s[1][1]), 6)) for s in segments)
+    want = sorted((round(r["speedup"], 6), round(100 * r["accuracy_ci_low"], 6), round(100 * r["accuracy_ci_high"], 6))
+                  for _, r in shown.iterrows())
+    assert got == want  # vertical bars at each point's speed, from its interval's low to its high
+    assert any(c.get_label().startswith("re-timed") for c in ax.containers)  # beside the re-timed speed bars
+    band = [p for p in ax.patches if p.get_gid() == "non-inferiority-band"]
+    assert len(band) == 1
+    t = 100 * sw.teacher_accuracy
+    (x0, y0), (x1, y1) = band[0].get_bbox().get_points()  # axhspan: a rectangle in (axes x, data y)
+    assert (y0, y1) == (pytest.approx(t - 2.0), pytest.approx(t)) and (x0, x1) == (0, 1)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(text.startswith("95% accuracy interval") for text in legend)
+    assert any("non-inferiority band: teacher − 2 pt" in text for text in legend)
+    fig_plain = sw.plot_front()
+    assert not [p for p in fig_plain.axes[0].patches if p.get_gid() == "non-inferiority-band"]
+
+
 def _all_failed(root: Path) -> Path:
     write_sweep_meta(root, meta())
     write_trial(root, make_row("demo", "a", "failed", None, None, None))
@@ -78,6 +212,10 @@ def _all_failed(root: Path) -> Path:
     ("demo", ["--objectives", "accuracy:up"], "mode must be max or min"),
     ("demo", ["--max-drop", "-1"], "argument --max-drop: must be in [0, inf]"),
     ("demo", ["--reference", "accuracy"], "bad --reference"),
+    ("demo", ["--params", "--wide"], "argument --wide: not allowed with argument --params"),
+    ("demo", ["--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    ("demo", ["--margin", "-1"], "argument --margin: must be in [0, 100)"),
+    ("demo", ["--margin", "inf"], "argument --margin: "),
 ])
 def test_pareto_bad_input_exits_2_with_one_line(capsys, tmp_path, demo_sweep, case, argv, message):
     root = tmp_path / case

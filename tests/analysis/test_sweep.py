@@ -285,6 +285,6 @@ def test_query_not_worse_at_keeps_only_drops_the_paired_test_does_not_flag(tmp_p
     assert main(["pareto", str(sweep), "--not-worse-at", "0.05"]) == 0
     out = capsys.readouterr().out
     assert "pick         trial t2 — fastest no significant drop at 0.05" in out
-    assert "95% CI" in out and "0.003 (-14/+2)" in out
+    assert "95% CI" in out and "(p 0.003)" in out  # the readable view: the drop with its McNemar p
     with pytest.raises(RaykdInputError, match="records no paired tests"):
         open_sweep(make_sweep(tmp_path, "old", study=False)).query(max_drop=None, not_worse_at=0.05)

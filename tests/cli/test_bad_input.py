@@ -25,14 +25,19 @@ Setup = Callable[[Path, Path], None]  # (workspace, teacher copy) -> None
 
 
 def snapshot(*roots: Path) -> dict[str, tuple[int, str]]:
-    """Every file and directory under `roots`: size and content hash (directories: -1, '')."""
+    """Every file and directory under `roots`: size and content hash (directories: -1, ''; a
+    symbolic link, which may lead nowhere or to itself: -2 and its target)."""
     out: dict[str, tuple[int, str]] = {}
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             for d in dirnames:
-                out[os.path.join(dirpath, d)] = (-1, "")
+                p = os.path.join(dirpath, d)
+                out[p] = (-2, os.readlink(p)) if os.path.islink(p) else (-1, "")
             for f in filenames:
                 p = os.path.join(dirpath, f)
+                if os.path.islink(p):
+                    out[p] = (-2, os.readlink(p))
+                    continue
                 data = Path(p).read_bytes()
                 out[p] = (len(data), hashlib.sha256(data).hexdigest())
     return out

@@ -135,3 +135,51 @@ def test_make_searcher_uses_make_sampler(tmp_path):
     proposed = [limiter.suggest(f"trial-{i}") for i in range(1)]  # through Ray's public searcher API
     expected = _first_params(make_sampler(space, seed=5), space, n=1)
     assert [{k: c[k] for k in expected[0]} for c in proposed] == expected
+
+
+def _searcher_suggestions(searcher, space, n):
+    """The first `n` configurations `searcher` suggests, each told back a value (alpha, -alpha)."""
+    out = []
+    for i in range(n):
+        config = searcher.suggest(f"t{i}")
+        out.append(config)
+        searcher.on_trial_complete(f"t{i}", {m: (config["alpha"] if k == 0 else -config["alpha"])
+                                             for k, m in enumerate(space.metrics)} | {"chain_done": True})
+    return out
+
+
+@pytest.mark.parametrize("kind", ["gp", "tpe", "random"])
+def test_raykd_searcher_suggests_what_ray_s_optuna_search_did(tmp_path, kind):
+    """The sweep's searcher drives Optuna through its public ask/tell; for the same sampler,
+    space and history it proposes exactly what Ray's OptunaSearch (which raykd used through its
+    private fields) proposed, so sweeps keep their configurations."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    from raykd.distributed.searcher import make_searcher
+    from raykd.distributed.worker import CHAIN_DONE
+
+    assert CHAIN_DONE == "chain_done"
+    space = _space(sampler={"type": kind, "n_startup_trials": 2, "seed": 3})
+    ours = make_searcher(space, tmp_path / "ours.log", "ours").searcher
+    ray_s = OptunaSearch(metric=space.metrics, mode=space.modes, sampler=make_sampler(space), study_name="ray")
+    ray_s.set_search_properties(None, None, {p.name: p.to_tune() for p in space.search})
+    assert _searcher_suggestions(ours, space, 4) == _searcher_suggestions(ray_s, space, 4)
+
+
+def test_raykd_searcher_tells_a_stopped_chain_pruned_and_saves_its_pending_trials(tmp_path):
+    from raykd.distributed.searcher import make_searcher
+
+    space = _space(sampler={"type": "random", "seed": 0})
+    searcher = make_searcher(space, tmp_path / "j.log", "s").searcher
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("a", {m: 0.5 for m in space.metrics} | {"chain_done": False})
+    study = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log"))))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING]
+    searcher.save(str(tmp_path / "state.pkl"))
+    again = make_searcher(space, tmp_path / "j.log", "s").searcher
+    again.restore(str(tmp_path / "state.pkl"))
+    again.on_trial_complete("b", {m: 0.7 for m in space.metrics} | {"chain_done": True})
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
+    assert study.trials[1].values == [0.7] * len(space.metrics)

@@ -77,6 +77,18 @@ BAD = [
     ({"resources": {"worker_niceness": 25}}, "worker_niceness must be an integer in 0..19"),
     ({"resources": {"worker_niceness": 0.5}}, "worker_niceness must be an integer in 0..19"),
     ({"num_samples": 0}, "num_samples"),
+    # issue 33: numbers with sane upper bounds (10**30 trials made Tune start an "infinite" sweep)
+    ({"num_samples": 10**30}, "num_samples must be an integer in 1..10000, got 1e+30"),
+    ({"seed": 2**40}, "seed must be an integer in 0..4294967295"),
+    ({"fixed": {"rounds": 10**9}}, "fixed.rounds must be at most 100, got 1,000,000,000"),
+    ({"fixed": {"tau": float("inf")}}, "fixed.tau must be a finite number, got inf"),
+    ({"search": {"rounds": {"low": 1, "high": 10**30}}}, "search.rounds.high is too large: 1e+30"),
+    ({"search": {"latency_repeats": {"choices": [3, 10**7]}}}, "latency_repeats must be at most 100,000"),
+    ({"teacher": {"preset": "tiny", "epochs": 10**8}}, "teacher.epochs must be at most 10,000"),
+    ({"resources": {"concurrent_trials": 10**9}}, "resources.concurrent_trials must be at most 10,000"),
+    ({"resources": {"cpus_per_worker": float("inf")}}, "resources.cpus_per_worker must be a finite number"),
+    ({"sampler": {"type": "nsga2", "population_size": 10**8}}, "sampler.population_size must be at most 10,000"),
+    ({"task": {"name": "causal-lm", "max_new_tokens": 100_000}}, "task 'causal-lm': max_new_tokens must be at most 1,024"),
     ({"search": {"alpha": {"low": 0.0, "high": 1.0}}, "fixed": {"alpha": 0.5}}, "both fixed and searched"),
 ]
 
@@ -105,6 +117,8 @@ def test_broken_yaml_and_missing_file(tmp_path, capsys):
 def test_more_concurrent_trials_than_the_machine_can_place(tmp_path, capsys):
     import os
 
+    (tmp_path / "teacher").mkdir()  # (the checks before Ray read only its config.json)
+    (tmp_path / "teacher" / "config.json").write_text("{}")
     raw = small_space(tmp_path / "teacher", tmp_path / "runs",
                       resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": (os.cpu_count() or 2)})
     path = tmp_path / "big.yaml"
@@ -114,13 +128,70 @@ def test_more_concurrent_trials_than_the_machine_can_place(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-def test_sampled_p_min_above_p_max_is_clamped_not_an_error():
+def test_overlapping_p_min_and_p_max_ranges_are_refused_with_what_to_write_instead():
+    """A sampled p_min above p_max used to be lowered to p_max: Optuna then learnt from a p_min
+    the trial never used (issue 35). Overlapping ranges are refused; the start is searched as a
+    fraction of the end instead, which the sampler sees as it was used."""
+    from raykd.errors import ConfigError
+
     raw = small_space("x", "y")
     raw["search"] = {"p_min": {"low": 0.0, "high": 0.3}, "p_max": {"low": 0.2, "high": 0.5}}
     raw["fixed"] = {"rounds": 1}
-    space = parse_space(raw)
-    cfg = space.chain_config({"p_min": 0.3, "p_max": 0.2})
-    assert cfg.p_min == cfg.p_max == 0.2
+    with pytest.raises(ConfigError, match=r"search.p_min \(up to 0.3\) overlaps search.p_max \(from 0.2\).*"
+                                          r"search p_min_fraction: \{low: 0.0, high: [0-9.]+\} instead") as err:
+        parse_space(raw)
+    assert "\n" not in str(err.value)
+    raw["search"] = {"p_min": {"low": 0.0, "high": 0.2}, "p_max": {"low": 0.2, "high": 0.5}}  # cannot cross: kept
+    assert parse_space(raw).chain_config({"p_min": 0.2, "p_max": 0.2}).p_min == 0.2
+
+
+def test_a_sampled_p_min_fraction_is_the_share_of_p_max_the_trial_runs():
+    from raykd.errors import ConfigError
+
+    raw = small_space("x", "y")
+    raw["search"] = {"p_min_fraction": {"low": 0.0, "high": 1.0}, "p_max": {"low": 0.02, "high": 0.5},
+                     "ffn_p_min_fraction": {"choices": [0.0, 0.5]}, "ffn_p_max": {"low": 0.0, "high": 0.5}}
+    raw["fixed"] = {"rounds": 2}
+    space = parse_space(raw)  # p_max may go below ChainConfig's default p_min (0.1): the fraction keeps it valid
+    cfg = space.chain_config({"p_min_fraction": 0.5, "p_max": 0.4, "ffn_p_min_fraction": 0.5, "ffn_p_max": 0.3})
+    assert (cfg.p_min, cfg.p_max, cfg.ffn_p_min, cfg.ffn_p_max) == (0.2, 0.4, 0.15, 0.3)
+    assert space.chain_config({"p_min_fraction": 1.0, "p_max": 0.3, "ffn_p_min_fraction": 0.0, "ffn_p_max": 0.0}).p_min == 0.3
+    for search, message in [
+        ({"p_min_fraction": {"low": 0.0, "high": 1.5}}, "p_min_fraction is a fraction of p_max and must be in [0, 1]"),
+        ({"p_min_fraction": {"low": 0.0, "high": 0.5}, "p_min": {"low": 0.0, "high": 0.1}},
+         "search.p_min_fraction sets p_min (= p_min_fraction x p_max): remove p_min from search"),
+    ]:
+        raw["search"] = search
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_space(raw)
+    raw["search"], raw["fixed"] = {"p_min_fraction": {"low": 0.0, "high": 0.5}}, {"p_min": 0.1}
+    with pytest.raises(ConfigError, match=re.escape("remove p_min from fixed")):
+        parse_space(raw)
+
+
+def test_a_p_min_above_p_max_is_never_lowered_quietly():
+    """A configuration the space did not produce (a stored study, a hand-written one) fails."""
+    from raykd.errors import ConfigError
+
+    raw = small_space("x", "y")
+    raw["search"] = {"p_max": {"low": 0.2, "high": 0.5}}
+    raw["fixed"] = {"p_min": 0.1, "rounds": 1}
+    with pytest.raises(ConfigError, match=r"p_min \(0.3\) must not exceed p_max \(0.2\)"):
+        parse_space(raw).chain_config({"p_min": 0.3, "p_max": 0.2})
+
+
+def test_latency_batch_cannot_be_searched_while_speed_comes_from_the_table():
+    """The table is timed on one batch: another batch's trials would be measured instead of
+    predicted, and one front would mix the two (issue 35)."""
+    from raykd.errors import ConfigError
+
+    raw = small_space("x", "y")
+    raw["search"] = {"alpha": {"low": 0.0, "high": 1.0}, "latency_batch": {"choices": [4, 8]}}
+    raw["fixed"] = {"rounds": 1}
+    with pytest.raises(ConfigError, match="latency_batch cannot be searched while speed.source is table"):
+        parse_space(raw)
+    raw["speed"] = {**raw["speed"], "source": "measured"}
+    assert {p.name for p in parse_space(raw).search} == {"alpha", "latency_batch"}
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"])
@@ -195,7 +266,10 @@ def test_every_structures_schedule_ranges_are_checked_together(tmp_path, low, hi
     with pytest.raises(Exception, match=f"{low} can never be <= {high}"):
         parse_space(space)
     space["search"] = {low: {"low": 0.0, "high": 0.4}, high: {"low": 0.1, "high": 0.3}}
-    cfg = parse_space(space).chain_config({low: 0.4, high: 0.2})  # sampled apart: p_min is capped at p_max
+    with pytest.raises(Exception, match=f"search {low}_fraction"):  # overlapping: refused, not capped
+        parse_space(space)
+    space["search"] = {f"{low}_fraction": {"low": 0.0, "high": 1.0}, high: {"low": 0.1, "high": 0.3}}
+    cfg = parse_space(space).chain_config({f"{low}_fraction": 1.0, high: 0.2})
     assert getattr(cfg, low) == 0.2 == getattr(cfg, high)
 
 

@@ -87,7 +87,8 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
     from raykd.results.store import write_trial
 
     copy = tmp_path / "copy"
-    shutil.copytree(real_sweep, copy, ignore=shutil.ignore_patterns("tune", "train"))  # checkpoints: the original's
+    # with its checkpoints: a stored sweep is read only inside itself (docs/security.md)
+    shutil.copytree(real_sweep, copy, ignore=shutil.ignore_patterns("tune"))
     # more sessions than the rounds can feed: one line, exit 2, nothing timed
     assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--sessions", "3"]) == 2
     assert "at least 2 rounds per session: 4 rounds for 3 sessions" in capsys.readouterr().err
@@ -99,7 +100,7 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
     from raykd.outputs import is_raykd_png
 
     assert is_raykd_png(tmp_path / "f.png")  # drawn with the re-timed points and their intervals
-    assert "re-timing the teacher and 2 trials together" in out and "re-timed [95% CI]" in out
+    assert "re-timing the teacher and 2 trials together" in out and "speed: re-timed side by side with the teacher, 95% interval" in out
     front = read_pareto(copy).to_pandas()
     assert len(front) >= 1
     for row in front.itertuples():
@@ -111,7 +112,7 @@ def test_retiming_the_front_stores_intervals_and_a_failed_retime_changes_nothing
 
     # a re-timing that fails midway (one checkpoint gone) leaves every stored result as it was
     victim = read_trials(copy).to_pylist()[-1]
-    write_trial(copy, {**victim, "checkpoint_path": str(tmp_path / "gone")})
+    write_trial(copy, {**victim, "checkpoint_path": str(copy / "train" / "gone")})
     before = {p.name: p.read_bytes() for p in (copy / "results").rglob("*.parquet")}
     for sessions in ("1", "2"):  # in this process, and in a session's fresh process
         assert main(["pareto", str(copy), "--retime", "--rounds", "4", "--sessions", sessions]) == 2
@@ -126,11 +127,11 @@ def test_two_fronts_retimed_side_by_side_store_figures_in_both_sweeps(real_sweep
 
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
-        shutil.copytree(real_sweep, d, ignore=shutil.ignore_patterns("tune", "train"))  # checkpoints: the original's
+        shutil.copytree(real_sweep, d, ignore=shutil.ignore_patterns("tune"))  # a sweep reads only inside itself
     before = {p.relative_to(a): p.read_bytes() for p in (a / "results").rglob("*.parquet")}
     # bad combinations: one line, exit 2, nothing timed or written
     for argv, said in ((["pareto", str(a), "--with", str(b)], "--with re-times other sweeps' fronts beside this one's: it needs --retime"),
-                       (["pareto", str(a), "--retime", "--rounds", "6", "--with", str(a)], "a sweep is named twice"),
+                       (["pareto", str(a), "--retime", "--rounds", "6", "--with", str(a)], "is the same sweep as"),
                        (["pareto", str(a), "--retime", "--rounds", "6", "--with", str(tmp_path / "nope")], "nope")):
         assert main(argv) == 2
         assert said in capsys.readouterr().err
@@ -192,7 +193,7 @@ def test_resume_uses_the_stored_space_and_refuses_drifted_data_or_teacher(real_s
     before = (copy / "results" / "sweep.json").read_bytes()
 
     data.write_text(data.read_text().replace("Tom has 2 apples.", "Tom has 2 apples!"))  # the data set changed
-    assert main(["sweep", "--resume", str(copy), "--quiet"]) == 2
+    assert main(["sweep", "--resume", str(copy), "--quiet", "--trust-sweep"]) == 2  # its data lies outside it
     err = capsys.readouterr().err
     assert "cannot be resumed (data: " in err and len(err.strip().splitlines()) == 1
 
@@ -200,7 +201,7 @@ def test_resume_uses_the_stored_space_and_refuses_drifted_data_or_teacher(real_s
     config = json.loads((copy / "teacher" / "config.json").read_text())
     config["weights_sha256"] = "0" * 64
     (copy / "teacher" / "config.json").write_text(json.dumps(config))
-    assert main(["sweep", "--resume", str(copy), "--quiet"]) == 2
+    assert main(["sweep", "--resume", str(copy), "--quiet", "--trust-sweep"]) == 2  # its data lies outside it
     assert "cannot be resumed (teacher: " in capsys.readouterr().err
     assert (copy / "results" / "sweep.json").read_bytes() == before
 

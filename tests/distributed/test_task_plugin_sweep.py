@@ -56,7 +56,10 @@ def test_a_users_task_plugin_runs_through_a_real_sweep_and_resume_checks_its_dat
     capsys.readouterr()
     lines = (data / "valid.jsonl").read_text().splitlines()
     (data / "valid.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the user's data changed under the sweep
-    assert main(["sweep", "--resume", str(root), "--quiet"]) == 2
+    assert main(["sweep", "--resume", str(root), "--quiet"]) == 2  # a stored sweep is data: its import path is refused
+    err = capsys.readouterr().err
+    assert "by import path" in err and "--trust-sweep" in err and len(err.strip().splitlines()) == 1
+    assert main(["sweep", "--resume", str(root), "--quiet", "--trust-sweep"]) == 2
     err = capsys.readouterr().err
     assert "data:" in err and "start a new sweep" in err and len(err.strip().splitlines()) == 1
 

@@ -53,6 +53,10 @@ def test_two_round_chain_shrinks_the_model_and_keeps_accuracy(tiny_teacher_dir, 
         assert 0 <= rec["accuracy_p_vs_teacher"] <= 1
         assert rec["accuracy_gained"] - rec["accuracy_lost"] == round((rec["accuracy"] - teacher_valid["accuracy"]) * n)
         assert rec["test_accuracy_n"] == len(synthetic_splits["test"]) and "test_accuracy_p_vs_teacher" in rec
+        # and the paired difference (student - teacher) with its Newcombe interval
+        assert rec["accuracy_diff"] == pytest.approx(rec["accuracy"] - teacher_valid["accuracy"])
+        assert rec["accuracy_diff_low"] <= rec["accuracy_diff"] <= rec["accuracy_diff_high"]
+        assert "test_accuracy_diff_low" in rec
     common = Counter(p.equation for p in synthetic_splits["train"]).most_common(1)[0][0]
     trivial = sum(prediction_correct(p, common) for p in synthetic_splits["valid"]) / len(synthetic_splits["valid"])
     assert task.evaluate(result.model, "valid")["accuracy"] > trivial
@@ -196,3 +200,61 @@ def test_a_task_without_test_split_records_no_test_accuracy(tiny_teacher_dir, sy
     final_only = _chain(tiny_teacher_dir, synthetic_splits, tmp_path / "e", rounds=2, epochs_per_round=1, steps_per_round=2,
                         test_every_round=False)[0].run().records
     assert final_only[0]["test_accuracy"] is None and isinstance(final_only[1]["test_accuracy"], float)
+
+
+class _Resumed(Exception):
+    pass
+
+
+def _stop_on_resume(message):
+    if message.startswith("resuming"):
+        raise _Resumed
+
+
+class _RecordingIO:
+    """The task's real IO, keeping every model it loads (to see where the chain put it)."""
+
+    def __init__(self, io):
+        self.io, self.loaded = io, []
+
+    def save(self, model, directory, extra):
+        self.io.save(model, directory, extra)
+
+    def load(self, directory):
+        self.loaded.append(self.io.load(directory))
+        return self.loaded[-1]
+
+
+def test_a_resumed_chain_puts_its_rounds_where_the_teacher_is(tiny_teacher_dir, synthetic_splits, tmp_path):
+    """`io.load` reads a round onto the CPU; a resumed chain must move it to the teacher's (the
+    trial's) device, mid-chain and when the chain is already done. No GPU here: the resumed
+    chains' teacher sits on `meta` (shapes, no data), a device that the CPU-loaded round does not
+    reach by accident. Its fingerprint is the stored one (a meta model has no bytes to digest)."""
+    out = tmp_path / "chain"
+    steps = dict(rounds=2, p_max=0.2, epochs_per_round=1, steps_per_round=2)
+    first, task = _chain(tiny_teacher_dir, synthetic_splits, out, **steps)
+    first.on_round = _crash_after_round_1
+    with pytest.raises(_Crash):
+        first.run()
+    fingerprint, metrics = first.fingerprint(), first.teacher_metrics
+
+    class _MetaTeacherChain(Chain):
+        def fingerprint(self):
+            return fingerprint
+
+    def on_meta(log):
+        teacher, tok, _ = load_solver(tiny_teacher_dir)
+        io = _RecordingIO(SolverIO(tok))
+        chain = _MetaTeacherChain(task, teacher.to("meta"), first.config, io, out, first.measure, teacher_metrics=metrics,
+                                  progress=False, log=log)
+        return chain, io
+
+    mid, io = on_meta(_stop_on_resume)
+    with pytest.raises(_Resumed):  # stopped right after round 1 was loaded to continue from
+        mid.run()
+    assert {p.device.type for p in io.loaded[-1].parameters()} == {"meta"}
+    again, _ = _chain(tiny_teacher_dir, synthetic_splits, out, **steps)
+    assert again.run().resumed_from == 1  # on the CPU: the chain finishes
+    done, _ = on_meta(lambda _m: None)
+    result = done.run()  # a finished chain returns its last round's model
+    assert result.resumed_from == 2 and {p.device.type for p in result.model.parameters()} == {"meta"}

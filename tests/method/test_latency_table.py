@@ -54,8 +54,22 @@ def test_the_chain_measure_reports_predicted_and_measured_speed(teacher_task_bat
     rec = make_measure(task, repeats=2, warmup=0, threads=1, table=table)(teacher, student, batch)
     assert rec["speedup_source"] == "latency table" and rec["speedup"] == table.predicted_speedup(head_counts(student))
     assert rec["measured_speedup"] > 0
-    other = make_measure(task, repeats=2, warmup=0, threads=2, table=table)(teacher, student, batch)
-    assert other["speedup_source"] == "measured" and other["speedup"] == other["measured_speedup"]  # other threads
+    measured = make_measure(task, repeats=2, warmup=0, threads=2)(teacher, student, batch)  # no table: timed
+    assert measured["speedup_source"] == "measured" and measured["speedup"] == measured["measured_speedup"]
+
+
+def test_a_table_timed_under_other_conditions_is_refused_not_swapped_for_timing(teacher_task_batch, table):
+    """Other threads (or batch, workload, device): the table's figures do not apply, and a quiet
+    switch to the measured ratio would mix predicted and measured speeds on one front (issue 35)."""
+    from raykd.method.measurement import TableMismatchError
+
+    teacher, task, batch = teacher_task_batch
+    student = uniform_variant(teacher, "encoder_self", 2)
+    with pytest.raises(TableMismatchError, match=r"threads 1 vs 2"):
+        make_measure(task, repeats=2, warmup=0, threads=2, table=table)(teacher, student, batch)
+    wider = next(iter(task.batches("valid", 8)))
+    with pytest.raises(TableMismatchError, match=r"batch_shape"):
+        make_measure(task, repeats=2, warmup=0, threads=1, table=table)(teacher, student, wider)
 
 
 def test_a_table_refuses_shapes_it_does_not_describe(table):

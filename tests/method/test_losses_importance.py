@@ -132,3 +132,77 @@ def test_normalisations_and_stats_round_trip():
     assert random_scores(st, 3)[("encoder_self", 0)].tolist() == random_scores(st, 3)[("encoder_self", 0)].tolist()
     with pytest.raises(ValueError):
         scores(HeadStats({("encoder_self", 0): BlockStats([0], norm=[1.0])}), 0.5)
+
+
+# -- a term the loss asks for is never dropped (issue 35, "No silent fallbacks") ------------------
+
+def test_an_attention_term_whose_capture_recorded_nothing_raises_naming_the_term_and_the_model():
+    from raykd.method.distill import EmptyTermError
+
+    rows = torch.ones(1, 2, dtype=torch.bool)
+    t = {("encoder_self", 0): CapturedAttention(_maps(1, 2, 2, 2, 0), [0, 1], rows)}
+    models = ("teacher (Solver)", "student (OpaqueStudent)")
+    with pytest.raises(EmptyTermError, match=r"attention-map .*student \(OpaqueStudent\) recorded no attention maps"):
+        attention_mse(t, {}, "kept", models)  # the student's capture returned nothing
+    with pytest.raises(EmptyTermError, match=r"teacher \(Solver\) recorded no attention maps"):
+        attention_mse({}, t, "kept", models)
+    elsewhere = {("decoder_self", 3): CapturedAttention(_maps(1, 2, 2, 2, 1), [0, 1], rows)}
+    with pytest.raises(EmptyTermError, match="lines up"):
+        attention_mse(t, elsewhere, "kept", models)  # both recorded, but nothing compares
+
+
+def test_a_hidden_state_term_whose_capture_recorded_nothing_raises():
+    from raykd.method.distill import EmptyTermError, hidden_mse
+
+    t = {("encoder_layers", 0): torch.ones(1, 2, 4)}
+    with pytest.raises(EmptyTermError, match=r"hidden-state .*student recorded no hidden states"):
+        hidden_mse(t, {}, {"encoder_layers": torch.ones(1, 2)})
+
+
+def test_total_loss_refuses_a_weighted_term_it_was_not_given():
+    from raykd.method.distill import EmptyTermError
+
+    task, kl = torch.tensor(2.0), torch.tensor(3.0)
+    with pytest.raises(EmptyTermError, match="attention-map"):
+        total_loss(task, kl, None, LossWeights(0.5, 0.25, 2.0))
+    with pytest.raises(EmptyTermError, match="hidden-state"):
+        total_loss(task, kl, torch.tensor(1.0), LossWeights(0.5, 0.25, 2.0, lambda3=0.5), None)
+    loss, parts = total_loss(task, kl, None, LossWeights(0.5, 0.25, 2.0, feature=False))  # switched off: fine
+    assert "attention_mse" not in parts and float(loss) == pytest.approx(0.5 * 3 + 0.25 * 2)
+
+
+class _Wrapped(torch.nn.Module):
+    """A layer inside a wrapper (as activation checkpointing or a plug-in's adapter does): the
+    model runs as before, but raykd's hidden-state capture no longer finds the layer stack."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args, **kwargs):
+        return self.inner(*args, **kwargs)
+
+
+def test_the_chain_loss_raises_when_the_students_capture_records_nothing(synthetic_splits):
+    import copy
+
+    from raykd.method.chain import distillation_loss
+    from raykd.method.config import ChainConfig
+    from raykd.method.distill import EmptyTermError
+    from raykd.structures.layers import find_layer_stacks
+    from raykd.task.mwp import MWPTask
+    from raykd.task.teacher import SolverSpec, build_solver_from_spec
+
+    teacher, tok = build_solver_from_spec(SolverSpec(preset="tiny"), synthetic_splits["train"])
+    task = MWPTask(tok, teacher.vocab, synthetic_splits)
+    student = copy.deepcopy(teacher)
+    for stack in find_layer_stacks(student).values():
+        for i in range(len(stack)):
+            stack[i] = _Wrapped(stack[i])
+    assert find_layer_stacks(student) == {}
+    batch = next(iter(task.batches("train", 4)))
+    loss = distillation_loss(teacher, task, ChainConfig(lambda3=0.5, distill_feature=False))
+    with pytest.raises(EmptyTermError, match=r"hidden-state .*student \(SolverModel\) recorded no hidden states"):
+        loss(student.train(), batch)
+    value, parts = distillation_loss(teacher, task, ChainConfig(lambda3=0.0, distill_feature=False))(student, batch)
+    assert "hidden_mse" not in parts and torch.isfinite(value)  # without the term asked for, it trains

@@ -182,3 +182,34 @@ def test_objective_direction_is_applied_per_column():
     assert front_ids(df, [("accuracy", "min"), ("speedup", "max")]) == {"x1"}
     assert np.array_equal(pareto_mask(df, [("accuracy", "max")]), [True, False])
     assert np.array_equal(pareto_mask(df, [("accuracy", "min")]), [False, True])
+
+
+# -- one speed source per front (issue 35: a table's prediction and a trial's timing never share an axis)
+
+def test_a_front_refuses_to_rank_predicted_and_measured_speeds_together():
+    from raykd.results.pareto import MixedSpeedSourceError
+
+    df = table([(0.8, 1.5), (0.7, 2.0), (0.6, 2.5)], speedup_source=["latency table", "measured", "latency table"])
+    with pytest.raises(MixedSpeedSourceError, match=r"latency table: 2 \(x0, x2\); measured: 1 \(x1\)"):
+        pareto_mask(df, AS)
+    with pytest.raises(MixedSpeedSourceError):
+        hypervolume(df, AS)
+    assert list(pareto_mask(df, [("accuracy", "max")])) == [True, False, False]  # no speed axis: nothing to mix
+    one = table([(0.8, 1.5), (0.7, 2.0)], speedup_source=["measured", "measured"])
+    assert list(pareto_mask(one, AS)) == [True, True]
+    failed = table([(0.8, 1.5), (0.7, 2.0)], status=["complete", "failed"], speedup_source=["latency table", "measured"])
+    assert list(pareto_mask(failed, AS)) == [True, False]  # only rows that could be on the front count
+
+
+def test_the_stored_front_is_never_written_over_mixed_speed_sources(tmp_path):
+    from raykd.results.pareto import MixedSpeedSourceError
+    from raykd.results.store import update_pareto, write_sweep_meta, write_trial
+
+    sweep = tmp_path / "mixed"
+    write_sweep_meta(sweep, {"objectives": "accuracy:max,speedup:max"})
+    for tid, source, acc, speed in (("a", "latency table", 0.8, 1.5), ("b", "measured", 0.7, 2.0)):
+        write_trial(sweep, {"sweep": "mixed", "trial_id": tid, "status": "complete", "accuracy": acc, "speedup": speed,
+                            "speedup_source": source})
+    with pytest.raises(MixedSpeedSourceError, match="mixes speed sources"):
+        update_pareto(sweep)
+    assert not (sweep / "results" / "pareto.parquet").exists()

@@ -81,7 +81,8 @@ def test_shapes_a_stock_config_cannot_hold_are_refused_by_name(tiny_teacher_dir,
 
 
 def test_export_arguments_are_checked(tmp_path, capsys):
-    assert main(["export", "--model", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    (tmp_path / "model").mkdir()
+    assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "x")]) == 2
     assert "--hf" in capsys.readouterr().err
     assert main(["export", "--out", str(tmp_path / "x")]) == 2
     assert "RUN" in capsys.readouterr().err
