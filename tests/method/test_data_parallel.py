@@ -158,11 +158,6 @@ def _helpers_worker(rank: int, size: int, out: str) -> None:
             Path(out, "before-barrier").write_text("0")
         replicas.barrier()
         report["saw_rank0_file"] = Path(out, "before-barrier").exists()
-        ddp = replicas.wrap_ddp(model)  # one data-parallel step on each rank's own rows: DDP averages
-        x = torch.full((4, 3), float(rank + 1))
-        ddp(x).pow(2).mean().backward()
-        torch.optim.SGD(model.parameters(), lr=0.1).step()
-        report["identical_after_ddp_step"] = replicas.replicas_identical(model)
         Path(out, f"report-{rank}.json").write_text(json.dumps(report))
     finally:
         dist.destroy_process_group()
@@ -179,8 +174,7 @@ def test_every_replicas_helper_under_a_real_two_process_gloo_group(tmp_path):
     assert r0["identical_after"] and r1["identical_after"] and r0["weight"] == r1["weight"]
     torch.manual_seed(100)
     assert r0["weight"] == nn.Linear(3, 2).weight.detach().flatten().tolist()  # rank 0's weights won
-    assert r1["saw_rank0_file"]
-    assert r0["identical_after_ddp_step"] and r1["identical_after_ddp_step"]
+    assert r1["saw_rank0_file"]  # (wrap_ddp under a real 2-process group: test_two_workers_train_the_same_recipe_as_one)
 
 
 def test_every_replicas_helper_runs_its_collective_on_a_one_process_group(tmp_path, monkeypatch):
