@@ -9,6 +9,7 @@ line of at most `MAX_MESSAGE` characters, so no command can echo more, whatever 
 """
 
 import re
+from typing import Any
 
 MAX_MESSAGE = 600  # characters of one error line; the head and the tail of a longer one are kept
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -22,6 +23,13 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
         return text
     head, tail = text[: limit * 2 // 3], text[-(limit // 4):]
     return f"{head} …({len(text):,} characters)… {tail}"
+
+
+def shown(value: Any, limit: int = 160) -> str:
+    """`value` (from input or a stored file) as a message quotes it: its repr, at most `limit`
+    characters (a name or path from data can be of any length)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"
 
 
 class RaykdInputError(Exception):

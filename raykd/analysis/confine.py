@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from raykd import storage
-from raykd.errors import RaykdInputError
+from raykd.errors import RaykdInputError, shown
 
 SHOWN = 160  # at most this many characters of a stored value in a message
 
@@ -35,8 +35,7 @@ class SweepPathError(RaykdInputError):
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= SHOWN else text[: SHOWN - 5] + "...'"
+    return shown(value, SHOWN)
 
 
 def recorded_root(meta: Mapping[str, Any]) -> str | None:

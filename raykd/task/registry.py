@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from raykd.errors import ConfigError, first_line
+from raykd.errors import ConfigError, first_line, shown
 from raykd.task_interface import TaskPlugin, is_task_plugin
 
 BUILTIN_TASKS: dict[str, str] = {
@@ -43,9 +43,7 @@ BASES = ("TaskPlugin",)
 
 
 def _shown(text: Any, limit: int = 120) -> str:
-    """`text` as an error message quotes it: repr, at most `limit` characters (a name comes from data)."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 5] + "...'"
+    return shown(text, limit)
 
 
 def entry_points() -> dict[str, Any]:
