@@ -58,6 +58,16 @@ def assert_one_clear_error(code: int, err: str, message: str) -> None:
     assert message in lines[0], f"{message!r} not in {lines[0]!r}"
 
 
+def assert_refused_changing_nothing(capsys, root: Path, argv: list[str], message: str) -> str:
+    """Run `argv` in-process: exit 2, one clear line holding `message`, and nothing under `root`
+    changed (the shared check of every bad-input case); returns stderr for further checks."""
+    before = snapshot(root)
+    code, _, err = run_cli(capsys, argv)
+    assert_one_clear_error(code, err, message)
+    assert snapshot(root) == before
+    return err
+
+
 # --- workspace builders ------------------------------------------------------------------------
 
 
@@ -244,10 +254,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, set
     ws, teacher = workspace
     setup(ws, teacher)
     fill = lambda s: s.replace("{ws}", str(ws)).replace("{t}", str(teacher))  # noqa: E731
-    before = snapshot(ws.parent)
-    code, _, err = run_cli(capsys, [fill(a) for a in argv])
-    assert_one_clear_error(code, err, fill(message))
-    assert snapshot(ws.parent) == before
+    assert_refused_changing_nothing(capsys, ws.parent, [fill(a) for a in argv], fill(message))
 
 
 def test_the_suite_covers_at_least_forty_cases_across_the_commands():

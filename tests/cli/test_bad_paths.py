@@ -33,7 +33,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))  # sweep_factory
 
-from test_bad_input import assert_one_clear_error, run_cli, snapshot, workspace  # noqa: E402,F401  (workspace: the shared fixture)
+from test_bad_input import assert_one_clear_error, assert_refused_changing_nothing, run_cli, snapshot, workspace  # noqa: E402,F401  (workspace: the shared fixture)
 
 Setup = Callable[[Path, Path], None]  # (workspace, teacher copy) -> None
 LONG = "n" * 300  # one name over the 255-byte limit of every common filesystem
@@ -141,10 +141,7 @@ def test_bad_path_is_one_line_exit_2_and_changes_nothing(workspace, capsys, setu
     ws, teacher = workspace
     setup(ws, teacher)
     fill = _fill(ws, teacher)
-    before = snapshot(ws.parent)
-    code, _, err = run_cli(capsys, [fill(a) for a in argv])
-    assert_one_clear_error(code, err, fill(message))
-    assert snapshot(ws.parent) == before
+    assert_refused_changing_nothing(capsys, ws.parent, [fill(a) for a in argv], fill(message))
 
 
 def test_an_error_line_never_echoes_more_than_a_few_hundred_characters(workspace, capsys):

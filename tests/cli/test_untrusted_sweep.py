@@ -30,7 +30,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))  # sweep_factory
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # sweep_spaces
 
-from test_bad_input import assert_one_clear_error, run_cli, snapshot  # noqa: E402
+from test_bad_input import assert_one_clear_error, assert_refused_changing_nothing, run_cli, snapshot  # noqa: E402
 
 Tamper = Callable[[Path, Path], None]  # (workspace, the sweep's copy in it) -> None
 
@@ -197,10 +197,7 @@ def test_a_crafted_sweep_is_refused_before_anything_runs(workspace, capsys, tamp
     ws, sweep = workspace
     tamper(ws, sweep)
     fill = lambda s: s.replace("{ws}", str(ws)).replace("{sweep}", str(sweep))  # noqa: E731
-    before = snapshot(ws.parent)
-    code, _, err = run_cli(capsys, [fill(a) for a in argv])
-    assert_one_clear_error(code, err, fill(message))
-    assert snapshot(ws.parent) == before
+    assert_refused_changing_nothing(capsys, ws.parent, [fill(a) for a in argv], fill(message))
     assert not marker(ws).exists()
 
 
@@ -323,11 +320,9 @@ def test_a_sweep_made_under_another_key_is_not_resumed_and_its_pickles_are_never
     monkeypatch.setenv("RAYKD_SWEEP_KEY", "someone else's key")
     path.write_text(json.dumps({**meta, "signature": provenance.sign(meta)}))
     monkeypatch.setenv("RAYKD_SWEEP_KEY", "this user's key")
-    before = snapshot(ws.parent)
-    code, _, err = run_cli(capsys, ["sweep", "--resume", str(sweep), "--quiet"])
-    assert_one_clear_error(code, err, "was not made under this user's raykd key")
+    err = assert_refused_changing_nothing(capsys, ws.parent, ["sweep", "--resume", str(sweep), "--quiet"],
+                                          "was not made under this user's raykd key")
     assert "pass --trust-sweep only for a sweep you made or trust" in err
-    assert snapshot(ws.parent) == before
     assert not marker(ws).exists()
 
 
