@@ -3,7 +3,7 @@
 Without greenlet, Optuna 5's GPSampler warns "falling back to sequential L-BFGS-B optimization"
 (optuna/_gp/batched_lbfgsb.py): its acquisition optimiser then runs its L-BFGS-B restarts one
 after another instead of batching their function evaluations. This times the asks of the default
-sweep's sampler (`raykd.distributed.space.make_sampler` on the embedded default space: its
+sweep's sampler (`raykd.search.space.make_sampler` on the embedded default space: its
 search dimensions, sampler type, seed and startup trials) over a 2-objective study of
 `--trials` trials, with and without greenlet, each in a fresh process, alternating (ABAB...) so
 that the machine's load falls on both. Trials are told a smooth synthetic (accuracy, speedup) of
@@ -38,7 +38,7 @@ def _child(greenlet: bool, trials: int, seed: int) -> dict:
     import optuna
     import torch
 
-    from raykd.distributed.space import load_space, make_sampler
+    from raykd.search.space import load_space, make_sampler
 
     torch.set_num_threads(1)  # a sweep's driver shares the machine with its trials
     optuna.logging.set_verbosity(optuna.logging.ERROR)

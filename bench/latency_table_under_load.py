@@ -43,7 +43,7 @@ def errors(table: LatencyTable, models: list[tuple[Any, float]]) -> dict[str, An
 def sweep_inputs(sweep: Path) -> dict[str, Any]:
     """What a table of `sweep` is timed on and scored against: its stored space, task, teacher
     (dense model and directory), latency batch, threads and workload, and its re-timed models."""
-    from raykd.distributed.space import parse_space
+    from raykd.search.space import parse_space
     from raykd.results.store import read_trials
     from raykd.task.io import load_solver
     from raykd.task.registry import load_task_plugin

@@ -39,7 +39,7 @@ def main() -> None:
     import torch
 
     from raykd.data import load_splits
-    from raykd.distributed.space import parse_space
+    from raykd.search.space import parse_space
     from raykd.distributed.sweep import run_sweep
     from raykd.method.chain import Chain
     from raykd.method.config import ChainConfig

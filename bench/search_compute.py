@@ -4,7 +4,7 @@ without Ray.
 
 Every study is an in-memory multi-objective Optuna study (directions from the space's
 objectives) driven by ask/tell, with the sampler a sweep of that type would use
-(`raykd.distributed.space.make_sampler`; the space's n_startup_trials / population_size, the
+(`raykd.search.space.make_sampler`; the space's n_startup_trials / population_size, the
 run's seed). Every trial samples the searched parameters from `Param.to_optuna()` (what Ray's
 OptunaSearch samples), builds `space.chain_config(params)` and runs the chain as a sweep worker
 does (`raykd.distributed.worker`: the sweep's teacher, statistics and latency table, the final
@@ -68,7 +68,7 @@ SAMPLERS = ("random", "tpe", "gp", "nsga2")
 def load_raw(path: str | None, sets: list[str]) -> dict[str, Any]:
     import yaml
 
-    from raykd.distributed.space import DEFAULT_SPACE_YAML
+    from raykd.search.space import DEFAULT_SPACE_YAML
 
     raw = yaml.safe_load(Path(path).read_text() if path else DEFAULT_SPACE_YAML)
     for item in sets:
@@ -82,7 +82,7 @@ def load_raw(path: str | None, sets: list[str]) -> dict[str, Any]:
 
 
 def space_for(raw: dict[str, Any], sampler: str | None = None, seed: int | None = None) -> Any:
-    from raykd.distributed.space import parse_space
+    from raykd.search.space import parse_space
 
     raw = json.loads(json.dumps(raw))
     if sampler is not None:
@@ -141,7 +141,7 @@ def study(raw: dict[str, Any], sampler: str, seed: int, halving: Any, budget: in
     """Yields the params of each trial, receives the chain's cached result; returns the log."""
     import optuna
 
-    from raykd.distributed.space import make_sampler
+    from raykd.search.space import make_sampler
     from raykd.search.successive_halving import SuccessiveHalving
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raykd.data import load_splits
 from raykd.measure import compare_latency, count_params
-from raykd.results.stats import accuracy_interval, mcnemar_exact
+from raykd.stats import accuracy_interval, mcnemar_exact
 from raykd.structures import structure_counts
 from raykd.task.io import load_solver
 from raykd.task.mwp import MWPTask

@@ -55,8 +55,8 @@ def part_bytes(root: str) -> dict[str, int]:
 
 
 def run(storage_root: str, args: argparse.Namespace, data: str) -> dict[str, Any]:
-    from raykd.distributed.space import parse_space
-    from raykd.distributed.sweep import run_sweep
+    from raykd.search.space import parse_space
+    from raykd.cli.sweep import sweep_then_retime as run_sweep  # the sweep, then its front re-timed (as `raykd sweep`)
 
     space = parse_space(sweep_space(storage_root, args.trials, args.rounds, args.workers, data))
     t0 = time.perf_counter()

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raykd.errors import ConfigError, DataError
-from raykd.results.stats import accuracy_interval, pack_correct
+from raykd.stats import accuracy_interval, pack_correct
 from raykd.task.hf_io import HFModelIO
 from raykd.task_interface import Batch, LoadedModel, TaskOutput, resolve_workload, task_plugin
 

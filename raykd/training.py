@@ -4,6 +4,10 @@ Pure PyTorch over the `Task` interface: AdamW with decoupled weight decay (none 
 norms), linear warm-up then linear decay, gradient clipping, evaluation on the validation split,
 early stopping with patience, and the best weights restored at the end. The distillation chain
 passes its own `loss_fn`; the teacher uses the task loss.
+
+Every call builds a fresh optimiser and schedule, so a chain that calls `fit` once per round (and
+once more for its final recovery phase) restarts the warm-up (`warmup_ratio` of the call's steps)
+and the linear decay each time: the AdamW moments start from zero with the new, smaller model.
 """
 
 from __future__ import annotations

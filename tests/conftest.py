@@ -57,8 +57,8 @@ def real_sweep(tmp_path_factory, tiny_teacher_dir) -> Path:
     run once per session and shared by the sweep and analysis tests."""
     from sweep_spaces import small_space
 
-    from raykd.distributed.space import parse_space
-    from raykd.distributed.sweep import run_sweep
+    from raykd.search.space import parse_space
+    from raykd.cli.sweep import sweep_then_retime as run_sweep  # the sweep, then its front re-timed (as `raykd sweep`)
 
     storage = tmp_path_factory.mktemp("sweeps")
     raw = small_space(tiny_teacher_dir, storage, resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1})

@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 
 from raykd import storage
+from raykd.analysis.confine import check_stored_inputs
+from raykd.analysis.export import _checkpoint_uri
+from raykd.analysis.sweep import open_sweep
 from raykd.errors import RaykdInputError
+from raykd.results.pareto import pareto_mask
+from raykd.results.store import update_pareto, write_trial
+from raykd.search.space import SweepSpace, parse_space
 
 MAX_POINTS = 12  # front + runners-up timed together (each is a whole model in memory)
 BOOTSTRAP = 2000
@@ -42,8 +48,6 @@ BOOTSTRAP = 2000
 
 def retime_candidates(sw: Any, objectives: Any = None, cap: int = MAX_POINTS) -> list[str]:
     """Trial ids of the front, then of the next non-dominated layer, at most `cap` in all."""
-    from raykd.results.pareto import pareto_mask
-
     objs = sw.resolve_objectives(objectives)
     df = sw.df
     first = df[pareto_mask(df, objs)]
@@ -95,9 +99,8 @@ def time_session(groups: list[dict[str, Any]], *, rounds: int, device: str,
     interleaved comparison, each with its own sweep's batch and workload; (workload per group, ms
     per round per name "<group>:teacher" / "<group>:<trial id>"). Module level:
     `raykd.analysis.retime_session` runs it in a fresh process."""
-    from raykd.distributed.space import parse_space
-    from raykd.measure import compare_latency
-    from raykd.task_interface import resolve_workload
+    from raykd.measure import compare_latency  # deferred, as torch is: reading a sweep (raykd.analysis) imports
+    from raykd.task_interface import resolve_workload  # no torch; only timing does
 
     calls, workloads = {}, []
     for g, group in enumerate(groups):
@@ -163,13 +166,7 @@ def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3,
     point, its data, teacher and checkpoints must lie inside it (`raykd.analysis.confine`), all
     checked before anything is imported, downloaded or loaded. `trusted` (`--trust-sweep`: the
     user made these sweeps) lets an import-path plug-in and data outside the sweep through."""
-    import torch
-
-    from raykd.analysis.confine import check_stored_inputs
-    from raykd.analysis.export import _checkpoint_uri
-    from raykd.analysis.sweep import open_sweep
-    from raykd.distributed.space import parse_space
-    from raykd.results.store import update_pareto, write_trial
+    import torch  # deferred: `raykd pareto` without --retime and notebooks open sweeps without torch
 
     if sessions < 1 or rounds < 2 * sessions:
         raise RaykdInputError(f"re-timing needs at least 2 rounds per session: {rounds} rounds for {sessions} sessions")
@@ -238,3 +235,21 @@ def retime_fronts(sweep_uris: list[str], *, rounds: int = 30, sessions: int = 3,
             write_trial(uri, {**stored[rec["trial_id"]], **rec})
         update_pareto(uri)
     return out
+
+
+def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
+    """Re-time the front and its runners-up side by side with the teacher (what `raykd pareto
+    --retime` does), in the driver, on the trials' device and thread count, so the front a sweep
+    prints and stores carries measured speedups with intervals, not only predictions. Called after
+    the sweep's Ray work (`raykd.cli.sweep.sweep_then_retime`), never from `raykd.distributed`."""
+    import torch  # deferred: see retime_fronts
+
+    device = "cuda" if space.resources.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
+    threads = trial_threads(space) if device == "cpu" else None
+    try:
+        retime_front(root, rounds=int(space.speed["retime_rounds"]), sessions=int(space.speed["retime_sessions"]),
+                     device=device, threads=threads, log=log, trusted=True)  # the space this run was given
+    except RaykdInputError as exc:
+        # no complete trial, or a checkpoint that cannot be read: said, and the sweep's rows stand
+        # as they are (the re-timing writes nothing until every figure exists)
+        log(f"not re-timed: {exc}")

@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+from raykd.analysis.retime import time_session
+from raykd.errors import RaykdInputError
+
 
 def main(argv: list[str]) -> int:
-    from raykd.analysis.retime import time_session
-    from raykd.errors import RaykdInputError
-
     spec_path, out_path = argv
     spec = json.loads(Path(spec_path).read_text())
     try:

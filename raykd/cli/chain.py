@@ -96,7 +96,7 @@ def print_round_table(records: list[dict[str, Any]], teacher: dict[str, Any]) ->
     from rich.console import Console
     from rich.table import Table
 
-    from raykd.results.stats import format_accuracy
+    from raykd.stats import format_accuracy
 
     table = Table(title=f"chain (teacher valid accuracy {format_accuracy(teacher)}; intervals 95% Wilson; "
                         "vs teacher: problems lost/gained, exact McNemar p)")

@@ -7,12 +7,17 @@ and the teacher are scored on the held-out fold. The held-out folds' per-problem
 teacher and each round's students are paired over all the problems (~1,100 for ASDiv-A's train +
 valid instead of 122). Resumable per fold and per round: a finished fold is never retrained, a fold's
 teacher is kept in its directory, and its chain resumes after its last finished round. Folds run one
-after another in this process (not as parallel Ray jobs).
+after another in this process, or as parallel Ray tasks (--parallel, --ray-address).
+
+--from RUN --trial ID confirms a stored sweep's trial: the data, seed, teacher recipe and the trial's
+chain settings are taken from the sweep (docs/cv.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import math
 import re
@@ -21,6 +26,7 @@ from typing import Any
 
 from raykd.cli.args import BATCH, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, SEED, add_device, add_threads, int_at_least, number
 from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
+from raykd.cli.cv_pool import pool_folds, print_pooled
 
 CV_ENTRIES = re.compile(r"cv\.json|pooled\.json|fold-\d{2,}")
 CV_NAME, FOLD_NAME, POOLED_NAME = "cv.json", "fold.json", "pooled.json"
@@ -29,12 +35,19 @@ CV_NAME, FOLD_NAME, POOLED_NAME = "cv.json", "fold.json", "pooled.json"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cv", help="k-fold cross-validation of teacher + chain, pooled paired comparison",
                        description=__doc__)
-    p.add_argument("--data", required=True, help="data spec (a directory, FILE, asdiv-a:PATH, synthetic:N); its splits "
-                                                 "named by --pool are pooled and cut into folds")
-    add_output(p, "--out", kind="cv", inputs=("config",),
+    p.add_argument("--data", help="data spec (a directory, FILE, asdiv-a:PATH, synthetic:N); its splits "
+                                  "named by --pool are pooled and cut into folds (with --from: the sweep's)")
+    p.add_argument("--from", dest="from_run", metavar="RUN",
+                   help="a sweep directory (<storage>/<name>, a local path or s3:// / gs:// URI): cross-validate its "
+                        "trial --trial with the sweep's data, seed and teacher recipe and the trial's chain settings")
+    p.add_argument("--trial", metavar="ID", help="with --from: the trial to confirm (see `raykd pareto RUN`)")
+    p.add_argument("--trust-sweep", action="store_true",
+                   help="with --from: the sweep is yours, so its data may lie outside it, its task may be an import "
+                        "path and its teacher encoder a hub name or path (docs/security.md)")
+    add_output(p, "--out", kind="cv", inputs=("config", "from_run"),
                help="the CV directory: cv.json, fold-NN/ (teacher/, chain/, fold.json), pooled.json")
     p.add_argument("--folds", type=int_at_least(2, 100), default=5, help="number of folds (default 5)")
-    p.add_argument("--seed", type=SEED, default=0, help="fold, split and training seed")
+    p.add_argument("--seed", type=SEED, help="fold, split and training seed (default 0; with --from: the sweep's)")
     p.add_argument("--pool", default="train,valid,test",
                    help="the data spec's splits pooled into the folds (default all: for a directory with train.json "
                         "and valid.json such as ASDiv-A's, valid.json is the 'test' split)")
@@ -48,37 +61,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--encoder", help="teacher: pretrained encoder (hub name, local path or 'minilm')")
     src.add_argument("--preset", choices=["tiny"], help="teacher: small random encoder (default when no --encoder)")
-    p.add_argument("--epochs", type=POSITIVE, default=30, help="teacher epochs (default 30)")
-    p.add_argument("--batch-size", type=BATCH, default=32)
+    p.add_argument("--epochs", type=POSITIVE, help="teacher epochs (default 30)")
+    p.add_argument("--batch-size", type=BATCH, help="teacher batch size (default 32)")
     p.add_argument("--lr", type=POSITIVE_NUMBER, help="teacher encoder learning rate (default 1e-3 tiny, 5e-5 pretrained)")
     p.add_argument("--head-lr", type=number(0.0), help="teacher decoder learning rate")
-    p.add_argument("--patience", type=POSITIVE, default=5, help="teacher early-stopping patience (evaluations)")
-    p.add_argument("--max-steps", type=NON_NEGATIVE, default=0, help="teacher: hard cap on optimiser steps (0: none)")
-    p.add_argument("--encoder-layers", type=int_at_least(0, 64), default=0, help="tiny preset: encoder layers")
-    p.add_argument("--encoder-heads", type=int_at_least(0, 128), default=0, help="tiny preset: heads per layer")
+    p.add_argument("--patience", type=POSITIVE, help="teacher early-stopping patience (evaluations, default 5)")
+    p.add_argument("--max-steps", type=NON_NEGATIVE, help="teacher: hard cap on optimiser steps (default 0: none)")
+    p.add_argument("--encoder-layers", type=int_at_least(0, 64), help="tiny preset: encoder layers")
+    p.add_argument("--encoder-heads", type=int_at_least(0, 128), help="tiny preset: heads per layer")
     p.add_argument("--config", help="YAML file of chain settings (docs/method.md)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one chain setting (YAML value)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one chain setting (YAML value); with --from, over the trial's settings")
     add_threads(p)
     add_device(p)
+    par = p.add_argument_group("parallel folds (Ray)")
+    par.add_argument("--parallel", action="store_true",
+                     help="run the folds as parallel Ray tasks on a local Ray started here (this machine's CPUs)")
+    par.add_argument("--ray-address", metavar="ADDR",
+                     help="run the folds as parallel Ray tasks on a running cluster (HOST:PORT, ray://..., auto); "
+                          "its nodes must see --out (a shared disk)")
+    par.add_argument("--cpus-per-fold", type=POSITIVE_NUMBER, metavar="N",
+                     help="CPUs each fold's task asks Ray for (default: --threads, else 1); its torch threads too "
+                          "unless --threads says otherwise")
+    par.add_argument("--gpus-per-fold", type=number(0.0), default=0.0, metavar="G",
+                     help="GPUs each fold's task asks Ray for (default 0; give --device cuda to train on them)")
     p.add_argument("--quiet", action="store_true")
     add_json_flag(p)
     p.set_defaults(func=run)
 
 
+TEACHER_FLAGS = {"data": "--data", "config": "--config", "encoder": "--encoder", "preset": "--preset",
+                 "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "head_lr": "--head-lr",
+                 "patience": "--patience", "max_steps": "--max-steps", "encoder_layers": "--encoder-layers",
+                 "encoder_heads": "--encoder-heads"}
+"""Flags that say what is cross-validated: with --from the sweep says it, so they are refused."""
+
+
 def run(args: argparse.Namespace) -> int:
-    from raykd.cli.chain import load_chain_config
-    from raykd.errors import ConfigError
     from raykd.outputs import check_resumable_dir
 
     out = check_resumable_dir(args.out, CV_ENTRIES, what="cross-validation", flag="--out")  # prepare_outputs checked it too
-    config = load_chain_config(args.config, args.set)
-    if not config.test_every_round:
-        raise ConfigError("raykd cv scores every round on the held-out fold: test_every_round must stay true")
-    teacher = _teacher_settings(args)
+    config, teacher, source = _what_to_validate(args)
+    resources = _fold_resources(args)
     pool = _pool_names(args.pool)
     set_threads(args.threads)
     problems = _pooled_problems(args.data, pool, args.seed)
     if len(problems) < 2 * args.folds:
+        from raykd.errors import ConfigError
+
         raise ConfigError(f"{args.data}: {len(problems)} problems cannot make {args.folds} folds of two or more")
     _check_folds(problems, args)
     from raykd.resume import check_resume, problems_digest
@@ -88,16 +118,16 @@ def run(args: argparse.Namespace) -> int:
                 "teacher": teacher, "chain": config.to_dict()}
     stored = _read_json(out / CV_NAME)
     check_resume(stored.get("settings") if stored else None, settings, what="cross-validation", where=out)
-    out.mkdir(parents=True, exist_ok=True)
-    if stored is None:
-        _write_json(out / CV_NAME, {"settings": settings})
-    log = (lambda _m: None) if (args.quiet or args.json) else print
-    log(f"cv {args.data}: {len(problems)} problems ({'+'.join(pool)}), {args.folds} folds, seed {args.seed}")
-    done = []
-    for fold in range(args.folds):
-        if args.fold_limit is not None and len(done) >= args.fold_limit:
-            break
-        done.append(run_fold(args, out, problems, fold, config, teacher, log))
+    wanted = list(range(args.folds if args.fold_limit is None else min(args.folds, args.fold_limit)))
+    todo = [f for f in wanted if not (out / f"fold-{f + 1:02d}" / FOLD_NAME).is_file()]
+    with contextlib.ExitStack() as stack:
+        runner = None
+        if resources is not None and todo:  # Ray connected and the folds' placement checked before anything is written
+            from raykd.distributed.cv import fold_cluster
+
+            runner = stack.enter_context(fold_cluster(resources, address=args.ray_address))
+        done = _run_folds(args, out, problems, wanted, config, teacher, settings, stored, source, runner)
+    log = _log(args)
     if len(done) < args.folds:
         log(f"{len(done)} of {args.folds} folds done; run the same command again to continue")
         if args.json:
@@ -111,6 +141,120 @@ def run(args: argparse.Namespace) -> int:
         print_pooled(pooled)
         print(f"pooled table: {out / POOLED_NAME}")
     return 0
+
+
+def _log(args: argparse.Namespace) -> Any:
+    return (lambda _m: None) if (args.quiet or args.json) else print
+
+
+def _run_folds(args: argparse.Namespace, out: Path, problems: list[Any], wanted: list[int], config: Any,
+               teacher: dict[str, Any], settings: dict[str, Any], stored: dict[str, Any] | None,
+               source: dict[str, Any] | None, runner: Any) -> list[dict[str, Any]]:
+    """cv.json (first run), then the folds `wanted`: here one after another, or on Ray through
+    `runner` (None also when every one of them is done). Returns the fold records in fold order."""
+    out.mkdir(parents=True, exist_ok=True)
+    if stored is None:  # where the settings came from: beside them, not part of the resume check
+        _write_json(out / CV_NAME, {"settings": settings, **({"from": source} if source else {})})
+    log = _log(args)
+    if source:
+        log(f"cv of trial {source['trial']} ({source['status']}) of sweep {source['sweep']}")
+    log(f"cv {args.data}: {len(problems)} problems ({'+'.join(settings['pool'])}), {args.folds} folds, seed {args.seed}")
+    if runner is None:
+        return [run_fold(args, out, problems, fold, config, teacher, log) for fold in wanted]
+    return _run_parallel(args, out, problems, wanted, config, teacher, runner, log)
+
+
+def _what_to_validate(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+    """(chain config, teacher settings, source): from the flags, or with --from from the sweep's
+    trial (`raykd.cli.cv_sweep`). Sets args.data and args.seed to what the folds use."""
+    from raykd.cli.chain import load_chain_config
+    from raykd.errors import ConfigError
+
+    source = None
+    if args.from_run is None and args.trial is None:
+        if args.trust_sweep:
+            raise ConfigError("--trust-sweep is for --from RUN (a sweep whose data and teacher settings cv reads)")
+        if args.data is None:
+            raise ConfigError("give --data (with the teacher and chain settings), or --from RUN --trial ID")
+        args.seed = 0 if args.seed is None else args.seed
+        config = load_chain_config(args.config, args.set)
+        teacher = _teacher_settings(args)
+    else:
+        if args.from_run is None:
+            raise ConfigError("--trial ID names a trial of the sweep given by --from RUN")
+        if args.trial is None:
+            raise ConfigError(f"--from {args.from_run} needs --trial ID: the trial to confirm (`raykd pareto "
+                              f"{args.from_run}` lists them)")
+        given = [flag for dest, flag in TEACHER_FLAGS.items() if getattr(args, dest) is not None]
+        if given:
+            raise ConfigError(f"--from takes the data, teacher and chain settings from the sweep's trial: {', '.join(given)} "
+                              "cannot be given with it (--set changes one chain setting; --seed, --folds, --pool and "
+                              "--valid-fraction are the cross-validation's own)")
+        from raykd.cli.cv_sweep import read_sweep_trial, reseeded, trial_chain_config
+
+        trial = read_sweep_trial(args.from_run, args.trial, trusted=args.trust_sweep)
+        args.data = trial.data
+        args.seed = trial.seed if args.seed is None else args.seed
+        if args.seed != trial.seed:  # one seed for folds, data and training, as without --from
+            trial = reseeded(trial, args.seed)
+        config = trial_chain_config(trial, args.set)
+        teacher = trial.teacher
+        source = {"sweep": trial.sweep, "trial": trial.trial_id, "status": trial.status,
+                  "set": list(args.set), "sweep_seed": trial.seed}
+    if not config.test_every_round:
+        raise ConfigError("raykd cv scores every round on the held-out fold: test_every_round must stay true")
+    return config, teacher, source
+
+
+def _fold_resources(args: argparse.Namespace) -> Any:
+    """The per-fold Ray resources with --parallel / --ray-address; None for folds in this process."""
+    from raykd.errors import ConfigError
+
+    parallel = args.parallel or args.ray_address is not None
+    if not parallel:
+        if args.cpus_per_fold is not None or args.gpus_per_fold:
+            raise ConfigError("--cpus-per-fold and --gpus-per-fold are for parallel folds (--parallel or --ray-address)")
+        return None
+    if args.parallel and args.ray_address is not None:
+        raise ConfigError("--parallel starts a local Ray and --ray-address connects to a running one: give one of them")
+    if args.gpus_per_fold and not str(args.device).startswith("cuda"):
+        raise ConfigError(f"--gpus-per-fold {args.gpus_per_fold:g} with --device {args.device}: give --device cuda to "
+                          "train on the GPUs the folds ask for")
+    from raykd.distributed.cv import FoldResources
+
+    return FoldResources(cpus=args.cpus_per_fold or float(args.threads or 1), gpus=args.gpus_per_fold)
+
+
+def _run_parallel(args: argparse.Namespace, out: Path, problems: list[Any], wanted: list[int], config: Any,
+                  teacher: dict[str, Any], runner: Any, log: Any) -> list[dict[str, Any]]:
+    """The folds in `wanted` as parallel Ray tasks (`raykd.distributed.cv`); a fold with its
+    record is read, never submitted. Returns the records in fold order, as the sequential path."""
+    records: dict[int, dict[str, Any]] = {}
+    for fold in wanted:
+        stored = _read_json(out / f"fold-{fold + 1:02d}" / FOLD_NAME)
+        if stored is not None:
+            log(f"fold {fold + 1}: done earlier")
+            records[fold] = stored
+    todo = [f for f in wanted if f not in records]
+    if todo:
+        threads = args.threads or max(1, math.ceil(runner.resources.cpus))
+        work = functools.partial(fold_in_worker, args, out, problems, config, teacher, threads)
+        for fold, record in runner.run(work, todo, log).items():
+            path = out / f"fold-{fold + 1:02d}" / FOLD_NAME
+            if not path.is_file():  # a cluster without a shared disk: the record is kept here all the same
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_json(path, record)
+            records[fold] = record
+    return [records[f] for f in wanted]
+
+
+def fold_in_worker(args: argparse.Namespace, out: Path, problems: list[Any], config: Any, teacher: dict[str, Any],
+                   threads: int, fold: int) -> tuple[dict[str, Any], list[str]]:
+    """One fold inside a Ray task: the sequential path's `run_fold`, with its torch threads fixed
+    and its log lines returned (a worker's console is not the user's)."""
+    set_threads(threads)
+    lines: list[str] = []
+    return run_fold(args, out, problems, fold, config, teacher, lines.append, bars=False), lines
 
 
 def _check_folds(problems: list[Any], args: argparse.Namespace) -> None:
@@ -138,11 +282,14 @@ def _teacher_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.encoder:
         check_encoder_source(args.encoder)
     lrs = learning_rates(args)
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
     try:
         spec = SolverSpec(encoder=args.encoder, preset=None if args.encoder else "tiny",
-                          encoder_layers=args.encoder_layers, encoder_heads=args.encoder_heads)
-        fit = FitConfig(epochs=args.epochs, batch_size=args.batch_size, patience=args.patience,
-                        max_steps=args.max_steps, seed=args.seed, **lrs)
+                          encoder_layers=given(args.encoder_layers, 0), encoder_heads=given(args.encoder_heads, 0))
+        fit = FitConfig(epochs=given(args.epochs, 30), batch_size=given(args.batch_size, 32),
+                        patience=given(args.patience, 5), max_steps=given(args.max_steps, 0), seed=args.seed, **lrs)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return {"spec": dict(spec.__dict__), "fit": fit.to_dict()}
@@ -174,9 +321,10 @@ def _pooled_problems(spec: str, pool: list[str], seed: int) -> list[Any]:
 
 
 def run_fold(args: argparse.Namespace, out: Path, problems: list[Any], fold: int, config: Any,
-             teacher: dict[str, Any], log: Any) -> dict[str, Any]:
+             teacher: dict[str, Any], log: Any, *, bars: bool = True) -> dict[str, Any]:
     """One fold: its teacher (trained unless its directory holds one), its chain (resumed), and its
-    held-out results (fold.json, written last: a fold with one is done and never rerun)."""
+    held-out results (fold.json, written last: a fold with one is done and never rerun). `bars`:
+    progress bars (off in a Ray task, whose console nobody reads)."""
     fold_dir = out / f"fold-{fold + 1:02d}"
     stored = _read_json(fold_dir / FOLD_NAME)
     if stored is not None:
@@ -200,14 +348,14 @@ def run_fold(args: argparse.Namespace, out: Path, problems: list[Any], fold: int
             f"(valid {len(splits['valid'])}, held out {len(splits['test'])})")
         fold_dir.mkdir(parents=True, exist_ok=True)
         train_teacher(splits, SolverSpec(**teacher["spec"]), FitConfig(**teacher["fit"]), teacher_dir, device=args.device,
-                      progress=not (args.quiet or args.json), extra_config={"data": args.data, "cv_fold": fold + 1})
+                      progress=bars and not (args.quiet or args.json), extra_config={"data": args.data, "cv_fold": fold + 1})
     model, tokenizer, _ = load_solver(teacher_dir)
     model = model.to(args.device)
     task = MWPTask(tokenizer, model.vocab, splits)
     quiet = args.quiet or args.json
     chain = Chain(task, model, config, SolverIO(tokenizer), fold_dir / "chain",
                   make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
-                  progress=not quiet, log=log,
+                  progress=bars and not quiet, log=log,
                   on_round=None if quiet else (lambda rec, _d: log(f"fold {fold + 1}: round {rec['round']}, held-out "
                                                                    f"accuracy {rec.get('test_accuracy', math.nan):.3f}, "
                                                                    f"speedup {rec['speedup']:.3f}x")))
@@ -230,75 +378,6 @@ def run_fold(args: argparse.Namespace, out: Path, problems: list[Any], fold: int
     log(f"fold {fold + 1}: teacher {held['accuracy']:.3f} on {len(ids)} held-out problems; "
         f"{len(rounds)} round(s) done")
     return summary
-
-
-def pool_folds(folds: list[dict[str, Any]], *, margin_points: float) -> dict[str, Any]:
-    """One table over every problem of every held-out fold: the teacher and each round's students,
-    accuracy with its Wilson interval, and against the teacher on the same problems the paired
-    difference (Newcombe interval, points), exact McNemar p and non-inferiority at the margin."""
-    from raykd.results.stats import accuracy_interval, margin_from_points, paired_difference, unpack_correct
-
-    margin = margin_from_points(margin_points)
-    teacher: list[bool] = []
-    ids: list[str] = []
-    for f in folds:
-        teacher += unpack_correct(f["teacher_correct"], f["n"])
-        ids += f["problem_ids"]
-    if len(set(ids)) != len(ids):
-        raise RuntimeError("the pooled folds evaluate a problem twice")
-    rounds = sorted({r["round"] for f in folds for r in f["rounds"]})
-    rows = [{"model": "teacher", "round": 0, **_accuracy(accuracy_interval(teacher)), "speedup": 1.0,
-             "speedup_min": 1.0, "speedup_max": 1.0}]
-    for r in rounds:
-        flags: list[bool] = []
-        speeds, params = [], []
-        for f in folds:
-            (rec,) = [x for x in f["rounds"] if x["round"] == r] or [None]
-            if rec is None:
-                raise RuntimeError(f"fold {f['fold']} has no round {r}")
-            flags += unpack_correct(rec["test_accuracy_correct"], rec["test_accuracy_n"])
-            speeds.append(float(rec["speedup"]))
-            params.append(rec.get("params"))
-        diff = paired_difference(teacher, flags)
-        lost = sum(1 for t, s in zip(teacher, flags) if t and not s)
-        gained = sum(1 for t, s in zip(teacher, flags) if s and not t)
-        rows.append({"model": f"round {r}", "round": r, **_accuracy(accuracy_interval(flags)),
-                     "speedup": math.exp(sum(math.log(s) for s in speeds) / len(speeds)),  # geometric mean over folds
-                     "speedup_min": min(speeds), "speedup_max": max(speeds),
-                     "params": sum(params) / len(params) if all(p is not None for p in params) else None,
-                     "accuracy_diff": diff.difference, "accuracy_diff_low": diff.low, "accuracy_diff_high": diff.high,
-                     "accuracy_p_vs_teacher": diff.p_value, "accuracy_lost": lost, "accuracy_gained": gained,
-                     "non_inferior": diff.non_inferior(margin)})
-    return {"n": len(ids), "folds": len(folds), "margin_points": margin_points, "interval": "newcombe-hybrid-score, 95%",
-            "teacher_fold_accuracy": [f["teacher_accuracy"] for f in folds],
-            "teacher_fold_valid_accuracy": [f["teacher_valid_accuracy"] for f in folds],
-            "rows": rows}
-
-
-def _accuracy(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {"accuracy": metrics["accuracy"], "accuracy_n": metrics["n"], "accuracy_ci_low": metrics["ci_low"],
-            "accuracy_ci_high": metrics["ci_high"]}
-
-
-def print_pooled(pooled: dict[str, Any]) -> None:
-    """The pooled table for people: points, with the intervals."""
-    margin = pooled["margin_points"]
-    folds = ", ".join(f"{100 * a:.1f}" for a in pooled["teacher_fold_accuracy"])
-    print(f"pooled over {pooled['folds']} held-out folds, {pooled['n']} problems, each evaluated once "
-          f"(teacher per fold: {folds}%)")
-    head = f"{'model':<9} {'accuracy % [95% CI]':<22} {'Δ pt [95% CI]':<24} {'McNemar p':>9} {'-lost/+gained':>13} " \
-           f"{'speedup (min-max)':>19}  not worse by {margin:g} pt"
-    print(head)
-    for r in pooled["rows"]:
-        acc = f"{100 * r['accuracy']:.1f} [{100 * r['accuracy_ci_low']:.1f}, {100 * r['accuracy_ci_high']:.1f}]"
-        if r["round"] == 0:
-            print(f"{r['model']:<9} {acc:<22} {'–':<24} {'–':>9} {'–':>13} {'1.00x':>19}  –")
-            continue
-        diff = f"{100 * r['accuracy_diff']:+.1f} [{100 * r['accuracy_diff_low']:+.1f}, {100 * r['accuracy_diff_high']:+.1f}]"
-        speed = f"{r['speedup']:.2f}x ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})"
-        lg = f"-{r['accuracy_lost']}/+{r['accuracy_gained']}"
-        print(f"{r['model']:<9} {acc:<22} {diff:<24} {r['accuracy_p_vs_teacher']:>9.2g} {lg:>13} {speed:>19}  "
-              f"{'yes' if r['non_inferior'] else 'no'}")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

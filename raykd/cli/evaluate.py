@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(metrics)
         return 0
-    from raykd.results.stats import format_accuracy
+    from raykd.stats import format_accuracy
 
     print(f"n {metrics['n']} (skipped rows: {metrics['skipped_rows']})")
     print(f"answer accuracy   {format_accuracy(metrics)}")

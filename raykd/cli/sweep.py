@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import time
+from typing import Any
 
 from raykd.cli.args import int_at_least, sweep_name
-from raykd.distributed.space import MAX_NUM_SAMPLES
 from raykd.cli.common import add_json_flag, print_json
+from raykd.errors import ConfigError
+from raykd.search.preflight import check_new_sweep
+from raykd.search.space import MAX_NUM_SAMPLES, SweepSpace, load_space
+from raykd.storage import check_storage_uri
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,12 +38,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def sweep_then_retime(space: SweepSpace | None = None, **kwargs: Any) -> Any:
+    """`raykd sweep`'s two steps: the sweep on Ray (`raykd.distributed.sweep.run_sweep`, same
+    arguments), then, with Ray shut down, the re-timing of its front (`speed.retime_rounds` > 0:
+    `raykd.analysis.retime.retime_at_end`); the returned `SweepOutcome` holds the re-timed front.
+    The orchestration lives here, above both, so `raykd.distributed` never imports `raykd.analysis.retime`."""
+    from raykd.analysis.retime import retime_at_end  # deferred: pandas, pyarrow (~1 s), needed after the sweep only
+    from raykd.distributed.sweep import run_sweep  # deferred: pyarrow and the searcher (~1.4 s); Ray itself once it runs
+    from raykd.results.store import read_pareto
+
+    outcome = run_sweep(space, **kwargs)
+    if outcome.space is not None and outcome.space.speed.get("retime_rounds"):
+        start = time.perf_counter()
+        retime_at_end(outcome.root, outcome.space, kwargs.get("log", print))
+        outcome = dataclasses.replace(outcome, front=read_pareto(outcome.root).to_pandas(),
+                                      wall_s=outcome.wall_s + time.perf_counter() - start)  # the command's whole time
+    return outcome
+
+
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from raykd.distributed.space import load_space
-    from raykd.errors import ConfigError
-
     if args.trust_sweep and not args.resume:
         raise ConfigError("--trust-sweep is for --resume DIR (a space file given with --space is trusted already)")
     space = None
@@ -48,26 +68,18 @@ def run(args: argparse.Namespace) -> int:
         if args.num_samples is not None:
             changes["num_samples"] = args.num_samples
         space = dataclasses.replace(space, **changes)
-        from raykd.search.preflight import check_new_sweep
-
         # data, teacher, storage, constraints: refused here, in seconds, not after Ray has started
         check_new_sweep(space, storage_root=args.storage, source=args.space or "embedded default space")
     elif args.space or args.data or args.num_samples or args.name or args.storage:
         raise ConfigError("--resume takes the sweep stored at DIR as it was created (its own copy of the space): "
                           "drop --space/--data/--num-samples/--name/--storage")
-    from raykd.storage import check_storage_uri
-
     for flag, where in (("--storage", args.storage), ("--resume", args.resume)):
         if where:  # a symlink loop, an over-long name, an S3 bucket with no region: one line, before Ray
             check_storage_uri(where, flag)
-    from raykd.distributed.sweep import run_sweep  # (imports Ray's libraries: after the checks above)
-
     if args.autoscaling:
-        import os
-
         os.environ["RAYKD_AUTOSCALING"] = "1"
     quiet = args.quiet or args.json
-    outcome = run_sweep(space, storage_root=args.storage, name=args.name, address=args.address, resume=args.resume,
+    outcome = sweep_then_retime(space, storage_root=args.storage, name=args.name, address=args.address, resume=args.resume,
                         trusted=args.trust_sweep, progress=not quiet, verbose=args.verbose and not quiet, log=(lambda _m: None) if quiet else print)
     front = outcome.front
     cols = [c for c in ("trial_id", "accuracy", "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher",
@@ -79,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({"sweep": outcome.root, "trials": outcome.num_trials, "wall_s": round(outcome.wall_s, 1),
                     "front": front[cols + hp].to_dict(orient="records")})
         return 0
-    from raykd.analysis import open_sweep
+    from raykd.analysis import open_sweep  # deferred: pandas, pyarrow (~1 s), not needed for --json or a refused space
     from raykd.cli.pareto import print_table
 
     print(f"\nsweep {outcome.root}: {outcome.num_trials} trials in {outcome.wall_s:.0f} s; Pareto front ({len(front)} points):")

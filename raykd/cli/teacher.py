@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         print("left out of training: " + ", ".join(f"{n} {reason}" for reason, n in report.skipped_train.items()))
     print(f"trained {summary['steps']} steps ({summary['epochs']} epochs, stopped by {summary['stopped']}) in "
           f"{summary['wall_s']} s on {report.device} with {report.threads} threads, {summary['examples_per_s']} examples/s")
-    from raykd.results.stats import format_accuracy
+    from raykd.stats import format_accuracy
 
     for name, metrics in (("valid", report.valid), ("test", report.test)):
         if metrics:
@@ -160,7 +160,7 @@ def run_plugin(args: argparse.Namespace, plugin: TaskPlugin) -> int:
     if args.json:
         print_json({"out": args.out, "task": plugin.name, **report})
         return 0
-    from raykd.results.stats import format_accuracy
+    from raykd.stats import format_accuracy
 
     for name in ("zero_shot_valid", "valid", "test"):
         if report.get(name):

@@ -17,7 +17,7 @@ from ray.tune import Callback
 
 from raykd import storage
 from raykd.errors import ConfigError
-from raykd.distributed.space import SweepSpace
+from raykd.search.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
 from raykd.search.successive_halving import SCHEDULER_TYPE
 
@@ -25,7 +25,7 @@ FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "id
                  "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original",
                  "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size")
 # Accuracy with its n, 95% Wilson interval, per-problem bits, the paired test against the teacher and
-# the paired difference with its interval (raykd.results.stats.accuracy_fields), for the valid and the test split.
+# the paired difference with its interval (raykd.stats.accuracy_fields), for the valid and the test split.
 STATS_COLUMNS = tuple(f"{split}_{key}" for split in ("accuracy", "test_accuracy")
                       for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct",
                                   "diff", "diff_low", "diff_high"))

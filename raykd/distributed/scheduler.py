@@ -16,7 +16,7 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raykd import storage
-from raykd.distributed.space import SweepSpace
+from raykd.search.space import SweepSpace
 from raykd.distributed.worker import CHAIN_DONE
 from raykd.search.successive_halving import SuccessiveHalving
 

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from raykd.distributed.space import SweepSpace, make_sampler
+from raykd.search.space import SweepSpace, make_sampler
 from raykd.distributed.worker import CHAIN_DONE
 
 MAX_REJECTIONS = 500

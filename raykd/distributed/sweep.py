@@ -26,10 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from raykd import provenance, storage
+from raykd import __version__, provenance, storage
+from raykd.analysis.confine import check_stored_inputs
+from raykd.distributed.data_staging import stage_data
 from raykd.distributed.searcher import make_searcher  # noqa: F401  (re-exported)
-from raykd.distributed.space import SweepSpace, parse_space
+from raykd.distributed.teacher import prepare_teacher_as_ray_work, weights_digest
 from raykd.errors import ConfigError
+from raykd.outputs import check_writable
+from raykd.results.store import read_pareto, read_trials, trial_uri
+from raykd.resume import check_resume
+from raykd.search.preflight import check_ray_address
+from raykd.search.space import SweepSpace, parse_space
+
+# Imports of Ray, and of raykd.distributed modules that import Ray (console, results, scheduler,
+# space), stay inside the functions that use them: Ray costs seconds to import, and the helpers
+# here (placement, resume checks, ray_config_env) run before Ray starts or without it.
 
 TRIAL_SLOT = "trial_slot"
 META_NAME = "sweep.json"
@@ -187,8 +198,6 @@ def _console(space: SweepSpace, root: str, stream: Any, *, progress: bool, verbo
     from raykd.distributed.console import SweepConsole
 
     def read_row(trial_id: str) -> dict[str, Any] | None:
-        from raykd.results.store import trial_uri
-
         try:  # the row ResultsCallback has just written: the sweep's record of how the trial ended
             import pyarrow.parquet as pq
 
@@ -198,8 +207,6 @@ def _console(space: SweepSpace, root: str, stream: Any, *, progress: bool, verbo
         return rows[0] if rows else None
 
     try:
-        from raykd.results.store import read_trials
-
         done = sum(st != "rejected" for st in read_trials(root).column("status").to_pylist())  # (a resumed sweep's)
     except Exception:  # a new sweep: no results yet
         done = 0
@@ -227,6 +234,7 @@ class SweepOutcome:
     num_trials: int
     front: Any  # pandas DataFrame of the Pareto front
     wall_s: float
+    space: SweepSpace | None = None  # the space the sweep ran (a resumed sweep's: the stored one)
 
 
 def run_sweep(
@@ -241,7 +249,8 @@ def run_sweep(
     log=print,
     trusted: bool = False,
 ) -> SweepOutcome:
-    """Run (or resume) a sweep; returns the stored Pareto front.
+    """Run (or resume) a sweep; returns the stored Pareto front. The front's re-timing
+    (`speed.retime_rounds`) is the caller's next step: `raykd.cli.sweep.sweep_then_retime`.
 
     A sweep to resume is data (docs/security.md): its task, data, teacher and links are checked
     before anything is imported or started (`raykd.analysis.confine.check_stored_inputs`);
@@ -249,15 +258,13 @@ def run_sweep(
 
     `progress`: a line per trial event and a bar over trials (`raykd.distributed.console`).
     Ray Tune's own console output goes to the sweep's `tune.log`; `verbose` shows it here too."""
-    import ray
-    from ray import tune
+    import ray  # deferred, like every Ray import in this module: importing it costs seconds, and the
+    from ray import tune  # helpers above (placement, resume checks) are used before Ray starts
 
     from raykd.distributed.results import ResultsCallback
-    from raykd.distributed.teacher import prepare_teacher_as_ray_work
+    from raykd.distributed.space import tune_space
 
     start = time.perf_counter()
-    from raykd.search.preflight import check_ray_address
-
     check_ray_address(address or os.environ.get("RAY_ADDRESS"))  # seconds: Ray's client retries an absent cluster for minutes
     if resume:
         paths = SweepPaths(storage.resolve(resume))
@@ -267,8 +274,6 @@ def run_sweep(
             meta = json.loads(storage.read_bytes(paths.meta))
         except (ValueError, RecursionError):
             raise ConfigError(f"{paths.meta} is not valid JSON: the sweep's metadata is damaged") from None
-        from raykd.analysis.confine import check_stored_inputs
-
         if not isinstance(meta, dict):
             raise ConfigError(f"{paths.meta} does not hold a JSON object: the sweep's metadata is damaged")
         meta = {**meta, "teacher": check_stored_inputs(meta, paths.root, where=f"{resume} (stored space)", trusted=trusted)}
@@ -285,8 +290,6 @@ def run_sweep(
         if storage.exists(paths.meta):
             raise ConfigError(f"a sweep already exists at {paths.root}: use --resume {paths.root} or another --name")
         if not storage.is_remote(paths.root):
-            from raykd.outputs import check_writable
-
             root = Path(paths.root)
             if root.exists() and not root.is_dir():
                 raise ConfigError(f"{paths.root} is a file, not a sweep directory")
@@ -302,8 +305,6 @@ def run_sweep(
                         autoscaling=False)
     given_data = space.data
     if not resume:
-        from raykd.distributed.data_staging import stage_data
-
         staged = stage_data(space.data, paths.root, reads_uris=bool(getattr(space.task_plugin(), "reads_data_uris", False)), log=log)
         space = dataclasses.replace(space, data=staged)  # the trials, the teacher, a resume all read the copy
     if connect:
@@ -343,7 +344,7 @@ def run_sweep(
         if console is not None:
             console.say(f"Ray Tune's own output: {storage.join(paths.root, tune_log.name) if storage.is_remote(paths.root) else tune_log}"
                         + ("" if verbose else " (raykd sweep --verbose shows it here)"))
-        param_space = {p.name: p.to_tune() for p in space.search}
+        param_space = tune_space(space)
         if resume and tune.Tuner.can_restore(paths.tune):
             tuner = tune.Tuner.restore(paths.tune, trainable=trainable, resume_unfinished=True, resume_errored=True,
                                        param_space=param_space)
@@ -369,11 +370,10 @@ def run_sweep(
                 storage.write_bytes_atomic(storage.join(paths.root, tune_log.name), tune_log.read_bytes())
     finally:
         ray.shutdown()
-    if space.speed.get("retime_rounds"):
-        retime_at_end(paths.root, space, log)
-    from raykd.results.store import read_pareto, read_trials
-
-    return SweepOutcome(paths.root, read_trials(paths.root).num_rows, read_pareto(paths.root).to_pandas(), time.perf_counter() - start)
+    # the end-of-sweep re-timing (space.speed.retime_rounds) is the caller's next step, outside Ray:
+    # `raykd.cli.sweep.sweep_then_retime` (raykd.analysis.retime.retime_at_end)
+    return SweepOutcome(paths.root, read_trials(paths.root).num_rows, read_pareto(paths.root).to_pandas(), time.perf_counter() - start,
+                        space)
 
 
 @contextlib.contextmanager
@@ -394,34 +394,11 @@ def ray_config_env(**settings: Any) -> Iterator[None]:
                 os.environ[n] = v
 
 
-def retime_at_end(root: str, space: SweepSpace, log: Any = print) -> None:
-    """Re-time the front and its runners-up side by side with the teacher (what `raykd pareto
-    --retime` does), in the driver, on the trials' device and thread count, so the front a sweep
-    prints and stores carries measured speedups with intervals, not only predictions."""
-    import torch
-
-    from raykd.analysis.retime import retime_front, trial_threads
-    from raykd.errors import RaykdInputError
-
-    device = "cuda" if space.resources.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
-    threads = trial_threads(space) if device == "cpu" else None
-    try:
-        retime_front(root, rounds=int(space.speed["retime_rounds"]), sessions=int(space.speed["retime_sessions"]),
-                     device=device, threads=threads, log=log, trusted=True)  # the space this run was given
-    except RaykdInputError as exc:
-        # no complete trial, or a checkpoint that cannot be read: said, and the sweep's rows stand
-        # as they are (the re-timing writes nothing until every figure exists)
-        log(f"not re-timed: {exc}")
-
-
 def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPaths) -> None:
     """A resumed sweep must read the same problems and teacher as its first trials did.
 
     The space itself cannot drift: --resume uses the copy stored at creation. What can drift is
     what the space points at: the data files (read by every trial) and the sweep's teacher copy."""
-    from raykd.distributed.teacher import weights_digest
-    from raykd.resume import check_resume
-
     stored = {k: v for k, v in (meta.get("fingerprint") or {}).items() if v}
     if not stored:
         return  # a sweep from before fingerprints: nothing to compare
@@ -478,6 +455,4 @@ def _autoscaling() -> bool:
 
 
 def _version() -> str:
-    from raykd import __version__
-
     return __version__

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from raykd import storage
-from raykd.distributed.space import SweepSpace
+from raykd.search.space import SweepSpace
 
 
 

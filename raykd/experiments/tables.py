@@ -27,7 +27,7 @@ def _acc(x: float | None, n: Any, p: float | None = None) -> str:
         return "–"
     if not n:
         return _pct(x)
-    from raykd.results.stats import wilson_interval
+    from raykd.stats import wilson_interval
 
     n = int(n)
     low, high = wilson_interval(round(x * n), n)

@@ -48,7 +48,7 @@ from raykd.structures import (
     structure_counts,
     total_heads,
 )
-from raykd.results.stats import accuracy_fields
+from raykd.stats import accuracy_fields
 from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
 from raykd.task_interface import Batch, ModelIO, Task  # noqa: F401  (ModelIO: re-exported)
@@ -162,11 +162,32 @@ class Chain:
     on_round: Callable[[dict[str, Any], Path], None] | None = None
     log: Callable[[str], None] = print
     _original: OriginalShape | None = field(default=None, init=False)
+    _train_task: Task | None = field(default=None, init=False)  # `augment`: the task `fit` trains on
+
+    def _training_task(self) -> Task:
+        """The task `fit` trains on: this one, or (`augment: K`) this one with K number-substituted
+        variants of each training problem, built once per run. Evaluation, statistics and speed stay on
+        the original task; a task that cannot augment is a settings error, never a silent fallback."""
+        k = self.config.augment
+        if not k:
+            return self.task
+        if self._train_task is None:
+            augmented = getattr(self.task, "augmented", None)
+            if augmented is None:
+                raise ConfigError(f"task {type(self.task).__name__} cannot augment its training data: set augment: 0")
+            self._train_task = augmented(k, self.config.seed)
+        return self._train_task
 
     def _shared_stats_fit(self, model: nn.Module) -> bool:
         """The shared teacher statistics describe `model` and hold what the importance needs."""
         st, on = self.teacher_stats, self.config.prunes
-        return st is not None and st.fits(model, ffn=on["ffn"], layers=on["layers"], taylor=self.config.importance == "taylor")
+        return st is not None and st.fits(model, ffn=on["ffn"], layers=on["layers"], taylor=self.config.importance == "taylor",
+                                          distill_loss=self._layer_distill())
+
+    def _layer_distill(self) -> bool:
+        """Layers are ranked by the distillation-loss increase when skipped (one pass per layer)."""
+        cfg = self.config
+        return cfg.prunes["layers"] and cfg.layer_importance == "distill-loss" and cfg.importance != "random"
 
     def _teacher_metrics(self) -> dict[str, dict[str, Any]]:
         """The teacher's valid (and test) metrics, with per-problem bits for the paired tests."""
@@ -187,6 +208,39 @@ class Chain:
         device = next(self.teacher.parameters()).device
         return self.io.load(round_dir(out, r)).to(device)
 
+    def _final_phase(self, student: nn.Module, previous: nn.Module, teacher_metrics: dict[str, dict[str, Any]],
+                     record: dict[str, Any]) -> None:
+        """The final recovery phase: the last round's student trains on in a fresh `fit` (warm-up and
+        decay restarted, early stopping on valid with `patience`) against the unpruned teacher
+        ("original") or the last round's ("previous"). Like any round it keeps its best evaluation;
+        when no evaluation beats the student it started from, that student stays (`final_kept`).
+        The record's valid accuracy fields become the kept model's; the one before is kept too."""
+        cfg = self.config
+        teacher = self.teacher if cfg.final_teacher == "original" else previous
+        before = {k: v.detach().clone() for k, v in student.state_dict().items()}
+        fit_cfg = FitConfig(epochs=cfg.final_epochs, batch_size=cfg.batch_size, lr=cfg.lr, head_lr=cfg.head_lr,
+                            weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, patience=cfg.patience,
+                            eval_every=cfg.eval_every, seed=cfg.seed + cfg.rounds + 1, mixed_precision=cfg.mixed_precision)
+        result = fit(student, self._training_task(), fit_cfg, loss_fn=distillation_loss(teacher, self.task, cfg),
+                     progress=self.progress, description="final recovery")
+        metric = self.task.primary_metric
+        improved = float(result.best_metrics.get(metric, 0.0)) > float(record["valid"].get(metric, 0.0))
+        metrics = result.best_metrics if improved else record["valid"]
+        if not improved:
+            student.load_state_dict(before)
+        record.update({
+            "accuracy_before_final": record["accuracy"],
+            "final_epochs": cfg.final_epochs,
+            "final_teacher": cfg.final_teacher,
+            "final_train_steps": result.steps,
+            "final_train_s": round(result.wall_s, 2),
+            "final_stopped": result.stopped,
+            "final_kept": "after" if improved else "before",
+            "accuracy": float(metrics.get(metric, 0.0)),
+            "valid": metrics,
+            **accuracy_fields("accuracy", metrics, teacher_metrics.get("valid")),
+        })
+
     def run(self) -> ChainResult:
         cfg = self.config
         out = Path(self.out_dir)
@@ -195,6 +249,7 @@ class Chain:
         if state is not None:  # older chains stored only their config
             check_resume(state.get("fingerprint") or {"config": state.get("config", {})}, fingerprint,
                          what="chain", where=out)
+        train_task = self._training_task()  # before anything is written
         out.mkdir(parents=True, exist_ok=True)
         self._original = OriginalShape.of(self.teacher)
         reference = self.teacher.eval()
@@ -218,7 +273,8 @@ class Chain:
             on = cfg.prunes
             if stats is None:  # rank 0 scores and every rank prunes by its figures, so the replicas stay alike
                 mine = collect_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
-                                     taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"]) if main else None
+                                     taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"],
+                                     layer_distill=self._layer_distill(), tau=cfg.tau) if main else None
                 stats = StructureStats.from_json(replicas.from_main(mine.to_json() if mine else None))
             stats_s = time.perf_counter() - t0
             plan = plan_round(current, stats, cfg, r, self._original)
@@ -229,8 +285,9 @@ class Chain:
             plan.apply(student)
             fit_cfg = FitConfig(epochs=cfg.epochs_per_round, max_steps=cfg.steps_per_round, batch_size=cfg.batch_size,
                                 lr=cfg.lr, head_lr=cfg.head_lr, weight_decay=cfg.weight_decay, patience=cfg.patience,
-                                eval_every=cfg.eval_every, seed=cfg.seed + r, mixed_precision=cfg.mixed_precision)
-            result = fit(student, self.task, fit_cfg, loss_fn=distillation_loss(current, self.task, cfg),
+                                eval_every=cfg.eval_every, seed=cfg.seed + r, mixed_precision=cfg.mixed_precision,
+                                warmup_ratio=cfg.warmup_ratio)
+            result = fit(student, train_task, fit_cfg, loss_fn=distillation_loss(current, self.task, cfg),
                          progress=self.progress, description=f"round {r}/{cfg.rounds}")
             now, original = structure_counts(student), self._original.totals()
             record: dict[str, Any] = {
@@ -260,6 +317,11 @@ class Chain:
                 **accuracy_fields("accuracy", result.best_metrics, teacher_metrics.get("valid")),
             }
             record["world_size"] = size  # the data-parallel workers this round trained on
+            if train_task is not self.task:  # augment: what the round trained on
+                record["train_examples_augmented"] = train_task.num_examples("train")
+                record["augmentation"] = getattr(train_task, "augmentation", None)
+            if r == cfg.rounds and cfg.final_epochs:  # part of the last round: its checkpoint is the model after it
+                self._final_phase(student, current, teacher_metrics, record)
             if not replicas.replicas_identical(student):
                 raise RuntimeError(f"round {r}: the data-parallel replicas ended the round with different weights")
             rdir = round_dir(out, r)

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from raykd.errors import ConfigError
 
 IMPORTANCE = ("combined", "random", "taylor")
-LAYER_IMPORTANCE = ("influence", "random")
+LAYER_IMPORTANCE = ("influence", "random", "distill-loss")
+FINAL_TEACHERS = ("original", "previous")  # the final recovery phase distils from the unpruned teacher or the last round's
 RANKING = ("per-kind", "global")
 SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("heads", "p_min", "p_max"), ("ffn", "ffn_p_min", "ffn_p_max"), ("layers", "layer_p_min", "layer_p_max"))
@@ -41,7 +42,7 @@ class ChainConfig:
     # FFN channels and whole layers (0 = not pruned: the paper's heads-only method)
     ffn_alpha: float = 0.5  # S = ffn_alpha * norm(weight norm) + (1 - ffn_alpha) * norm(mean |activation|)
     min_ffn_per_block: int = 1  # 0 lets an FFN block lose every channel (it then adds only its bias)
-    layer_importance: str = "influence"  # Block Influence (1 - cos(in, out)) or random
+    layer_importance: str = "influence"  # Block Influence (1 - cos(in, out)), random, or distill-loss (KL when skipped)
     uniform_shape: bool = False  # every layer of a kind keeps the same heads and FFN width (HF-exportable)
     # schedule (Eq. 5), one per structure, one growth exponent n
     p_min: float = 0.1
@@ -52,6 +53,8 @@ class ChainConfig:
     layer_p_max: float = 0.0
     n: float = 1.0
     rounds: int = 3
+    layer_start_round: int = 1  # layers go only from this round on (width before depth); 1: every round
+    max_step_ratio: float = 0.0  # refuse a schedule removing more than this share of what remains in a round; 0: off
     # distillation loss: lambda1 * (KL + attention MSE) + lambda3 * hidden MSE + lambda2 * task
     tau: float = 2.0
     lambda1: float = 1.0
@@ -64,12 +67,17 @@ class ChainConfig:
     # training budget per round
     epochs_per_round: int = 3
     steps_per_round: int = 0  # 0: epochs only
+    augment: int = 0  # number-substituted variants of each training problem (raykd.data.augment); 0: off
     batch_size: int = 32
     lr: float = 5e-5
     head_lr: float = 0.0
     weight_decay: float = 0.01
     patience: int = 3
     eval_every: int = 0
+    warmup_ratio: float = 0.1  # every round (and the final phase) restarts warm-up then linear decay
+    # final recovery phase after the last round (0: none): the last student trains on against final_teacher
+    final_epochs: int = 0
+    final_teacher: str = "original"  # "original": the unpruned starting teacher; "previous": the last round's
     mixed_precision: str = "auto"  # bf16 autocast: "auto" (on CUDA), "bf16" (any device), "fp32" (raykd.training)
     test_every_round: bool = True  # False: the test split only after the last round (a sweep selects on valid)
     # statistics and measurement
@@ -106,12 +114,19 @@ class ChainConfig:
             (self.attention_mapping in MAPPING, f"attention_mapping must be one of {MAPPING}"),
             (self.epochs_per_round >= 1, "epochs_per_round must be >= 1"),
             (self.steps_per_round >= 0, "steps_per_round must be >= 0"),
+            (isinstance(self.augment, int) and 0 <= self.augment <= 32, f"augment must be an integer in [0, 32], got {self.augment!r}"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0 and self.head_lr >= 0, "lr must be > 0 and head_lr >= 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.mixed_precision in PRECISIONS, f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}"),
             (self.patience >= 1, "patience must be >= 1"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
+            (0.0 <= self.warmup_ratio < 1.0, f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}"),
+            (self.final_epochs >= 0, f"final_epochs must be >= 0, got {self.final_epochs}"),
+            (self.final_teacher in FINAL_TEACHERS, f"final_teacher must be one of {FINAL_TEACHERS}, got {self.final_teacher!r}"),
+            (1 <= self.layer_start_round <= self.rounds,
+             f"layer_start_round must be in 1..rounds ({self.rounds}), got {self.layer_start_round}"),
+            (0.0 <= self.max_step_ratio <= 1.0, f"max_step_ratio must be in [0, 1], got {self.max_step_ratio}"),
             (self.calib_batches >= 1 and self.calib_batch_size >= 1, "calib_batches and calib_batch_size must be >= 1"),
             (self.latency_batch >= 1 and self.latency_repeats >= 1, "latency_batch and latency_repeats must be >= 1"),
             (isinstance(self.latency_workload, str) and bool(self.latency_workload.strip()), "latency_workload must name a workload (or 'default')"),
@@ -119,6 +134,35 @@ class ChainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self._check_step_sizes()
+
+    def _check_step_sizes(self) -> None:
+        """max_step_ratio (ModelOpt's "prune <= 30% a step, distill, repeat"): no round may remove more
+        than that share of a structure's units still present, judged on the schedule's ratios (before
+        rounding to whole units). `raykd.method.schedule.fewest_rounds` says how many rounds suffice."""
+        if not self.max_step_ratio:
+            return
+        from raykd.method.schedule import step_fractions
+
+        for structure, on in self.prunes.items():
+            if not on:
+                continue
+            cumulative = [self.structure_ratio(structure, r) for r in range(1, self.rounds + 1)]
+            for r, share in enumerate(step_fractions(cumulative), start=1):
+                if share > self.max_step_ratio + 1e-9:
+                    raise ConfigError(f"{structure}: round {r} removes {share:.1%} of what remains, more than "
+                                      f"max_step_ratio {self.max_step_ratio:g}: use more rounds or a smaller ratio")
+
+    def structure_ratio(self, structure: str, round_index: int) -> float:
+        """The cumulative Eq. 5 ratio of `structure` after round `round_index` (0 when not pruned);
+        layers follow their own schedule from `layer_start_round` to the last round."""
+        from raykd.method.schedule import delayed_ratio
+
+        if not self.prunes[structure]:
+            return 0.0
+        _, low, high = next(p for p in SCHEDULE_PAIRS if p[0] == structure)
+        start = self.layer_start_round if structure == "layers" else 1
+        return delayed_ratio(round_index, self.rounds, start, getattr(self, low), getattr(self, high), self.n)
 
     def _schedule_checks(self) -> list[tuple[bool, str]]:
         out = []

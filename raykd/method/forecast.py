@@ -42,7 +42,9 @@ def forecast(teacher: nn.Module, stats: StructureStats | None, config: ChainConf
     """`forecast_*` figures of the configuration's final model ({} when `stats` cannot plan it:
     missing, or lacking what the configuration's importance needs)."""
     on = config.prunes
-    if stats is None or not stats.fits(teacher, ffn=on["ffn"], layers=on["layers"], taylor=config.importance == "taylor"):
+    distill = on["layers"] and config.layer_importance == "distill-loss" and config.importance != "random"
+    if stats is None or not stats.fits(teacher, ffn=on["ffn"], layers=on["layers"], taylor=config.importance == "taylor",
+                                       distill_loss=distill):
         return {}
     model = final_model(teacher, stats, config)
     p_ref, p = count_params(teacher), count_params(model)

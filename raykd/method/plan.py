@@ -6,7 +6,9 @@ combine in a round:
 
 1. Layers first: each stack (encoder layers, decoder layers) keeps at least one layer and has lost
    floor(r_layers * L) of its L original layers after the round; the lowest-importance present
-   layers (Block Influence by default) go.
+   layers (Block Influence by default, or the distillation-loss increase when a layer is skipped)
+   go. Layers may start later than the width (`layer_start_round`: width before depth): their
+   ratio is 0 before that round and reaches layer_p_max at the last one.
 2. Then heads and FFN channels, counted over the layers that survive: after the round a pool has
    lost floor(r_s * h) of the h structures its surviving layers originally had. So the three
    ratios are independent: dropping a layer does not count as pruning its heads or channels.
@@ -39,6 +41,7 @@ from raykd.method.importance import (
     ffn_random_scores,
     ffn_scores,
     ffn_taylor_scores,
+    layer_distill_scores,
     layer_random_scores,
     layer_scores,
     random_scores,
@@ -46,7 +49,7 @@ from raykd.method.importance import (
     taylor_scores,
 )
 from raykd.method.pruner import Selection, select_lowest
-from raykd.method.schedule import heads_removed_by, pruning_ratio
+from raykd.method.schedule import heads_removed_by
 from raykd.structures import (
     STACK_OF,
     block_layer_ids,
@@ -124,17 +127,19 @@ def channel_scores(stats: StructureStats, config: ChainConfig, round_index: int)
 
 
 def layer_importances(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockKey, float]:
-    """Block Influence, or random scores (the random baseline is random for every structure)."""
+    """Block Influence, the distillation-loss increase when skipped, or random scores (the random
+    baseline is random for every structure)."""
     if config.importance == "random" or config.layer_importance == "random":
         return layer_random_scores(stats.layers, seed=config.seed * 1000 + 900 + round_index)
+    if config.layer_importance == "distill-loss":
+        return layer_distill_scores(stats.layers)
     return layer_scores(stats.layers)
 
 
 def round_ratios(config: ChainConfig, round_index: int) -> dict[str, float]:
-    """{structure: cumulative ratio after this round} (0 for a structure the chain leaves alone)."""
-    on = config.prunes
-    return {s: pruning_ratio(round_index, config.rounds, getattr(config, lo), getattr(config, hi), config.n) if on[s] else 0.0
-            for s, lo, hi in SCHEDULE_PAIRS}
+    """{structure: cumulative ratio after this round} (0 for a structure the chain leaves alone;
+    layers: 0 before `layer_start_round`, then their own Eq. 5 schedule to layer_p_max)."""
+    return {s: config.structure_ratio(s, round_index) for s, _lo, _hi in SCHEDULE_PAIRS}
 
 
 def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[Any], int], original: Mapping[BlockKey, int],

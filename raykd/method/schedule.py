@@ -6,7 +6,7 @@ removes the difference with the previous one. n > 1 back-loads the pruning, n < 
 
 p_min is the schedule's start (t = 0), not the first stage's ratio: stage 1 reaches
 p_min + (p_max - p_min) * (1/T)^n, which is p_min only when p_min = p_max (and p_max when T = 1).
-A sweep searches it as `p_min_fraction` (p_min = p_min_fraction * p_max: `raykd.distributed.space`).
+A sweep searches it as `p_min_fraction` (p_min = p_min_fraction * p_max: `raykd.search.space`).
 """
 
 from __future__ import annotations
@@ -45,3 +45,33 @@ def removal_plan(total: int, p_min: float, p_max: float, n: float, heads: int) -
         plan.append(target - gone)
         gone = target
     return plan
+
+
+def delayed_ratio(t: int, total: int, start: int, p_min: float, p_max: float, n: float) -> float:
+    """The Eq. 5 ratio of a schedule that begins at stage `start` (1-based): 0 before it, then
+    Eq. 5 over the stages start..total, so stage `total` reaches p_max. start = 1 is `pruning_ratio`
+    itself (the same arithmetic, so the same floats)."""
+    if not 1 <= start <= total:
+        raise ConfigError(f"schedule start {start} is outside 1..{total}")
+    if t < start:
+        return 0.0
+    return pruning_ratio(t - start + 1, total - start + 1, p_min, p_max, n)
+
+
+def step_fractions(cumulative: list[float]) -> list[float]:
+    """The fraction of what was still there that each stage removes, from the cumulative ratios
+    [p_1, ..., p_T] (the model starts whole: p_0 = 0): (p_t - p_(t-1)) / (1 - p_(t-1))."""
+    out, before = [], 0.0
+    for p in cumulative:
+        out.append((p - before) / (1.0 - before))
+        before = p
+    return out
+
+
+def fewest_rounds(p_max: float, max_step: float) -> int:
+    """The fewest rounds R for which a linear schedule (p_min = 0, n = 1) to `p_max` never removes
+    more than `max_step` of what remains in one round: its last round removes the largest fraction,
+    p / (R - (R - 1) p), so R >= p (1 - m) / (m (1 - p))."""
+    if not 0 < max_step <= 1 or not 0 <= p_max < 1:
+        raise ConfigError(f"need 0 < max_step <= 1 and 0 <= p_max < 1, got {max_step}, {p_max}")
+    return max(1, math.ceil(p_max * (1 - max_step) / (max_step * (1 - p_max)) - 1e-9))

@@ -3,7 +3,7 @@ more than M points", and the fastest of them.
 
 "No significant drop" (a McNemar p above 0.05) is what a small test set gives any student, however
 much it lost; non-inferiority asks the opposite question with the burden on the student: the 95%
-interval of the paired difference (student - teacher, `raykd.results.stats.paired_difference`) must
+interval of the paired difference (student - teacher, `raykd.stats.paired_difference`) must
 lie above -M. Rows carry that interval as `accuracy_diff_low` (results store, chain records) or,
 in older sweeps, only their per-problem bits, from which it is computed here against the teacher's.
 
@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from raykd.results.stats import check_margin, margin_from_points, paired_difference, unpack_correct
+from raykd.stats import check_margin, margin_from_points, paired_difference, unpack_correct
 
 
 def diff_low(df: pd.DataFrame, teacher: Mapping[str, Any] | None = None) -> np.ndarray:

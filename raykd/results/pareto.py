@@ -84,7 +84,7 @@ def check_one_speed_source(df: Any, objectives: Objectives, ok: np.ndarray) -> N
 def parse_objectives(spec: Any) -> list[tuple[str, str]]:
     """Objectives as ``[(metric, mode), ...]`` from any of: ``"accuracy:max,speedup:max"``,
     ``[("accuracy", "max"), ...]``, ``[{"metric": ..., "mode": ...}, ...]`` or objects with
-    ``.metric``/``.mode`` (raykd.distributed.space.Objective). A metric without a mode is "max"."""
+    ``.metric``/``.mode`` (raykd.search.space.Objective). A metric without a mode is "max"."""
     if isinstance(spec, str):
         items: list[Any] = [s.strip() for s in spec.split(",") if s.strip()]
     else:

@@ -7,7 +7,7 @@ The results store has 26+ columns per trial; printed whole at 80-120 columns eve
     trial | accuracy % [95% CI] | Δ vs teacher, pt [95% CI] | speed × [95% CI] | params | shape
 
 * the difference from the teacher is the paired interval (`accuracy_diff`, `_low`, `_high`, or
-  computed from the per-problem bits with `raykd.results.stats.paired_difference`) where the
+  computed from the per-problem bits with `raykd.stats.paired_difference`) where the
   store has it, else the drop in points with the exact McNemar p;
 * speed is the side-by-side re-timing with its interval where the trial was re-timed, else the
   sweep's own `speedup` with its source named (in the header, or in the cell when rows differ);
@@ -110,7 +110,7 @@ def terminal_width() -> int:
 def enrich(df: pd.DataFrame, teacher: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """`df` plus the derived columns the view shows: `shape`, `accuracy_drop` (when a teacher
     accuracy is known) and the paired difference `accuracy_diff[_low|_high]` computed from the
-    per-problem bits when the rows lack it and raykd.results.stats can."""
+    per-problem bits when the rows lack it and raykd.stats can."""
     out = df.copy()
     teacher = dict(teacher or {})
     t_acc = teacher.get("accuracy")
@@ -128,7 +128,7 @@ def enrich(df: pd.DataFrame, teacher: Mapping[str, Any] | None = None) -> pd.Dat
 def _paired_from_bits(df: pd.DataFrame, teacher: Mapping[str, Any]) -> dict[str, list[float]] | None:
     """accuracy_diff/_low/_high (fractions, student − teacher) from the stored bits, or None when
     the bits or stats.paired_difference are missing."""
-    from raykd.results import stats
+    from raykd import stats
 
     paired = getattr(stats, "paired_difference", None)
     valid = (teacher.get("metrics") or {}).get("valid") or {}

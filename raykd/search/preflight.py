@@ -1,6 +1,6 @@
 """What a new sweep is refused for before any work starts: checked before `ray.init`, without Ray.
 
-A space that parses (`raykd.distributed.space`) can still name data, a teacher or storage that
+A space that parses (`raykd.search.space`) can still name data, a teacher or storage that
 cannot be read or reached, or constraints no configuration can meet. Unchecked, the first came
 back from the teacher's Ray task after a cluster had started (11-20 s, after Ray's banner), and
 the last ran a whole sweep to say there was no front. `check_new_sweep` refuses each with one
@@ -28,7 +28,12 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from raykd import storage
 from raykd.errors import ConfigError
+from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
+from raykd.network import host_port, object_store_endpoint, unreachable
+from raykd.search.constraints import check_feasible
+from raykd.storage import StorageError, check_storage_uri, require_reachable
 
 CONTROL_CATEGORIES = ("Cc", "Cf")
 """Unicode control and format characters (bidi overrides, zero-width joiners, NUL): never part of a path or spec."""
@@ -36,13 +41,11 @@ RAY_CLIENT_PORT = 10001  # `ray://HOST` without a port: Ray Client's default
 
 
 def check_new_sweep(space: Any, *, storage_root: str | None = None, source: str = "space") -> None:
-    """Refuse a new sweep of `space` (a `raykd.distributed.space.SweepSpace`) whose inputs cannot
+    """Refuse a new sweep of `space` (a `raykd.search.space.SweepSpace`) whose inputs cannot
     work (see the module doc); `storage_root` is `--storage` when given. Raises RaykdInputError."""
     check_constraints(space, source)
     check_visible(space.data, "data")
     check_teacher(space)
-    from raykd.storage import check_storage_uri
-
     check_storage_uri(storage_root or space.storage, "--storage" if storage_root else "storage")
     check_data(space)
 
@@ -50,8 +53,6 @@ def check_new_sweep(space: Any, *, storage_root: str | None = None, source: str 
 def largest_ratios(space: Any) -> dict[str, float]:
     """The largest final ratio (p_max, ffn_p_max, layer_p_max) any trial of `space` can run with
     (all 0 when the space never prunes)."""
-    from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
-
     by = {p.name: p for p in space.search}
     prune = by["prune"].choices if "prune" in by else (space.fixed.get("prune", ChainConfig.prune),)
     out = {}
@@ -62,8 +63,6 @@ def largest_ratios(space: Any) -> dict[str, float]:
 
 
 def check_constraints(space: Any, source: str = "space") -> None:
-    from raykd.search.constraints import check_feasible
-
     if not space.constraints:
         return
     r = largest_ratios(space)
@@ -81,8 +80,6 @@ def check_visible(text: str, what: str) -> None:
 
 
 def check_teacher(space: Any) -> None:
-    from raykd import storage
-
     t = space.teacher
     if "path" in t:
         path = str(t["path"])
@@ -107,11 +104,11 @@ def check_teacher(space: Any) -> None:
         return
     check_visible(name, "teacher." + ("encoder" if "encoder" in t else "model"))
     if name == "smollm2" and "model" in t:
-        from raykd.task.causal_lm_models import smollm2_dir
+        from raykd.task.causal_lm_models import smollm2_dir  # deferred: torch and transformers (seconds)
 
         smollm2_dir()  # installed, or the line saying how to install it
         return
-    from raykd.task.encoders import check_encoder_source
+    from raykd.task.encoders import check_encoder_source  # deferred: torch and transformers (seconds)
 
     check_encoder_source(name, what="teacher.encoder" if "encoder" in t else "teacher.model")
 
@@ -119,8 +116,6 @@ def check_teacher(space: Any) -> None:
 def check_object_store(uri: str, what: str) -> None:
     """StorageError naming `what` when `uri` is an object-store URI whose server does not answer
     within a few seconds (`raykd.storage.require_reachable`)."""
-    from raykd.storage import StorageError, require_reachable
-
     try:
         require_reachable(str(uri))
     except ValueError as exc:  # (an endpoint variable that is not a URL)
@@ -131,8 +126,6 @@ def check_object_store(uri: str, what: str) -> None:
 
 def data_uri(spec: str) -> str | None:
     """The object-store URI a data spec reads (`s3://...` or `FORMAT:s3://...`), else None."""
-    from raykd.network import object_store_endpoint
-
     for candidate in (spec, spec.partition(":")[2]):
         if object_store_endpoint(candidate) is not None:
             return candidate
@@ -150,8 +143,6 @@ def check_ray_address(address: str | None) -> None:
     """ConfigError when nothing accepts a connection at a Ray cluster address (`HOST:PORT`,
     `ray://HOST[:PORT]`) within a few seconds; `auto`, `local` and addresses without a port are
     left to Ray."""
-    from raykd.network import host_port, unreachable
-
     if not address or address.strip() in ("auto", "local"):
         return
     check_visible(address, "--address")

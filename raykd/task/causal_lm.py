@@ -20,33 +20,66 @@ post-operation applied); where the first line is no expression (an untuned chat 
 per-problem bits (paired tests) and `parse_rate` (how often an expression or number was found).
 
 Workloads: "generate" (default: what evaluation runs, greedy generation of exactly
-`max_new_tokens` tokens for the batch, so every shape is timed on the same work) and "forward"
-(one teacher-forced pass, as training runs it).
+`max_new_tokens` tokens for the batch, so every shape is timed on the same work), "forward"
+(one teacher-forced pass, as training runs it) and "generate-e2e" (greedy generation until every
+sequence of the batch has finished, at EOS or its answer line, or `max_new_tokens`: what a user
+waits for, so a model that writes fewer tokens is faster on the same weights).
+
+Trace mode (`output="trace"`). The instruction asks for step-by-step reasoning, one step a line,
+ending in a line `Answer: <number>` (`raykd.traces.format`); the target is a trace's text + EOS,
+from `traces` (problem id -> trace text) where it has the problem, else derived from the gold
+equation (`raykd.traces.derive.derive_trace`; `target_sources` counts which). Evaluation
+generates until EOS or a complete answer line (`LineStop`), cuts there, parses the answer
+with raykd's answer parser (never `eval`), applies the post-operation and checks it; besides
+accuracy, bits and `parse_rate` it reports the tokens generated per problem (`tokens_mean`,
+`tokens_median`, `tokens_p90`, `tokens_max`: generated ids up to the end of the answer line, EOS
+excluded, `generated_tokens`). Its default workload is "generate-e2e".
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from raykd.data.answers import answers_match, apply_post_op
-from raykd.data.expressions import ExpressionError, evaluate, from_prefix, parse_infix, to_infix
+from raykd.data.expressions import (
+    ExpressionError,
+    evaluate,
+    from_prefix,
+    parse_infix,
+    to_infix,
+)
 from raykd.data.numbers import format_number
 from raykd.data.problem import Problem
+from raykd.errors import ConfigError, DataError
 from raykd.task_interface import Batch, TaskOutput, resolve_workload
+from raykd.traces.format import ANSWER_PREFIX, answer_value, cut_at_answer, parse_trace
 
 INSTRUCTION = ("Write one arithmetic expression that computes the answer. Use only numbers and + - * / ^ ( ).\n"
                "Problem: ")
+TRACE_INSTRUCTION = ("Solve the problem step by step, one step per line. End with one line "
+                     f"'{ANSWER_PREFIX} <number>'.\nProblem: ")
 DISTILL_POSITIONS = ("answer", "all")
+OUTPUTS = ("expression", "trace")
 WORKLOADS: dict[str, str] = {
     "generate": "greedy generation with the KV cache of exactly max_new_tokens tokens for a left-padded batch of prompts",
     "forward": "one teacher-forced forward pass over prompt + target, as training runs it",
+    "generate-e2e": "greedy generation with the KV cache until every sequence of the batch has finished (EOS or its "
+                    "answer line; a newline in expression mode) or max_new_tokens, on the batch's real prompts",
 }
+
+
+def workloads_for(output: str) -> dict[str, str]:
+    """The task's workloads, its default first: "generate" for expressions, "generate-e2e" for traces."""
+    if output == "trace":
+        return {"generate-e2e": WORKLOADS["generate-e2e"], **{k: v for k, v in WORKLOADS.items() if k != "generate-e2e"}}
+    return dict(WORKLOADS)
 _PLACEHOLDER = re.compile(r"N(\d+)")
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
@@ -69,6 +102,26 @@ def generated_value(problem: Problem, text: str) -> float | None:
     return value
 
 
+def trace_value(problem: Problem, text: str) -> float | None:
+    """The answer of a generated trace, post-operation applied, or None where `text` has no
+    answer line or its answer is no number. Digits a tokenizer decoded apart ("1 2") are joined."""
+    trace = parse_trace(text)
+    if trace is None:
+        return None
+    value = answer_value(re.sub(r"(?<=[\d.,])\s+(?=[\d.,])", "", trace.answer))
+    if value is None:
+        return None
+    try:
+        return apply_post_op(value, problem.meta.get("post_op"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def answer_line_complete(text: str) -> bool:
+    """Whether `text` holds an answer line that a newline has ended (the answer cannot grow)."""
+    return parse_trace(text) is not None and len(cut_at_answer(text)) < len(text)
+
+
 def _value(expression: str, problem: Problem) -> float | None:
     try:
         return apply_post_op(evaluate(parse_infix(expression), problem.numbers), problem.meta.get("post_op"))
@@ -87,10 +140,21 @@ class CausalLMTask:
     distill_positions: str = "answer"
     use_chat_template: bool | None = None  # None: when the tokenizer has one
     primary_metric: str = "accuracy"
-    workloads: dict[str, str] = field(default_factory=lambda: dict(WORKLOADS))
+    output: str = "expression"
+    traces: Mapping[str, str] | None = None  # trace mode: problem id -> trace text (else derived)
+    workloads: dict[str, str] = field(default_factory=dict)
     _encoded: dict[str, list[tuple[list[int], list[int]]]] = field(default_factory=dict, repr=False)
+    _prompts: dict[str, list[list[int]]] = field(default_factory=dict, repr=False)
+    _sources: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _newline_ids: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.traces is not None and self.output != "trace":
+            raise ConfigError("traces are targets of output: trace only")
+        if not self.workloads:
+            self.workloads = workloads_for(self.output)
         if self.distill_positions not in DISTILL_POSITIONS:
             raise ValueError(f"distill_positions must be one of {DISTILL_POSITIONS}, got {self.distill_positions!r}")
         if self.tokenizer.eos_token_id is None:
@@ -99,13 +163,44 @@ class CausalLMTask:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if self.use_chat_template is None:
             self.use_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        if self.output == "trace":
+            ids = self.tokenizer("a\nb", add_special_tokens=False)["input_ids"]
+            if "\n" not in self.tokenizer.decode(ids):
+                raise ConfigError("the tokenizer cannot write a newline, which a trace needs between its steps "
+                                 "(add one as a token: raykd.task.causal_lm.add_newline_token)")
 
     # --- encoding --------------------------------------------------------------------------------
     def prompt(self, problem: Problem) -> str:
+        trace = self.output == "trace"
         if self.use_chat_template:
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": INSTRUCTION + problem.text}],
+            instruction = TRACE_INSTRUCTION if trace else INSTRUCTION
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": instruction + problem.text}],
                                                       add_generation_prompt=True, tokenize=False)
+        if trace:
+            return f"Problem: {problem.text}\nSolve it step by step, then write '{ANSWER_PREFIX} <number>'.\n"
         return f"Problem: {problem.text}\nExpression:"
+
+    def target_text(self, problem: Problem) -> str:
+        """What the model learns to write for `problem` (before EOS)."""
+        if self.output == "expression":
+            return " " + target_expression(problem)
+        if self.traces is not None and problem.id in self.traces:
+            text = self.traces[problem.id]
+            if parse_trace(text) is None:  # it would teach the model never to answer
+                raise DataError(f"the trace of problem {problem.id} has no '{ANSWER_PREFIX}' line")
+            return text
+        from raykd.traces.derive import DeriveError, derive_trace
+
+        try:
+            return derive_trace(problem, seed=0).render()
+        except DeriveError as exc:
+            raise DataError(f"no trace for problem {problem.id} and none can be derived: {exc}") from None
+
+    def target_sources(self, split: str) -> dict[str, int]:
+        """Trace mode: how many targets of `split` came from `traces` ("given") or the gold
+        equation ("derived")."""
+        self.encoded(split)
+        return dict(self._sources.get(split, {}))
 
     def encoded(self, split: str) -> list[tuple[list[int], list[int]]]:
         """(prompt ids, target ids) per problem of `split`, truncated to the task's limits
@@ -114,12 +209,35 @@ class CausalLMTask:
             if split not in self.splits:
                 raise KeyError(f"task has no split {split!r} (has {sorted(self.splits)})")
             rows = []
-            for p in self.splits[split]:
-                prompt = self.tokenizer(self.prompt(p), add_special_tokens=False)["input_ids"][-self.max_prompt_len:]
-                target = self.tokenizer(" " + target_expression(p), add_special_tokens=False)["input_ids"]
+            given = 0
+            for p, prompt in zip(self.splits[split], self.prompt_ids(split)):
+                target = self.tokenizer(self.target_text(p), add_special_tokens=False)["input_ids"]
+                if self.output == "trace":
+                    given += int(self.traces is not None and p.id in self.traces)
+                    if len(target) + 1 > self.max_target_len:  # a cut trace would lose its answer line
+                        raise DataError(f"the trace target of problem {p.id} is {len(target) + 1} tokens with EOS, "
+                                         f"over max_target_len {self.max_target_len}: raise max_target_len")
                 rows.append((prompt, target[: self.max_target_len - 1] + [self.tokenizer.eos_token_id]))
             self._encoded[split] = rows
+            if self.output == "trace":
+                self._sources[split] = {"given": given, "derived": len(rows) - given}
         return self._encoded[split]
+
+    def set_split(self, split: str, problems: Sequence[Problem]) -> None:
+        """Replace (or add) a split, dropping what was encoded for it (a teacher writing traces
+        batch after batch)."""
+        self.splits = {**self.splits, split: list(problems)}
+        for cache in (self._encoded, self._prompts, self._sources):
+            cache.pop(split, None)
+
+    def prompt_ids(self, split: str) -> list[list[int]]:
+        """Prompt ids per problem of `split` (generation needs no target: none is derived)."""
+        if split not in self._prompts:
+            if split not in self.splits:
+                raise KeyError(f"task has no split {split!r} (has {sorted(self.splits)})")
+            self._prompts[split] = [self.tokenizer(self.prompt(p), add_special_tokens=False)["input_ids"][-self.max_prompt_len:]
+                                    for p in self.splits[split]]
+        return self._prompts[split]
 
     def _batch(self, rows: list[tuple[list[int], list[int]]], index: list[int]) -> Batch:
         pad = self.tokenizer.pad_token_id
@@ -164,40 +282,100 @@ class CausalLMTask:
     def query_masks(self, batch: Batch) -> dict[str, torch.Tensor]:
         return {"decoder_self": batch["attention_mask"].bool()}
 
-    def generate(self, model: nn.Module, batch: Batch, *, exact_length: bool = False) -> torch.Tensor:
-        """Generated token ids (B, new) for the batch's prompts (greedy, KV cache)."""
+    def newline_ids(self) -> torch.Tensor:
+        """Ids of the tokens whose text holds a newline (the only ones that can end a line)."""
+        if self._newline_ids is None:
+            texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+            self._newline_ids = torch.tensor([i for i, t in enumerate(texts) if "\n" in t], dtype=torch.long)
+        return self._newline_ids
+
+    def generate(self, model: nn.Module, batch: Batch, *, exact_length: bool = False,
+                 until_done: bool = False) -> torch.Tensor:
+        """Generated token ids (B, new) for the batch's prompts (greedy, KV cache); `until_done`:
+        a sequence also stops at the end of its answer line (trace mode) or first line."""
+        from transformers import StoppingCriteriaList
+
         device = next(model.parameters()).device
         ids, mask = batch["prompt_ids"].to(device), batch["prompt_mask"].to(device)
-        extra = {"min_new_tokens": self.max_new_tokens} if exact_length else {}
+        extra: dict[str, Any] = {"min_new_tokens": self.max_new_tokens} if exact_length else {}
+        if until_done:
+            extra["stopping_criteria"] = StoppingCriteriaList([LineStop(self, ids.shape[1])])
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens, do_sample=False,
                              pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id, **extra)
         return out[:, ids.shape[1]:]
 
     def predict(self, model: nn.Module, split: str) -> list[tuple[Problem, str, bool]]:
-        """(problem, generated text, correct) for every problem of `split`, in order."""
+        """(problem, generated text, correct) for every problem of `split`, in order (trace mode:
+        the text is cut after its answer line)."""
+        return [(p, text, correct) for p, text, correct, _n in self.predict_with_tokens(model, split)]
+
+    def predict_with_tokens(self, model: nn.Module, split: str) -> list[tuple[Problem, str, bool, int]]:
+        """(problem, generated text, correct, tokens generated) for every problem of `split`."""
         problems = self.splits[split]
+        trace = self.output == "trace"
         was_training = model.training
         model.eval()
-        out: list[tuple[Problem, str, bool]] = []
+        out: list[tuple[Problem, str, bool, int]] = []
         with torch.inference_mode():
-            for batch in self.batches(split, self.eval_batch_size):
-                new = self.generate(model, batch)
+            prompts = self.prompt_ids(split)
+            for start in range(0, len(prompts), self.eval_batch_size):
+                index = list(range(start, min(start + self.eval_batch_size, len(prompts))))
+                batch = self._batch([(prompts[i], []) for i in index], index)
+                new = self.generate(model, batch, until_done=trace)
                 for index, seq in zip(batch["problem_index"].tolist(), new.tolist()):
                     p = problems[index]
                     text = self.tokenizer.decode(seq, skip_special_tokens=True)
-                    value = generated_value(p, text)
-                    out.append((p, text, value is not None and answers_match(value, p.answer, gold_text=p.answer_text or None)))
+                    if trace:
+                        text, value, n = cut_at_answer(text), trace_value(p, text), self.generated_tokens(seq)
+                    else:
+                        value, n = generated_value(p, text), len(seq)
+                    ok = value is not None and answers_match(value, p.answer, gold_text=p.answer_text or None)
+                    out.append((p, text, ok, n))
         model.train(was_training)
         return out
 
-    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
-        from raykd.results.stats import accuracy_interval, pack_correct
+    def generated_tokens(self, ids: Sequence[int]) -> int:
+        """Tokens a generation cost: its ids up to the last one of its answer line (all of them
+        before EOS or padding where it has no answer line), EOS excluded."""
+        ids = list(ids)
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        if eos in ids:
+            ids = ids[: ids.index(eos)]
+        while ids and ids[-1] == pad:
+            ids.pop()
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if parse_trace(text) is None:
+            return len(ids)
+        cut = cut_at_answer(text).rstrip()
 
+        def reaches(k: int) -> bool:
+            prefix = self.tokenizer.decode(ids[:k], skip_special_tokens=True)
+            return parse_trace(prefix) is not None and cut_at_answer(prefix).rstrip() == cut
+
+        k = len(ids)
+        while k > 0 and reaches(k - 1):
+            k -= 1
+        return k
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
+        from raykd.stats import accuracy_interval, pack_correct
+
+        if self.output == "trace":
+            return self._evaluate_traces(model, split)
         preds = self.predict(model, split)
         flags = [c for _p, _t, c in preds]
         parsed = [generated_value(p, t) is not None for p, t, _c in preds]
         return {**accuracy_interval(flags), "parse_rate": sum(parsed) / len(parsed) if parsed else 0.0,
                 "correct_bits": pack_correct(flags)}
+
+    def _evaluate_traces(self, model: nn.Module, split: str) -> dict[str, Any]:
+        from raykd.stats import accuracy_interval, pack_correct
+
+        preds = self.predict_with_tokens(model, split)
+        flags = [c for _p, _t, c, _n in preds]
+        parsed = [trace_value(p, t) is not None for p, t, _c, _n in preds]
+        return {**accuracy_interval(flags), "parse_rate": sum(parsed) / len(parsed) if parsed else 0.0,
+                "correct_bits": pack_correct(flags), **token_stats([n for *_x, n in preds])}
 
     def num_examples(self, split: str) -> int:
         return len(self.splits.get(split, ()))
@@ -208,11 +386,21 @@ class CausalLMTask:
     def fingerprint(self) -> str:
         from raykd.resume import problems_digest
 
-        return problems_digest(self.splits)
+        digest = problems_digest(self.splits)
+        if self.output == "expression":
+            return digest
+        import hashlib
+        import json
+
+        traces = json.dumps(sorted((self.traces or {}).items()), ensure_ascii=False)  # other targets: another run
+        return hashlib.sha256(f"{digest}\ntrace\n{traces}".encode()).hexdigest()
 
     def run(self, model: nn.Module, batch: Batch, workload: str = "default") -> Any:
-        if resolve_workload(self, workload) == "forward":
+        name = resolve_workload(self, workload)
+        if name == "forward":
             return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        if name == "generate-e2e":
+            return self.generate(model, batch, until_done=True)
         return self.generate(model, batch, exact_length=True)
 
     def flops(self, model: nn.Module, batch: Batch) -> int:
@@ -223,3 +411,46 @@ class CausalLMTask:
         linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
         width = sum(b.num_heads * b.head_dim for b in blocks_by_kind(model).get("decoder_self", []))
         return int(sum(2 * linear * n + 2 * 2 * width * n * (n + 1) // 2 for n in lengths))
+
+
+def token_stats(counts: Sequence[int]) -> dict[str, float]:
+    """Mean, median, 90th percentile (nearest rank) and max of tokens generated per problem."""
+    if not counts:
+        return {"tokens_mean": 0.0, "tokens_median": 0.0, "tokens_p90": 0.0, "tokens_max": 0.0}
+    xs = sorted(counts)
+    n = len(xs)
+    median = xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+    p90 = xs[max(0, -(-9 * n // 10) - 1)]
+    return {"tokens_mean": sum(xs) / n, "tokens_median": float(median), "tokens_p90": float(p90), "tokens_max": float(xs[-1])}
+
+
+class LineStop:
+    """A `generate` stopping criterion: a sequence is done once its generated text holds a
+    complete answer line (trace mode) or, for expressions, a first line ended by a newline. Only
+    rows whose last token holds a newline are decoded, so a step costs one `isin` otherwise."""
+
+    def __init__(self, task: CausalLMTask, prompt_len: int) -> None:
+        self.task, self.prompt_len = task, prompt_len
+        self.newlines = task.newline_ids()
+        self.done: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        if self.done is None:
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        hit = torch.isin(input_ids[:, -1], self.newlines.to(input_ids.device)) & ~self.done
+        for row in hit.nonzero().flatten().tolist():
+            text = self.task.tokenizer.decode(input_ids[row, self.prompt_len:], skip_special_tokens=True)
+            if answer_line_complete(text) if self.task.output == "trace" else "\n" in text.lstrip():
+                self.done[row] = True
+        return self.done.clone()
+
+
+def add_newline_token(tokenizer: Any) -> bool:
+    """Give a tokenizer that drops newlines (raykd's tiny WordPiece) a newline token, so it can
+    write traces; True if one was added (a model must then be sized to `len(tokenizer)`)."""
+    from tokenizers import AddedToken
+
+    if "\n" in tokenizer.decode(tokenizer("a\nb", add_special_tokens=False)["input_ids"]):
+        return False
+    tokenizer.add_tokens([AddedToken("\n", normalized=False, special=False)])
+    return True

@@ -35,7 +35,10 @@ def _workloads() -> dict[str, str]:
 class CausalLMPlugin:
     """Options (as `CausalLMTask`'s): `max_new_tokens` (generation length, default 40),
     `eval_batch_size`, `distill_positions` ("answer" or "all"), `use_chat_template` (None: when
-    the tokenizer has one), `max_prompt_len`, `max_target_len`."""
+    the tokenizer has one), `max_prompt_len`, `max_target_len`, `output` ("expression" or
+    "trace": step-by-step reasoning and an answer line), `traces` (trace mode: a JSON file
+    mapping problem id -> trace text, the targets of the problems it has; the others' are derived
+    from the gold equation)."""
 
     max_new_tokens: int = 40
     eval_batch_size: int = 16
@@ -43,6 +46,8 @@ class CausalLMPlugin:
     use_chat_template: bool | None = None
     max_prompt_len: int = 192
     max_target_len: int = 48
+    output: str = "expression"
+    traces: str | None = None
     name: str = "causal-lm"
     reads_data_uris: bool = True  # specs as raykd.data reads them: paths or s3://, gs://, file:// URIs
     workloads: dict[str, str] = field(default_factory=_workloads)
@@ -59,13 +64,51 @@ class CausalLMPlugin:
                 raise ConfigError(f"{key} must be at most {OPTION_LIMITS[key]:,}, got {shown}")
         if self.distill_positions not in DISTILL_POSITIONS:
             raise ConfigError(f"distill_positions must be one of {', '.join(DISTILL_POSITIONS)}, got {self.distill_positions!r}")
+        from raykd.task.causal_lm import OUTPUTS, workloads_for
+
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.traces is not None:
+            if not isinstance(self.traces, str) or not self.traces.strip():
+                raise ConfigError(f"traces must be the path of a traces file, got {self.traces!r}")
+            if self.output != "trace":
+                raise ConfigError("traces needs output: trace (they are the targets of trace mode)")
+        if self.output == "trace":
+            self.workloads = workloads_for("trace")  # generate-e2e first: the default that speed is timed on
+
+    def trace_targets(self) -> dict[str, str] | None:
+        """The `traces` file as problem id -> trace text (None without one): a `.jsonl` file as
+        `raykd.traces.io` writes it (one record per line), else one JSON object mapping id -> text.
+        DataError, one line, for a file that is missing, malformed, or not such a mapping."""
+        if self.traces is None:
+            return None
+        import json
+
+        from raykd.errors import DataError
+
+        if str(self.traces).endswith(".jsonl"):
+            from raykd.traces.io import read_traces
+
+            records = read_traces(self.traces)
+            return {r.id: r.trace.render() for r in records}
+        try:
+            raw = json.loads(Path(self.traces).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DataError(f"cannot read traces file {self.traces}: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"traces file {self.traces} is not JSON: {exc}") from None
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                for k, v in raw.items()):
+            raise DataError(f"traces file {self.traces} must be one JSON object mapping problem id -> trace text")
+        return raw
 
     def task(self, tokenizer: Any, splits: dict[str, Any]) -> Any:
         from raykd.task.causal_lm import CausalLMTask
 
         return CausalLMTask(tokenizer, splits, max_prompt_len=self.max_prompt_len, max_target_len=self.max_target_len,
                             max_new_tokens=self.max_new_tokens, eval_batch_size=self.eval_batch_size,
-                            distill_positions=self.distill_positions, use_chat_template=self.use_chat_template)
+                            distill_positions=self.distill_positions, use_chat_template=self.use_chat_template,
+                            **({"output": "trace", "traces": self.trace_targets()} if self.output == "trace" else {}))
 
     def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if raw is None:
@@ -96,8 +139,17 @@ class CausalLMPlugin:
         splits = load_splits(data, seed=seed)
         require_splits(splits, data, ("train", "valid"), why="the teacher trains on train and early-stops on valid")
         source = str(settings["model"])
-        texts = [t for p in splits["train"] for t in (p.text, target_expression(p))]
+        if self.output == "trace":
+            from raykd.task.causal_lm import add_newline_token
+            from raykd.traces.derive import derive_trace
+
+            given = self.trace_targets() or {}
+            texts = [t for p in splits["train"] for t in (p.text, given.get(p.id) or derive_trace(p, seed=0).render())]
+        else:
+            texts = [t for p in splits["train"] for t in (p.text, target_expression(p))]
         model, tokenizer = load_causal_lm(source, texts=texts, seed=seed)
+        if self.output == "trace" and add_newline_token(tokenizer):  # raykd's tiny WordPiece drops newlines
+            model.resize_token_embeddings(len(tokenizer))
         model.to(device)
         task = self.task(tokenizer, splits)
         zero_shot = task.evaluate(model, "valid") if source != "tiny" else None

@@ -52,6 +52,7 @@ class MWPTask:
     primary_metric: str = "accuracy"
     workloads: dict[str, str] = field(default_factory=lambda: dict(WORKLOADS))
     _features: dict[tuple[str, bool], FeatureSet] = field(default_factory=dict, repr=False)
+    augmentation: dict[str, Any] | None = None  # set on a task `augmented` made: what was added, what fell short
 
     def features(self, split: str, *, for_training: bool) -> FeatureSet:
         key = (split, for_training)
@@ -63,6 +64,24 @@ class MWPTask:
                 max_input_len=self.max_input_len, max_output_len=self.max_output_len, for_training=for_training,
             )
         return self._features[key]
+
+    def augmented(self, k: int, seed: int) -> MWPTask:
+        """This task with `k` number-substituted variants of each "train" problem added to "train"
+        (`raykd.data.augment`), every other split, the tokenizer and the vocabulary unchanged. Variants
+        come only from "train", so a held-out problem never leaks into training, and none may have the
+        text of a problem in another split. Variants the solver cannot learn are skipped like any
+        training problem (`skipped("train")`)."""
+        import dataclasses
+
+        from raykd.data.augment import augment_problems
+
+        originals = list(self.splits.get("train", []))
+        others = {p.text for name, problems in self.splits.items() if name != "train" for p in problems}
+        problems, short = augment_problems(originals, k, seed, avoid_texts=others)
+        info = {"k": k, "seed": seed, "originals": len(originals), "variants": len(problems) - len(originals),
+                "short": dict(sorted(short.items()))}
+        kept = {key: feats for key, feats in self._features.items() if key[0] != "train"}  # the same problems
+        return dataclasses.replace(self, splits={**self.splits, "train": problems}, _features=kept, augmentation=info)
 
     def skipped(self, split: str) -> Counter:
         """Problems of `split` left out of training, by reason."""
@@ -137,7 +156,7 @@ class MWPTask:
 def summarize(preds: Sequence[Prediction]) -> dict[str, Any]:
     """accuracy with its n and 95% Wilson interval, equation_accuracy, the same per complexity
     level, and `correct_bits`: per-problem correctness in the split's order (for paired tests)."""
-    from raykd.results.stats import accuracy_interval, pack_correct
+    from raykd.stats import accuracy_interval, pack_correct
 
     by: dict[str, dict[str, Any]] = {}
     for level in COMPLEXITY_LEVELS:

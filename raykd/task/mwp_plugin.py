@@ -51,20 +51,11 @@ class MWPPlugin:
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
                       progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
         from raykd.data import load_splits, require_splits
-        from raykd.task.teacher import SolverSpec, train_teacher
-        from raykd.training import FitConfig
+        from raykd.task.teacher import train_teacher
 
         splits = load_splits(data, seed=seed)
         require_splits(splits, data, ("train", "valid"), why="the teacher trains on train and early-stops on valid")
-        spec = SolverSpec(preset=settings.get("preset"), encoder=settings.get("encoder"))
-        pretrained = "encoder" in settings
-        fit = FitConfig(
-            epochs=int(settings.get("epochs", 20)), batch_size=int(settings.get("batch_size", 32)),
-            lr=float(settings.get("lr", 5e-5 if pretrained else 1e-3)),
-            head_lr=float(settings.get("head_lr", 1e-3 if pretrained else 0.0)),
-            patience=int(settings.get("patience", 5)), max_steps=int(settings.get("max_steps", 0)),
-            time_budget_s=float(settings.get("time_budget_s", 0.0)), seed=seed,
-        )
+        spec, fit = teacher_recipe(settings, seed=seed)
         report = train_teacher(splits, spec, fit, out, device=device, beam_size=self.beam_size, progress=progress,
                                extra_config={"data": data})
         return report.to_dict()
@@ -80,3 +71,22 @@ class MWPPlugin:
 
     def data_fingerprint(self, data: str, *, seed: int = 0) -> str:
         return problems_fingerprint(data, seed=seed)
+
+
+def teacher_recipe(settings: Mapping[str, Any], *, seed: int = 0) -> tuple[Any, Any]:
+    """(SolverSpec, FitConfig) of a space's `teacher:` settings (a preset or an encoder, not a
+    path): the one place they are read, by the sweep's teacher and by `raykd cv --from` (which
+    trains the same recipe once per fold). ValueError on values the configs refuse."""
+    from raykd.task.teacher import SolverSpec
+    from raykd.training import FitConfig
+
+    spec = SolverSpec(preset=settings.get("preset"), encoder=settings.get("encoder"))
+    pretrained = "encoder" in settings
+    fit = FitConfig(
+        epochs=int(settings.get("epochs", 20)), batch_size=int(settings.get("batch_size", 32)),
+        lr=float(settings.get("lr", 5e-5 if pretrained else 1e-3)),
+        head_lr=float(settings.get("head_lr", 1e-3 if pretrained else 0.0)),
+        patience=int(settings.get("patience", 5)), max_steps=int(settings.get("max_steps", 0)),
+        time_budget_s=float(settings.get("time_budget_s", 0.0)), seed=seed,
+    )
+    return spec, fit

@@ -141,7 +141,7 @@ def test_pareto_margin_marks_non_inferior_trials(capsys, monkeypatch, twelve_swe
 
     sw = open_sweep(twelve_sweep)
     if not sw.df["accuracy_diff"].notna().any() if "accuracy_diff" in sw.df else True:
-        pytest.skip("raykd.results.stats records no paired difference yet")
+        pytest.skip("raykd.stats records no paired difference yet")
     monkeypatch.setenv("COLUMNS", "100")
     code, out, err = run_cli(capsys, "pareto", str(twelve_sweep), "--margin", "3")
     assert code == 0, err

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from raykd.cli import main
-from raykd.results.stats import paired_difference, unpack_correct
+from raykd.stats import paired_difference, unpack_correct
 
 TINY = ["--data", "synthetic:40", "--folds", "2", "--valid-fraction", "0.25", "--epochs", "1", "--threads", "1", "--quiet",
         "--set", "rounds=1", "--set", "epochs_per_round=1", "--set", "calib_batches=1", "--set", "latency_repeats=1",

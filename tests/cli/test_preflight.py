@@ -177,7 +177,7 @@ def test_an_address_where_nothing_listens_is_one_line_in_seconds(ws, ray_tmp, ca
 
 def test_a_good_space_passes_the_checks(ws):
     """The checks refuse only what cannot work: the test spaces and the shipped default pass."""
-    from raykd.distributed.space import load_space, parse_space
+    from raykd.search.space import load_space, parse_space
     from raykd.search.preflight import check_new_sweep
 
     raw = small_space(ws / "teacher", ws / "runs", constraints=[{"metric": "speedup", "min": 1.5},
@@ -188,7 +188,7 @@ def test_a_good_space_passes_the_checks(ws):
 
 def test_speedup_bound_follows_the_space_ratios():
     """The refusal threshold is SPEEDUP_SLACK over the FLOPs bound of the largest ratios."""
-    from raykd.distributed.space import parse_space
+    from raykd.search.space import parse_space
     from raykd.errors import ConfigError
     from raykd.search.constraints import SPEEDUP_SLACK
     from raykd.search.preflight import check_constraints, largest_ratios

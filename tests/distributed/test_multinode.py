@@ -11,7 +11,7 @@ import time
 import pytest
 from sweep_spaces import small_space
 
-from raykd.distributed.space import parse_space
+from raykd.search.space import parse_space
 from raykd.distributed.sweep import run_sweep
 from raykd.results.store import read_trials
 

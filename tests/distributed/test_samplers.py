@@ -6,7 +6,8 @@ import optuna
 import pytest
 from sweep_spaces import small_space
 
-from raykd.distributed.space import load_space, make_sampler, parse_space
+from raykd.distributed.space import tune_space
+from raykd.search.space import load_space, make_sampler, parse_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -117,11 +118,11 @@ def test_to_optuna_is_what_ray_makes_of_to_tune():
 
     for name in ("default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"):
         space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
-        ray_side = dict(OptunaSearch.convert_search_space({p.name: p.to_tune() for p in space.search}))
+        ray_side = dict(OptunaSearch.convert_search_space(tune_space(space)))
         assert ray_side == {p.name: p.to_optuna() for p in space.search}, name
     space = _space(search={"alpha": {"low": 0.0, "high": 1.0}, "min_heads_per_block": {"low": 0, "high": 4},
                            "importance": {"choices": ["combined", "random"]}})
-    ray_side = dict(OptunaSearch.convert_search_space({p.name: p.to_tune() for p in space.search}))
+    ray_side = dict(OptunaSearch.convert_search_space(tune_space(space)))
     assert ray_side == {p.name: p.to_optuna() for p in space.search}
 
 
@@ -131,7 +132,7 @@ def test_make_searcher_uses_make_sampler(tmp_path):
 
     space = _space(sampler={"type": "tpe", "seed": 5, "n_startup_trials": 2})
     limiter = make_searcher(space, tmp_path / "study.journal", "t")
-    assert limiter.set_search_properties(None, None, {p.name: p.to_tune() for p in space.search})  # as Tuner does
+    assert limiter.set_search_properties(None, None, tune_space(space))  # as Tuner does
     proposed = [limiter.suggest(f"trial-{i}") for i in range(1)]  # through Ray's public searcher API
     expected = _first_params(make_sampler(space, seed=5), space, n=1)
     assert [{k: c[k] for k in expected[0]} for c in proposed] == expected
@@ -162,7 +163,7 @@ def test_raykd_searcher_suggests_what_ray_s_optuna_search_did(tmp_path, kind):
     space = _space(sampler={"type": kind, "n_startup_trials": 2, "seed": 3})
     ours = make_searcher(space, tmp_path / "ours.log", "ours").searcher
     ray_s = OptunaSearch(metric=space.metrics, mode=space.modes, sampler=make_sampler(space), study_name="ray")
-    ray_s.set_search_properties(None, None, {p.name: p.to_tune() for p in space.search})
+    ray_s.set_search_properties(None, None, tune_space(space))
     assert _searcher_suggestions(ours, space, 4) == _searcher_suggestions(ray_s, space, 4)
 
 

@@ -17,7 +17,7 @@ from ray.tune.schedulers import TrialScheduler  # noqa: E402
 from sweep_spaces import small_space  # noqa: E402
 
 from raykd.distributed.scheduler import HalvingScheduler, state_uri  # noqa: E402
-from raykd.distributed.space import parse_space  # noqa: E402
+from raykd.search.space import parse_space  # noqa: E402
 
 
 @dataclass

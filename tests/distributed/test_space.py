@@ -7,7 +7,7 @@ import yaml
 from sweep_spaces import small_space
 
 from raykd.cli import main
-from raykd.distributed.space import load_space, parse_space
+from raykd.search.space import load_space, parse_space
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"])
@@ -26,7 +26,7 @@ def test_shipped_spaces_are_valid(name):
 def test_embedded_default_equals_the_shipped_file():
     from pathlib import Path
 
-    from raykd.distributed.space import DEFAULT_SPACE_YAML
+    from raykd.search.space import DEFAULT_SPACE_YAML
 
     shipped = (Path(__file__).resolve().parents[2] / "search_spaces" / "default.yaml").read_text()
     assert yaml.safe_load(shipped) == yaml.safe_load(DEFAULT_SPACE_YAML)
@@ -36,8 +36,8 @@ def test_default_sweep_selects_and_reports_on_splits_with_3_point_intervals():
     """Issue 11: the front is chosen on valid and reported on test; at any accuracy their 95%
     Wilson half-width must be at most 3 points (the worst case is 50%)."""
     from raykd.data import load_splits
-    from raykd.distributed.space import load_space
-    from raykd.results.stats import wilson_interval
+    from raykd.search.space import load_space
+    from raykd.stats import wilson_interval
 
     space = load_space(None)
     splits = load_splits(space.data, seed=space.seed)
@@ -208,7 +208,7 @@ def test_stored_space_parses_back_to_the_same_space(name):
 
 
 def test_worker_niceness_is_optional_and_kept():
-    from raykd.distributed.space import Resources
+    from raykd.search.space import Resources
 
     assert Resources().worker_niceness == 0  # normal priority unless asked (null: Ray's own 15)
     assert Resources(worker_niceness=None).worker_niceness is None
@@ -221,7 +221,7 @@ def test_worker_niceness_is_optional_and_kept():
     ("fast", "speed must be a mapping"),
 ])
 def test_the_speed_section_is_validated(speed, message):
-    from raykd.distributed.space import load_space, parse_space
+    from raykd.search.space import load_space, parse_space
     from raykd.errors import ConfigError
 
     raw = {**load_space(None).to_dict(), "speed": speed}
@@ -233,9 +233,9 @@ def test_the_speed_section_is_validated(speed, message):
 
 
 def test_the_default_speed_objective_is_the_latency_table():
-    from raykd.distributed.space import load_space
+    from raykd.search.space import load_space
 
-    from raykd.distributed.space import SPEED_DEFAULTS
+    from raykd.search.space import SPEED_DEFAULTS
 
     # the embedded default times its table (23 variants + 16 calibration shapes) in 30 rounds (its 15-minute budget)
     assert load_space(None).speed == {**SPEED_DEFAULTS, "rounds": 30}

@@ -207,7 +207,7 @@ def test_resume_uses_the_stored_space_and_refuses_drifted_data_or_teacher(real_s
 
 
 def test_hopeless_chains_are_stopped_early_and_recorded_as_pruned(space_file, tmp_path):
-    from raykd.distributed.space import load_space
+    from raykd.search.space import load_space
     from raykd.distributed.sweep import run_sweep
 
     # an accuracy floor no chain can reach: the chain is stopped after round 1 of 2

@@ -20,7 +20,7 @@ from raykd.results.store import read_pareto, read_trials
 def test_halving_stops_dominated_chains_and_constraints_reject_before_training(tiny_teacher_dir, tmp_path, capsys):
     from sweep_spaces import small_space, write_space
 
-    from raykd.distributed.space import load_space
+    from raykd.search.space import load_space
     from raykd.distributed.sweep import run_sweep
 
     raw = small_space(

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raykd.results.stats import accuracy_interval, pack_correct
+from raykd.stats import accuracy_interval, pack_correct
 from raykd.task_interface import Batch, TaskOutput
 
 PERIOD, LENGTH = 3, 12

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from raykd.results.stats import (
+from raykd.stats import (
     accuracy_fields,
     accuracy_interval,
     mcnemar_exact,

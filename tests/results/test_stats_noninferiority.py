@@ -12,7 +12,7 @@ import pytest
 from sweep_factory import TEACHER, TRIALS, make_row, meta
 
 from raykd.results.noninferiority import diff_low, fastest_non_inferior, non_inferior_mask
-from raykd.results.stats import accuracy_fields, accuracy_interval, pack_correct, paired_difference
+from raykd.stats import accuracy_fields, accuracy_interval, pack_correct, paired_difference
 
 N = 1000
 TEACHER_FLAGS = [True] * 812 + [False] * 188  # the sweep factory's teacher: 0.812

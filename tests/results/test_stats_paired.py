@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from raykd.results.stats import (
+from raykd.stats import (
     PairedDifference,
     accuracy_fields,
     accuracy_interval,

@@ -151,7 +151,7 @@ def test_markdown_round_trip(twelve):
 def test_difference_columns_and_margin(twelve):
     df = twelve.copy()
     if "accuracy_diff" not in df or df["accuracy_diff"].isna().all():
-        pytest.skip("raykd.results.stats records no paired difference yet")
+        pytest.skip("raykd.stats records no paired difference yet")
     text = render_front(df, teacher=teacher(), width=100, margin=2.0)
     ok = df[(df["status"] == "complete")]
     for _, r in ok.iterrows():
@@ -172,10 +172,10 @@ def test_difference_falls_back_to_drop_and_mcnemar_p(twelve):
 
 def test_difference_from_the_stored_bits(twelve):
     """A sweep whose rows hold per-problem bits but no difference columns gets them computed."""
-    from raykd.results import stats
+    from raykd import stats
 
     if not hasattr(stats, "paired_difference"):
-        pytest.skip("raykd.results.stats has no paired_difference yet")
+        pytest.skip("raykd.stats has no paired_difference yet")
     df = twelve.drop(columns=[c for c in twelve.columns if c.startswith("accuracy_diff")])
     text = render_front(df, teacher=teacher(), width=100)
     t = teacher()["metrics"]["valid"]

@@ -1,6 +1,6 @@
 """A 12-trial structured sweep written with the results store's own writer, for the readable view.
 
-Each trial's statistics come from raykd.results.stats on real per-problem bits (1,100 valid
+Each trial's statistics come from raykd.stats on real per-problem bits (1,100 valid
 problems, the size of the default sweep's valid split): Wilson intervals, exact McNemar tests and,
 where stats provides it, the paired difference. The front and its runners-up are re-timed; the
 rest keep the latency table's prediction, as after a real sweep. Shapes are MiniLM-like (6 layers,
@@ -16,7 +16,7 @@ from typing import Any
 from sweep_factory import make_row, meta
 
 from raykd.results import update_pareto, write_sweep_meta, write_trial
-from raykd.results.stats import accuracy_fields, accuracy_interval, pack_correct
+from raykd.stats import accuracy_fields, accuracy_interval, pack_correct
 
 N = 1100
 TEACHER_CORRECT = 865  # 78.6%, like the default sweep's teacher
@@ -69,7 +69,7 @@ def rows() -> list[dict[str, Any]]:
     """The 12 trial rows, as the sweep writes them."""
     rng = random.Random(0)
     t_valid = teacher_metrics()
-    from raykd.results.stats import unpack_correct
+    from raykd.stats import unpack_correct
 
     t_flags = unpack_correct(t_valid["correct_bits"], N)
     out = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from raykd.distributed.space import make_sampler, parse_space
+from raykd.search.space import make_sampler, parse_space
 from raykd.errors import ConfigError
 from raykd.search.constraints import (
     Constraint,

@@ -21,7 +21,15 @@ from raykd.method.importance.heads import (
     taylor_scores,
     weight_norms,
 )
-from raykd.method.importance.layers import LayerStats, block_influence_sums, layer_random_scores, layer_scores
+from raykd.method.importance.layers import (
+    LayerStats,
+    block_influence_sums,
+    distill_loss_increase,
+    layer_distill_scores,
+    layer_random_scores,
+    layer_scores,
+    skipped,
+)
 from raykd.method.importance.normalise import NORMALISATIONS, Normalisation, normalise
 from raykd.method.importance.stats import LEGACY_STATS_NAME, STATS_NAME, StructureStats, collect_stats
 
@@ -29,5 +37,5 @@ __all__ = [
     "LEGACY_STATS_NAME", "NORMALISATIONS", "STATS_NAME", "BlockStats", "ChannelStats", "HeadStats", "LayerStats",
     "Normalisation", "StructureStats", "attention_entropy_sums", "block_influence_sums", "channel_weight_norms",
     "collect_head_stats", "collect_stats", "ffn_random_scores", "ffn_scores", "ffn_taylor_scores",
-    "layer_random_scores", "layer_scores", "normalise", "random_scores", "scores", "taylor_scores", "weight_norms",
+    "distill_loss_increase", "layer_distill_scores", "layer_random_scores", "layer_scores", "skipped", "normalise", "random_scores", "scores", "taylor_scores", "weight_norms",
 ]

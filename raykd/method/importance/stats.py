@@ -2,7 +2,7 @@
 
 `StructureStats` holds heads (`HeadStats`: weight norm, attention entropy, Taylor), FFN channels
 (`ChannelStats`: weight norm, mean |activation|, Taylor) and layers (`LayerStats`: Block
-Influence). None of them depends on alpha, so a sweep measures its teacher once and shares the
+Influence, and on request the distillation-loss increase when skipped). None of them depends on alpha, so a sweep measures its teacher once and shares the
 file across trials (`structure_stats.json`; a sweep's older `head_stats.json`, heads only, still
 loads). The model is left in eval mode.
 """
@@ -19,7 +19,7 @@ from torch import nn
 
 from raykd.method.importance.ffn import ChannelStats, channel_weight_norms
 from raykd.method.importance.heads import HeadStats, collect_head_stats
-from raykd.method.importance.layers import LayerStats, block_influence_sums
+from raykd.method.importance.layers import LayerStats, block_influence_sums, distill_loss_increase
 from raykd.structures import find_ffn_blocks, find_layer_stacks
 from raykd.structures.layers import QUERY_KIND_OF, STACK_OF, block_layer_ids, capture_hidden, layer_ids
 
@@ -41,7 +41,7 @@ class StructureStats:
         return json.dumps({
             "heads": json.loads(self.heads.to_json()),
             "ffn": [{"kind": k, "layer": l, **vars(s)} for (k, l), s in sorted(self.ffn.items())],
-            "layers": [{"kind": k, "layer": l, **vars(s)} for (k, l), s in sorted(self.layers.items())],
+            "layers": [{"kind": k, "layer": l, **s.to_row()} for (k, l), s in sorted(self.layers.items())],
         }, indent=1)
 
     @classmethod
@@ -65,9 +65,10 @@ class StructureStats:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not readable importance statistics ({exc})") from None
 
-    def fits(self, model: nn.Module, *, ffn: bool, layers: bool, taylor: bool) -> bool:
+    def fits(self, model: nn.Module, *, ffn: bool, layers: bool, taylor: bool, distill_loss: bool = False) -> bool:
         """True when these statistics describe `model`'s present structures and hold what the
-        chain needs (FFN statistics when FFNs are pruned, layers' when layers are, Taylor)."""
+        chain needs (FFN statistics when FFNs are pruned, layers' when layers are, Taylor, the
+        layers' distillation-loss increase)."""
         if not self.heads.matches(model):
             return False
         if taylor and not all(len(b.taylor) == len(b.head_ids) for b in self.heads.blocks.values()):
@@ -82,13 +83,17 @@ class StructureStats:
             present_layers = {(k, i): lid for k, st in find_layer_stacks(model).items() for i, lid in enumerate(layer_ids(st))}
             if present_layers != {k: s.layer_id for k, s in self.layers.items()}:
                 return False
+            if distill_loss and any(s.distill_loss is None for s in self.layers.values()):
+                return False
         return True
 
 
 def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batches: int = 8, batch_size: int = 32,
-                  taylor: bool = False, ffn: bool = True, layers: bool = True) -> StructureStats:
+                  taylor: bool = False, ffn: bool = True, layers: bool = True, layer_distill: bool = False,
+                  tau: float = 1.0) -> StructureStats:
     """Heads' statistics, and (by default) FFN channels' and layers', in one pass over `batches`
-    batches of `split` (the calibration set)."""
+    batches of `split` (the calibration set). `layer_distill` adds each layer's distillation-loss
+    increase when skipped (KL at temperature `tau`), one more forward pass per layer and batch."""
     from raykd.structures.coverage import check_supported
 
     check_supported(model, ["heads"] + (["ffn"] if ffn else []) + (["layers"] if layers else []))
@@ -124,6 +129,10 @@ def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batch
         for pos, lid in enumerate(layer_ids(stack)):
             rows = bi_rows.get((kind, pos), 0)
             out.layers[(kind, pos)] = LayerStats(lid, bi_sum.get((kind, pos), 0.0) / rows if rows else 0.0)
+    if layers and layer_distill:
+        for key, value in distill_loss_increase(model, task, split=split, batches=batches, batch_size=batch_size,
+                                                tau=tau).items():
+            out.layers[key].distill_loss = value
     return out
 
 

@@ -14,7 +14,8 @@ string in the split's problem order, compact enough for a Parquet cell or a JSON
   non-inferiority verdict (`PairedDifference.non_inferior(margin)`). The p-value alone cannot say
   "no loss": a small n gives a large p for a real drop; the interval's lower bound can.
 
-No Ray, no torch: used by the task, the chain, the results store and notebooks alike.
+No Ray, no torch (scipy only): used by the task, the chain, the results store and notebooks alike,
+so it sits at the bottom of the layers (docs/architecture.md), below everything that evaluates a model.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def wilson_interval(correct: int, n: int, confidence: float = CONFIDENCE) -> tup
     """The Wilson score interval of `correct` successes in `n` trials; (nan, nan) when n == 0."""
     if n == 0:
         return (math.nan, math.nan)
-    from scipy.stats import binomtest
+    from scipy.stats import binomtest  # deferred: scipy.stats takes ~0.8 s to import, and `raykd --help` needs none of it
 
     ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))

@@ -1,0 +1,597 @@
+"""Sweep definitions: a YAML search space, validated before anything starts; the Optuna sampler it names.
+
+Ray-free: `raykd.analysis` (re-timing), `raykd.search.preflight` and the in-process benchmarks
+read spaces without starting Ray; the Ray Tune side (`tune_space`) is `raykd.distributed.space`.
+
+A space file has these top-level keys (all optional except `search`; see search_spaces/):
+
+    name: default                 # sweep name (directory under storage)
+    task: mwp                     # or causal-lm, or mypkg.tasks:make_task; options: {name: causal-lm, max_new_tokens: 24}
+    data: synthetic:800           # data spec, read by the task (mwp/causal-lm: see `raykd data check`)
+    teacher: {preset: tiny, epochs: 20}     # the task's teacher settings; mwp: or {path: DIR} or {encoder: minilm, epochs: ...}
+    search:                       # hyperparameters Optuna samples (ChainConfig fields)
+      alpha: {low: 0.0, high: 1.0}
+      n: {low: 0.5, high: 3.0, log: true}
+      rounds: {low: 1, high: 3, type: int}
+      importance: {choices: [combined, random]}
+      p_max: {low: 0.1, high: 0.6}
+      p_min_fraction: {low: 0.0, high: 0.5}   # p_min = p_min_fraction * p_max (also ffn_, layer_)
+    fixed: {epochs_per_round: 2}  # ChainConfig fields held constant
+    objectives: [{metric: accuracy, mode: max}, {metric: speedup, mode: max}]
+    sampler: {type: tpe, seed: 0}          # tpe (multi-objective TPE), nsga2, gp (Optuna's GPSampler, logEHVI), random
+    num_samples: 6
+    early_stop: {accuracy_floor: 0.2, after_round: 1}   # optional; or {type: mo-successive-halving, eta: 3, min_rounds: 1}
+    constraints: [{metric: speedup, min: 1.5}]          # optional (raykd.search.constraints)
+    resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 1}
+    storage: ~/raykd_runs          # local path, s3://bucket/prefix or gs://bucket/prefix
+
+Every mistake (unknown key, wrong type, empty range, p_max >= 1, p_min ranges above p_max
+ranges, a number past its upper bound: `MAX_NUM_SAMPLES`, `CHAIN_LIMITS`, `TEACHER_LIMITS`,
+`RESOURCE_LIMITS`) raises ConfigError naming the key, so `raykd sweep` exits 2 before starting
+Ray; what a parsed space names (data, teacher, storage, constraints) is checked next, also
+before Ray, by `raykd.search.preflight`.
+
+A schedule's start (p_min: Eq. 5 at t = 0, so round 1 removes p_min + (p_max - p_min) * (1/T)^n)
+is searched as a fraction of its end, `p_min_fraction` in [0, 1]: every sampled pair is then a
+valid schedule, and the sampler is told the value the trial used. Searching p_min and p_max
+themselves is refused where their ranges overlap: a sampled p_min above p_max would have to be
+changed behind the sampler's back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from raykd.errors import ConfigError
+from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
+from raykd.search.constraints import FORECAST_METRICS, parse_constraints
+from raykd.search.successive_halving import SCHEDULER_TYPE, HalvingConfig
+from raykd.storage import is_run_name
+from raykd.yaml_io import load_yaml_file, parse_yaml
+
+OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
+             "constraints", "resources", "storage", "seed", "speed")
+SPEED_SOURCES = ("table", "measured")
+SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
+                                  "calibration": 16}
+"""A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
+CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
+FRACTIONS = {f"{low}_fraction": (low, high) for _, low, high in SCHEDULE_PAIRS}
+"""Searched schedule starts: `p_min_fraction` sets p_min = p_min_fraction * p_max (likewise ffn_, layer_)."""
+MAX_NUM_SAMPLES = 10_000
+"""The most trials one sweep may ask for: more is a typo, not a plan (an integer past 2**63 made
+Ray Tune start an "infinite" sweep)."""
+CHAIN_LIMITS: dict[str, int] = {
+    "rounds": 100, "epochs_per_round": 10_000, "steps_per_round": 10_000_000, "batch_size": 1 << 16, "patience": 10_000,
+    "eval_every": 10_000_000, "calib_batches": 10_000, "calib_batch_size": 1 << 16, "latency_batch": 1 << 16,
+    "latency_repeats": 100_000, "min_heads_per_block": 100_000, "min_ffn_per_block": 10_000_000,
+    "final_epochs": 10_000, "layer_start_round": 100}
+"""Upper bounds on chain settings that `ChainConfig` bounds only from below: a space is data, and
+a value no sweep could finish (`rounds: 1e9`, an hour per epoch times 10**12) is refused up front."""
+TEACHER_LIMITS: dict[str, int] = {"epochs": 10_000, "batch_size": 1 << 16, "patience": 10_000, "max_steps": 1_000_000_000}
+"""The same for the training settings a space's `teacher:` may give (built-in and plug-in tasks alike)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter: a float/int range or a categorical choice."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[Any, ...] = ()
+
+    @classmethod
+    def parse(cls, name: str, spec: Any) -> "Param":
+        if name not in CHAIN_FIELDS and name not in FRACTIONS:
+            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted([*CHAIN_FIELDS, *FRACTIONS]))})")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"search.{name}: expected a mapping like {{low: 0, high: 1}} or {{choices: [...]}}")
+        unknown = set(spec) - {"low", "high", "log", "type", "choices"}
+        if unknown:
+            raise ConfigError(f"search.{name}: unknown key(s) {', '.join(sorted(unknown))}")
+        if "choices" in spec:
+            choices = spec["choices"]
+            if not isinstance(choices, list) or not choices:
+                raise ConfigError(f"search.{name}.choices must be a non-empty list")
+            for c in choices:  # each choice must make a valid chain setting
+                _check_value(f"search.{name}.choices", name, c)
+            return cls(name, choices=tuple(choices))
+        if "low" not in spec or "high" not in spec:
+            raise ConfigError(f"search.{name}: needs low and high (or choices)")
+        low, high = spec["low"], spec["high"]
+        for key, v in (("low", low), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"search.{name}.{key} must be a number, got {v!r}")
+            if isinstance(v, int) and abs(v) > 2**63:  # (float() of a 400-digit int overflows)
+                raise ConfigError(f"search.{name}.{key} is too large: {_number_text(v)}")
+        kind = spec.get("type", "int" if name in CHAIN_FIELDS and CHAIN_FIELDS[name].type == "int" else "float")
+        if kind not in ("int", "float"):
+            raise ConfigError(f"search.{name}.type must be int or float, got {kind!r}")
+        if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+            raise ConfigError(f"search.{name}: integer range needs integer bounds")
+        if not low < high:
+            raise ConfigError(f"search.{name}: empty range (low {low} must be below high {high})")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"search.{name}.log must be true or false")
+        if log and low <= 0:
+            raise ConfigError(f"search.{name}: a log range needs low > 0")
+        for key, v in (("low", low), ("high", high)):  # both ends must be valid chain settings
+            _check_value(f"search.{name}.{key}", name, int(v) if kind == "int" else float(v))
+        return cls(name, float(low), float(high), log, kind == "int")
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        """Smallest and largest value this parameter can take."""
+        if self.choices:
+            try:
+                return min(self.choices), max(self.choices)
+            except TypeError:
+                return self.choices[0], self.choices[-1]
+        if self.integer:
+            return int(self.low), int(self.high)  # type: ignore[arg-type]
+        return self.low, self.high
+
+    def to_optuna(self) -> Any:
+        """The Optuna distribution of this parameter: the one Ray's OptunaSearch makes from
+        `raykd.distributed.space.tune_param` (integer ranges include `high`), so Ray-free studies sample the same space."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.choices:
+            return CategoricalDistribution(list(self.choices))
+        if self.integer:
+            return IntDistribution(int(self.low), int(self.high))  # type: ignore[arg-type]
+        return FloatDistribution(float(self.low), float(self.high), log=self.log)  # type: ignore[arg-type]
+
+
+def _number_text(value: Any) -> str:
+    """A number as an error message shows it: short even when the input was 10**1000."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**15:
+            return f"{value:,}"
+        return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)[:80]
+    except OverflowError:
+        return "a number of over 300 digits"
+
+
+def check_limits(where: str, values: Mapping[str, Any], limits: Mapping[str, int]) -> None:
+    """ConfigError when a number in `values` is not finite or exceeds its entry in `limits`
+    (`where` prefixes the key: "fixed.", "search.rounds.high: ")."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # (types are ChainConfig's and the plug-in's to check)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}{name} must be a finite number, got {value!r}")
+        limit = limits.get(name)
+        if limit is not None and value > limit:
+            raise ConfigError(f"{where}{name} must be at most {limit:,}, got {_number_text(value)}")
+
+
+def _check_value(where: str, name: str, value: Any) -> None:
+    if name in FRACTIONS:  # a share of the final ratio
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{where}: {name} is a fraction of {FRACTIONS[name][1]} and must be in [0, 1], got {value!r}")
+        return
+    check_limits(f"{where}: ", {name: value}, CHAIN_LIMITS)
+    try:
+        ChainConfig.from_dict(_alone(name, value))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _alone(name: str, value: Any) -> dict[str, Any]:
+    """`{name: value}` plus neutral partners, so one end of a range is checked on its own
+    (p_min and p_max constrain each other; their joint ranges are checked separately)."""
+    for _, low, high in SCHEDULE_PAIRS:
+        if name == low and isinstance(value, (int, float)) and 0 <= value < 1:
+            return {low: value, high: value}
+        if name == high:
+            return {high: value, low: 0.0}
+    return {name: value}
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    mode: str
+
+
+RESOURCE_LIMITS: dict[str, int] = {"workers": 4096, "cpus_per_worker": 4096, "gpus_per_worker": 64,
+                                   "concurrent_trials": MAX_NUM_SAMPLES}
+"""Far above any cluster raykd has run on, well below what would make Ray queue work forever."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    concurrent_trials: int = 1
+    # Ray starts its worker processes at niceness 15, below its own daemons (raylet, GCS, agents)
+    # and anything else on the node, which slows a chain by ~9% on a busy node (BENCHMARKS §5);
+    # raykd's default 0 runs chains at normal priority, null keeps Ray's 15. Applied when raykd
+    # starts the local Ray; cluster nodes get it from RAY_worker_niceness (cluster/ sets 0).
+    worker_niceness: int | None = 0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError("resources.workers must be >= 1")
+        check_limits("resources.", dataclasses.asdict(self), RESOURCE_LIMITS)
+        if self.worker_niceness is not None and (not isinstance(self.worker_niceness, int) or not 0 <= self.worker_niceness <= 19):
+            raise ConfigError(f"resources.worker_niceness must be an integer in 0..19, got {self.worker_niceness!r}")
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
+            raise ConfigError("resources.cpus_per_worker must be > 0 and gpus_per_worker >= 0")
+        if self.concurrent_trials < 1:
+            raise ConfigError("resources.concurrent_trials must be >= 1")
+
+    @property
+    def per_trial(self) -> dict[str, float]:
+        return {"CPU": self.workers * self.cpus_per_worker, "GPU": self.workers * self.gpus_per_worker}
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    name: str = "default"
+    # the task, by name or import path with its options (raykd.task.registry): {"name": "mwp"}
+    task: dict[str, Any] = field(default_factory=lambda: {"name": "mwp"})
+    data: str = "synthetic:800"
+    teacher: dict[str, Any] = field(default_factory=lambda: {"preset": "tiny", "epochs": 20})
+    search: tuple[Param, ...] = ()
+    fixed: dict[str, Any] = field(default_factory=dict)
+    objectives: tuple[Objective, ...] = (Objective("accuracy", "max"), Objective("speedup", "max"))
+    sampler: dict[str, Any] = field(default_factory=lambda: {"type": "tpe", "seed": 0})
+    num_samples: int = 6
+    early_stop: dict[str, Any] = field(default_factory=dict)
+    constraints: tuple[Any, ...] = ()  # raykd.search.constraints.Constraint
+    resources: Resources = field(default_factory=Resources)
+    storage: str = "~/raykd_runs"
+    seed: int = 0
+    # where the `speedup` objective comes from: "table" (the sweep's latency table, deterministic per
+    # shape; every trial still records `measured_speedup`) or "measured" (each trial's own timing)
+    # retime_rounds: at the end of the sweep, re-time the front and its runners-up side by side with
+    # the teacher for this many interleaved rounds (`raykd pareto --retime`); 0 skips it
+    # retime_sessions: the re-timing's rounds split over this many fresh processes, so that its
+    # intervals carry the variation between processes (raykd.analysis.retime)
+    # table_cache: reuse the table this machine measured before for the same architecture and batch
+    # (raykd.method.latency_table: the same machine then predicts the same figures in every sweep)
+    # calibration: mixed shapes timed with the table, to fit one factor per structure type (0: additive)
+    speed: dict[str, Any] = field(default_factory=lambda: dict(SPEED_DEFAULTS))
+
+    @property
+    def metrics(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    @property
+    def modes(self) -> list[str]:
+        return [o.mode for o in self.objectives]
+
+    @property
+    def task_spec(self) -> Any:
+        from raykd.task.registry import TaskSpec  # deferred: the task registry imports torch (~2 s); parsing a space does not
+
+        return TaskSpec.parse(self.task)
+
+    def task_plugin(self) -> Any:
+        """The sweep's `TaskPlugin` (made afresh: plug-ins hold options, nothing trained)."""
+        from raykd.task.registry import load_task_plugin  # deferred: imports torch (~2 s)
+
+        return load_task_plugin(self.task_spec)
+
+    @property
+    def halving(self) -> Any:
+        """The successive-halving settings (`raykd.search.successive_halving.HalvingConfig`), or None."""
+        if self.early_stop.get("type") != SCHEDULER_TYPE:
+            return None
+        coords = []
+        for o in self.objectives:  # a speed or size objective is ranked by the final model's forecast
+            if o.metric == "speedup" and self.speed["source"] != "table":
+                coords.append(("forecast_ideal_speedup", o.mode))
+            else:
+                coords.append((FORECAST_METRICS.get(o.metric, o.metric), o.mode))
+        return HalvingConfig(int(self.early_stop.get("eta", 3)), int(self.early_stop.get("min_rounds", 1)), tuple(coords))
+
+    @property
+    def accuracy_floor(self) -> tuple[float, int] | None:
+        """(floor, after_round) of the accuracy-floor stopper, or None."""
+        if "accuracy_floor" not in self.early_stop:
+            return None
+        return float(self.early_stop["accuracy_floor"]), int(self.early_stop.get("after_round", 1))
+
+    def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
+        """The chain config of one trial: fixed settings + the sampled ones."""
+        values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
+        for name, (low, high) in FRACTIONS.items():  # the start as a share of the end: always <= it
+            if name in sampled:
+                values[low] = float(sampled[name]) * float(values.get(high, getattr(ChainConfig, high)))
+        return ChainConfig.from_dict(values)  # a p_min above its p_max is an error, never lowered quietly
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["search"] = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in self.search}
+        d["constraints"] = [c.to_dict() for c in self.constraints]
+        return d
+
+
+def make_sampler(space: SweepSpace, seed: int | None = None) -> Any:
+    """The Optuna sampler a sweep of `space` uses (`optuna.samplers.BaseSampler`), without Ray.
+
+    tpe: multivariate multi-objective TPE with `sampler.n_startup_trials` (default 4) random
+    trials first; nsga2: NSGA-II with `sampler.population_size` (default 4); gp: Optuna's
+    Gaussian-process sampler (multi-objective: log expected hypervolume improvement) after
+    n_startup_trials random ones; random: uniform. With constraints, tpe/nsga2/gp model
+    feasibility from the violations raykd sets on each trial (`Trial.set_constraint`).
+    `seed` replaces the space's `sampler.seed` (itself defaulting to the space's `seed`)."""
+    import optuna  # deferred: `raykd sweep --help` and space validation need no Optuna
+
+    s = space.sampler
+    seed = int(s.get("seed", space.seed)) if seed is None else int(seed)
+    startup = int(s.get("n_startup_trials", 4))
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # GPSampler
+    if s["type"] == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup)
+    if s["type"] == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=int(s.get("population_size", 4)))
+    if s["type"] == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+    return optuna.samplers.RandomSampler(seed=seed)  # (blind to constraints: they only reject and filter)
+
+
+def parse_space(raw: Any, source: str = "space") -> SweepSpace:
+    """A validated space; every error names `source` (the file, or the stored sweep)."""
+    try:
+        return _parse_space(raw, source)
+    except ConfigError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _parse_space(raw: Any, source: str) -> SweepSpace:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a search space must be a YAML mapping")
+    unknown = set(raw) - set(TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(TOP_LEVEL)})")
+    kw: dict[str, Any] = {}
+    for key in ("name", "data", "storage"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key]:
+                raise ConfigError(f"{source}: {key} must be a non-empty string")
+            kw[key] = raw[key]
+    if "name" in kw and not is_run_name(kw["name"]):
+        raise ConfigError(f"{source}: name {kw['name']!r} must be one directory level: letters, digits, '-', '_', '.', "
+                          "starting with a letter or digit, at most 128 characters")
+    for key, low, high in (("num_samples", 1, MAX_NUM_SAMPLES), ("seed", 0, 2**32 - 1)):
+        if key in raw:
+            v = raw[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                raise ConfigError(f"{source}: {key} must be an integer in {low}..{high}, got {_number_text(v)}")
+            kw[key] = v
+    from raykd.task.registry import TaskSpec, load_task_plugin  # deferred: imports torch (~2 s)
+
+    task_spec = TaskSpec.parse(raw.get("task"))
+    plugin = load_task_plugin(task_spec)  # a task that cannot be imported or made fails here, not on a worker
+    kw["task"] = task_spec.to_dict()
+    kw["teacher"] = plugin.teacher_settings(raw.get("teacher"))
+    check_limits("teacher.", kw["teacher"], TEACHER_LIMITS)
+    search = raw.get("search")
+    if not isinstance(search, Mapping) or not search:
+        raise ConfigError(f"{source}: search must map at least one chain setting to a range")
+    params = tuple(Param.parse(k, v) for k, v in search.items())
+    kw["search"] = params
+    fixed = raw.get("fixed", {}) or {}
+    if not isinstance(fixed, Mapping):
+        raise ConfigError(f"{source}: fixed must be a mapping of chain settings")
+    both = set(fixed) & {p.name for p in params}
+    if both:
+        raise ConfigError(f"{source}: {', '.join(sorted(both))} both fixed and searched")
+    ChainConfig.from_dict(fixed)  # every fixed value must be valid on its own
+    check_limits("fixed.", fixed, CHAIN_LIMITS)
+    if "latency_workload" in {p.name for p in params}:
+        raise ConfigError(f"{source}: latency_workload cannot be searched: the sweep's speed figures must all time one workload")
+    workload = fixed.get("latency_workload", "default")
+    if workload != "default" and workload not in plugin.workloads:
+        raise ConfigError(f"{source}: fixed.latency_workload {workload!r} is not one of the {task_spec.name} task's "
+                          f"workloads: default, {', '.join(plugin.workloads)}")
+    kw["fixed"] = dict(fixed)
+    _check_joint_ranges(params, dict(fixed), source)
+    _check_fractions(params, dict(fixed), source)
+    kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
+    kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), source, raw.get("seed", 0))
+    kw["early_stop"] = _early_stop(raw.get("early_stop") or {}, source)
+    kw["constraints"] = parse_constraints(raw.get("constraints"), source)
+    kw["resources"] = _resources(raw.get("resources") or {}, source)
+    kw["speed"] = _speed(raw.get("speed") or {}, source)
+    if kw["speed"]["source"] == "table" and "latency_batch" in {p.name for p in params}:
+        raise ConfigError(f"{source}: latency_batch cannot be searched while speed.source is table: the sweep's latency "
+                          "table is timed on one batch, so other batches would need measured speed beside predicted "
+                          "speed on one front; fix latency_batch under fixed, or set speed: {source: measured}")
+    return SweepSpace(**kw)
+
+
+def load_space(path: str | Path | None) -> SweepSpace:
+    """Parse a YAML space file (None: the embedded default, search_spaces/default.yaml)."""
+    if path is None:
+        return parse_space(parse_yaml(DEFAULT_SPACE_YAML, "embedded default space"), "embedded default space")
+    return parse_space(load_yaml_file(path, "search space"), str(path))
+
+
+def _objectives(raw: Any, source: str) -> tuple[Objective, ...]:
+    if not isinstance(raw, list) or len(raw) < 1:
+        raise ConfigError(f"{source}: objectives must be a non-empty list of {{metric, mode}}")
+    out = []
+    for o in raw:
+        if not isinstance(o, Mapping) or set(o) != {"metric", "mode"}:
+            raise ConfigError(f"{source}: each objective needs exactly metric and mode")
+        if o["metric"] not in OBJECTIVE_METRICS:
+            raise ConfigError(f"{source}: unknown objective metric {o['metric']!r} (known: {', '.join(OBJECTIVE_METRICS)})")
+        if o["mode"] not in ("max", "min"):
+            raise ConfigError(f"{source}: objective mode must be max or min, got {o['mode']!r}")
+        out.append(Objective(o["metric"], o["mode"]))
+    if len({o.metric for o in out}) != len(out):
+        raise ConfigError(f"{source}: an objective metric is listed twice")
+    return tuple(out)
+
+
+def _sampler(raw: Any, source: str, seed: int) -> dict[str, Any]:
+    if not isinstance(raw, Mapping) or raw.get("type") not in SAMPLERS:
+        raise ConfigError(f"{source}: sampler.type must be one of {', '.join(SAMPLERS)}")
+    unknown = set(raw) - {"type", "seed", "n_startup_trials", "population_size"}
+    if unknown:
+        raise ConfigError(f"{source}: sampler has unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("seed", "n_startup_trials", "population_size"):
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0):
+            raise ConfigError(f"{source}: sampler.{key} must be a non-negative integer")
+    check_limits("sampler.", raw, {"seed": 2**32 - 1, "n_startup_trials": MAX_NUM_SAMPLES, "population_size": MAX_NUM_SAMPLES})
+    return {"seed": seed, **raw}
+
+
+def _section(raw: Any, source: str, name: str, known: set[str], example: str) -> Mapping[str, Any]:
+    """A space section that must be a mapping of known keys."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: {name} must be a mapping like {example}")
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{source}: {name} has unknown key(s) {', '.join(sorted(unknown))}")
+    return raw
+
+
+def _early_stop(raw: Any, source: str) -> dict[str, Any]:
+    """`{accuracy_floor, after_round}` (a floor), `{type: mo-successive-halving, eta, min_rounds}`,
+    or both in one mapping (the floor then stops what halving lets through)."""
+    _section(raw, source, "early_stop", {"type", "eta", "min_rounds", "accuracy_floor", "after_round"},
+             "{accuracy_floor: 0.3, after_round: 1} or {type: mo-successive-halving, eta: 3, min_rounds: 1}")
+    if "type" in raw and raw["type"] != SCHEDULER_TYPE:
+        raise ConfigError(f"{source}: early_stop.type must be {SCHEDULER_TYPE}, got {raw['type']!r}")
+    if ("eta" in raw or "min_rounds" in raw) and "type" not in raw:
+        raise ConfigError(f"{source}: early_stop.eta and min_rounds need type: {SCHEDULER_TYPE}")
+    if "accuracy_floor" in raw:
+        floor = raw["accuracy_floor"]
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
+            raise ConfigError(f"{source}: early_stop.accuracy_floor must be a number in [0, 1], got {floor!r}")
+    elif "after_round" in raw:
+        raise ConfigError(f"{source}: early_stop.after_round needs accuracy_floor")
+    if "type" in raw:
+        try:
+            HalvingConfig(raw.get("eta", 3), raw.get("min_rounds", 1))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return dict(raw)
+
+
+def _speed(raw: Any, source: str) -> dict[str, Any]:
+    _section(raw, source, "speed", set(SPEED_DEFAULTS),
+             "{source: table, rounds: 60, retime_rounds: 30, retime_sessions: 3, table_cache: true, calibration: 16}")
+    out = {**SPEED_DEFAULTS, **raw}
+    if not isinstance(out["table_cache"], bool):
+        raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
+    if out["source"] not in SPEED_SOURCES:
+        raise ConfigError(f"{source}: speed.source must be one of {SPEED_SOURCES}, got {out['source']!r}")
+    if isinstance(out["rounds"], bool) or not isinstance(out["rounds"], int) or not 1 <= out["rounds"] <= 10_000:
+        raise ConfigError(f"{source}: speed.rounds must be an integer in 1..10000, got {out['rounds']!r}")
+    shapes = out["calibration"]
+    if isinstance(shapes, bool) or not isinstance(shapes, int) or not 0 <= shapes <= 64:
+        raise ConfigError(f"{source}: speed.calibration must be an integer in 0..64 (mixed shapes the latency table is "
+                          f"fitted to; 0: additive), got {shapes!r}")
+    retime = out["retime_rounds"]
+    if isinstance(retime, bool) or not isinstance(retime, int) or not (retime == 0 or 2 <= retime <= 10_000):
+        raise ConfigError(f"{source}: speed.retime_rounds must be 0 (off) or an integer in 2..10000, got {retime!r}")
+    sessions = out["retime_sessions"]
+    if isinstance(sessions, bool) or not isinstance(sessions, int) or not 1 <= sessions <= 16:
+        raise ConfigError(f"{source}: speed.retime_sessions must be an integer in 1..16, got {sessions!r}")
+    if retime and retime < 2 * sessions:
+        raise ConfigError(f"{source}: speed.retime_rounds ({retime}) must give each of the {sessions} retime_sessions "
+                          "at least 2 rounds")
+    return out
+
+
+def _resources(raw: Any, source: str) -> Resources:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: resources must be a mapping")
+    fields_ = {f.name: f for f in dataclasses.fields(Resources)}
+    unknown = set(raw) - set(fields_)
+    if unknown:
+        raise ConfigError(f"{source}: resources has unknown key(s) {', '.join(sorted(unknown))}")
+    for k, v in raw.items():
+        if k == "worker_niceness" and v is None:  # null: Ray's default
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{source}: resources.{k} must be a number")
+    return Resources(**raw)
+
+
+def _check_fractions(params: tuple[Param, ...], fixed: dict[str, Any], source: str) -> None:
+    """A schedule's start is searched one way: as `p_min_fraction`, or as p_min where no sampled
+    p_min can exceed a sampled p_max (ranges that overlap would need a sampled value changed)."""
+    by = {p.name: p for p in params}
+    for name, (low, high) in FRACTIONS.items():
+        if name in by and (low in by or low in fixed):
+            raise ConfigError(f"{source}: search.{name} sets {low} (= {name} x {high}): remove {low} from "
+                              f"{'search' if low in by else 'fixed'}")
+        if low in by and high in by and by[low].bounds[1] > by[high].bounds[0]:
+            lo, hi = by[low].bounds[1], by[high].bounds[0]
+            raise ConfigError(f"{source}: search.{low} (up to {lo}) overlaps search.{high} (from {hi}): a sampled {low} "
+                              f"above {high} cannot be run as sampled; search {name}: {{low: 0.0, high: "
+                              f"{_fraction_hint(by[low], by[high])}}} instead ({low} = {name} x {high})")
+
+
+def _fraction_hint(low: Param, high: Param) -> float:
+    """A fraction range's top that keeps the old range's largest start at the final ratio's middle."""
+    top = float(low.bounds[1]) / max(float(sum(high.bounds)) / 2, 1e-9)
+    return round(min(1.0, max(0.05, top)), 2)
+
+
+def _check_joint_ranges(params: tuple[Param, ...], fixed: dict[str, Any], source: str) -> None:
+    """Settings that constrain each other: each structure's p_min can never exceed its p_max
+    (a start searched as a fraction of its end never does)."""
+    by = {p.name: p for p in params}
+    for _, low, high in SCHEDULE_PAIRS:
+        if f"{low}_fraction" in by:
+            continue
+        lo = by[low].bounds[0] if low in by else fixed.get(low, getattr(ChainConfig, low))
+        hi = by[high].bounds[1] if high in by else fixed.get(high, getattr(ChainConfig, high))
+        if lo > hi:
+            raise ConfigError(f"{source}: {low} can never be <= {high} (smallest {low} {lo} > largest {high} {hi})")
+
+
+DEFAULT_SPACE_YAML = """\
+# The embedded default sweep: synthetic data, tiny preset, local Ray. `raykd sweep` with no
+# arguments runs this; search_spaces/default.yaml is the same file for reading and copying.
+# It searches heads, FFN channels and whole layers together (search_spaces/paper.yaml: heads only).
+name: default
+data: synthetic:640/1100/1100  # 1100 valid and 1100 test problems: 95% Wilson half-width <= 2.95 points at any accuracy
+teacher: {preset: tiny, epochs: 22, patience: 8}
+search:
+  alpha: {low: 0.0, high: 1.0}
+  n: {low: 0.5, high: 3.0, log: true}
+  tau: {low: 1.0, high: 4.0}
+  lambda1: {low: 0.1, high: 1.0}
+  lambda2: {low: 0.1, high: 1.0}
+  lambda3: {low: 0.0, high: 1.0}
+  p_max: {low: 0.05, high: 0.75}
+  ffn_p_max: {low: 0.0, high: 0.75}
+  layer_p_max: {choices: [0.0, 0.5]}  # the tiny preset has 2 encoder and 2 decoder layers: 0.5 drops one of each
+# augment: 4 number-substituted variants of each training problem, labelled by the teacher for the
+# distillation terms: at 1.5-2.4x it turns a 4-16 point loss into none (BENCHMARKS 19a); one epoch a
+# round over the 5x larger transfer set, two trials at a time, keeps the sweep within 15 minutes.
+fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 1, augment: 4, batch_size: 32, lr: 0.0005, patience: 2,
+        calib_batches: 4, latency_batch: 32, latency_repeats: 10, test_every_round: false}
+speed: {rounds: 30}  # the latency table's interleaved rounds (23 variants + 16 calibration shapes); cached per machine
+objectives:
+  - {metric: accuracy, mode: max}
+  - {metric: speedup, mode: max}
+sampler: {type: gp, seed: 0, n_startup_trials: 4}  # GP: best hypervolume at 12 trials, 9 of 10 seeds (BENCHMARKS 17e)
+num_samples: 12
+resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 2}
+storage: ~/raykd_runs
+"""
