@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += [row(name, r, args.split, args.margin) for r in records]
         print(f"{name}: done in {result['call_s']} s", file=sys.stderr, flush=True)
     teacher = raw[0].get("teacher_accuracy")
-    print(f"teacher accuracy: {teacher}")
+    print(f"teacher accuracy on valid (the chain's figure; the table compares on --split): {teacher}")
     print(table(rows, args.margin))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
