@@ -59,7 +59,8 @@ from raykd.data.numbers import format_number
 from raykd.data.problem import Problem
 from raykd.errors import ConfigError, DataError
 from raykd.task_interface import Batch, TaskOutput, resolve_workload
-from raykd.traces.format import ANSWER_PREFIX, answer_value, cut_at_answer, parse_trace
+from raykd.traces.filter import trace_value as answer_of_trace
+from raykd.traces.format import ANSWER_PREFIX, cut_at_answer, parse_trace
 
 INSTRUCTION = ("Write one arithmetic expression that computes the answer. Use only numbers and + - * / ^ ( ).\n"
                "Problem: ")
@@ -106,15 +107,7 @@ def trace_value(problem: Problem, text: str) -> float | None:
     """The answer of a generated trace, post-operation applied, or None where `text` has no
     answer line or its answer is no number. Digits a tokenizer decoded apart ("1 2") are joined."""
     trace = parse_trace(text)
-    if trace is None:
-        return None
-    value = answer_value(re.sub(r"(?<=[\d.,])\s+(?=[\d.,])", "", trace.answer))
-    if value is None:
-        return None
-    try:
-        return apply_post_op(value, problem.meta.get("post_op"))
-    except (ValueError, OverflowError):
-        return None
+    return None if trace is None else answer_of_trace(trace, problem)
 
 
 def answer_line_complete(text: str) -> bool:

@@ -26,7 +26,7 @@ _SPLIT_DIGITS = re.compile(r"(?<=[\d.,])\s+(?=[\d.,])")
 
 def trace_value(trace: Trace, problem: Problem) -> float | None:
     """The trace's answer as a number, the problem's post-operation applied; None if unparseable.
-    Digits a tokenizer decoded apart ("1 2") are joined, as the causal-LM task's `trace_value` does."""
+    Digits a tokenizer decoded apart ("1 2") are joined. The causal-LM task scores its generations with this."""
     value = answer_value(_SPLIT_DIGITS.sub("", trace.answer))
     if value is None:
         return None
