@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from raykd.distributed.remote_result import get_logged
 from raykd.errors import ConfigError
 
 FoldFn = Callable[[int], "tuple[dict[str, Any], list[str]]"]
@@ -77,8 +78,6 @@ class FoldRunner:
         itself (one line, exit 2)."""
         import ray
 
-        from raykd.errors import RaykdInputError
-
         res = self.resources
         task = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=0)(_run_one_fold)
         fn_ref = ray.put(fold_fn)  # one copy of the pooled problems for every fold
@@ -91,15 +90,7 @@ class FoldRunner:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 for ref in ready:
-                    try:
-                        record, lines = ray.get(ref)
-                    except ray.exceptions.RayTaskError as exc:
-                        if isinstance(exc.cause, RaykdInputError):
-                            raise exc.cause from None
-                        raise
-                    for line in lines:
-                        log(line)
-                    records[refs[ref]] = record
+                    records[refs[ref]] = get_logged(ref, log)
         finally:
             for ref in pending:  # a failed fold (or Ctrl-C) stops the rest
                 ray.cancel(ref, force=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from raykd import storage
+from raykd.distributed.remote_result import get_logged
 from raykd.search.space import SweepSpace
 
 
@@ -28,8 +29,6 @@ def prepare_teacher_as_ray_work(space: SweepSpace, sweep_uri: str, *, log=print)
     writes goes to the sweep's storage, where every trial reads it. Its log comes back with it.
     A bad-input error inside it is raised here as itself (one line, exit 2)."""
     import ray
-
-    from raykd.errors import RaykdInputError
 
     res = space.resources
 
@@ -44,15 +43,7 @@ def prepare_teacher_as_ray_work(space: SweepSpace, sweep_uri: str, *, log=print)
 
     work = ray.remote(num_cpus=res.cpus_per_worker, num_gpus=res.gpus_per_worker, max_retries=0)(teacher_work)
     log(f"preparing the sweep's teacher as Ray work ({res.cpus_per_worker:g} CPU, {res.gpus_per_worker:g} GPU) ...")
-    try:
-        info, lines = ray.get(work.remote(space, sweep_uri))
-    except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, RaykdInputError):
-            raise exc.cause from None
-        raise
-    for line in lines:
-        log(line)
-    return info
+    return get_logged(work.remote(space, sweep_uri), log)
 
 
 def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True, log=print, device: str = "cpu") -> dict[str, Any]:
