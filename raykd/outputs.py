@@ -34,7 +34,7 @@ PNG_SOFTWARE = "raykd"  # the PNG "Software" text raykd writes into its plots
 
 # What each resumable directory may hold (plus hidden temporaries of atomic writes).
 CHAIN_ENTRIES = re.compile(r"round-\d{2,}")
-REPRODUCE_ENTRIES = re.compile(r"results\.json|tables\.(md|json)|head_stats\.json|experiments")
+REPRODUCE_ENTRIES = re.compile(r"results\.json|tables\.(md|json)|(structure|head)_stats\.json|experiments")  # head_: older runs
 
 
 class OutputError(RaykdInputError):

@@ -23,9 +23,9 @@ from torch import nn
 
 from raykd import replicas
 from raykd.errors import ConfigError
+from raykd.precision import PRECISIONS
 from raykd.task_interface import Batch, Task, batch_rows, loss_units
 
-PRECISIONS = ("auto", "bf16", "fp32")
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
 
 

@@ -117,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
                 "valid_fraction": args.valid_fraction, "problems": problems_digest({"pool": problems}),
                 "teacher": teacher, "chain": config.to_dict()}
     stored = _read_json(out / CV_NAME)
-    check_resume(stored.get("settings") if stored else None, settings, what="cross-validation", where=out)
+    # the data is compared by content ("problems"), not by how its path was spelled
+    check_resume(stored.get("settings") if stored else None, {k: v for k, v in settings.items() if k != "data"},
+                 what="cross-validation", where=out)
     wanted = list(range(args.folds if args.fold_limit is None else min(args.folds, args.fold_limit)))
     todo = [f for f in wanted if not (out / f"fold-{f + 1:02d}" / FOLD_NAME).is_file()]
     with contextlib.ExitStack() as stack:

@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         if pick is not None:
             print(f"pick         trial {pick['trial_id']} — fastest {rule}: "
                   f"accuracy {_pct(pick['accuracy'])} (drop {pick['accuracy_drop']:.2f} pt), "
-                  f"speedup {pick['speedup']:.3f}x, params {_int(pick.get('params'))}")
+                  f"speedup {pick['speedup']:.3f}x{_retimed(pick)}, params {_int(pick.get('params'))}")
             print(f"             checkpoint {pick.get('checkpoint_path')}")
             print(f"             export: raykd export {args.run} --trial {pick['trial_id']} --out DIR")
         else:
@@ -238,3 +238,14 @@ def _record(row: Any) -> dict[str, Any]:
 
 def _records(df: Any) -> list[dict[str, Any]]:
     return [_record(r) for _, r in df.iterrows()]
+
+
+def _retimed(row: Any) -> str:
+    """" (re-timed side by side: 2.03x [1.97-2.11])" where the sweep re-timed the pick, so the
+    line agrees with the front above it (the pick is ranked by the objective's own speedup)."""
+    value = row.get("retimed_speedup")
+    if not _finite(value):
+        return ""
+    low, high = row.get("retimed_low"), row.get("retimed_high")
+    interval = f" [{low:.2f}-{high:.2f}]" if _finite(low) and _finite(high) else ""
+    return f" (re-timed side by side: {value:.2f}x{interval})"

@@ -92,6 +92,7 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "restored_from_round": _num(result.get("restored_from_round")),  # > 0: a restarted worker group continued from there
         "wall_s": _num(result.get("time_total_s")),
         **{k: _num(result.get(k)) for k in FORECAST_COLUMNS},  # the final model as forecast before training
+        **{k: _num(v) for k, v in result.items() if k.startswith("targets_")},  # the trial's targets (worker.target_metrics)
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if space.constraints:  # judged on the final figures; the forecast stands in where the trial has none

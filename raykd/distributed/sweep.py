@@ -107,7 +107,7 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
         trial_id = tune.get_context().get_trial_id()
         chain = space.chain_config(config)
         loop_config = {
-            "chain": chain.to_dict(), "task": space.task, "teacher_dir": teacher_dir, "data": space.data, "data_seed": space.seed,
+            "chain": chain.to_dict(), "task": space.task_for(config), "teacher_dir": teacher_dir, "data": space.data, "data_seed": space.seed,
             "use_gpu": res.gpus_per_worker > 0, "threads_per_worker": max(1, int(res.cpus_per_worker)),
             "teacher_metrics": teacher_metrics, "speed_source": space.speed["source"],
         }

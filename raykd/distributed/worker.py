@@ -70,6 +70,14 @@ def forecast_for(teacher: Any, stats: Any, chain_config: Any, table: Any, task: 
                     task=task, batch=batch)
 
 
+def target_metrics(task: Any) -> dict[str, Any]:
+    """`targets_<key>` of what the trial's students learn, where the task says
+    (`target_record("train")`: the causal-LM task's trace targets, their pruning strength,
+    rejected prunes and mean tokens); {} for other tasks."""
+    record = getattr(task, "target_record", None)
+    return {f"targets_{k}": v for k, v in (record("train") if callable(record) else {}).items()}
+
+
 def chain_worker(config: dict[str, Any]) -> None:
     """`train_loop_per_worker` of the trial's TorchTrainer."""
     import ray.train
@@ -109,6 +117,7 @@ def chain_worker(config: dict[str, Any]) -> None:
         require_table(table, table_key(teacher, {k: v.to(device) for k, v in example.items()}, threads or None,
                                        resolve_workload(task, chain_config.latency_workload)))
     told = forecast_for(teacher, stats, chain_config, table, task, example, threads or None)  # what the chain ends as
+    told.update(target_metrics(task))
 
     def on_round(record: dict[str, Any], rdir: Path) -> None:
         metrics = flatten_record(record, chain_config.rounds)

@@ -4,7 +4,8 @@ Layout of `out_dir` (re-running on it resumes: finished chains are read back, an
 continues after its last complete round, evaluations are cached):
 
     results.json            everything the tables are built from (rewritten after each experiment)
-    head_stats.json         the teacher's head statistics, computed once, shared by every chain
+    structure_stats.json    the teacher's head statistics, computed once, shared by every chain
+                            (a directory an older raykd wrote holds `head_stats.json` instead: still read)
     experiments/<name>/     one chain per experiment (round-NN checkpoints)
 """
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from raykd.method.chain import Chain, MeasureFn, ModelIO, round_dir
 from raykd.method.config import ChainConfig
-from raykd.method.importance import LEGACY_STATS_NAME, StructureStats, collect_stats
+from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats, collect_stats
 from raykd.errors import ConfigError
 from raykd.resume import ResumeMismatch, check_resume, differences, model_digest
 from raykd.storage import write_bytes_atomic
@@ -141,13 +142,14 @@ def run_reproduction(
                         "threads": torch.get_num_threads()})
     result.evaluations.setdefault("teacher", result.teacher["test"])
 
-    stats_path = out / LEGACY_STATS_NAME  # the paper's plans prune heads only
-    if stats_path.is_file():
+    # the paper's plans prune heads only; a reproduction an older raykd began holds head_stats.json
+    stats_path = next((out / n for n in (STATS_NAME, LEGACY_STATS_NAME) if (out / n).is_file()), None)
+    if stats_path is not None:
         stats = StructureStats.load(stats_path)
     else:
         t0 = time.perf_counter()
         stats = collect_stats(teacher, task, batches=base.calib_batches, batch_size=base.calib_batch_size, ffn=False, layers=False)
-        stats.save(stats_path)
+        stats.save(out / STATS_NAME)
         result.meta["teacher_stats_s"] = round(time.perf_counter() - t0, 2)
 
     # the teacher's per-problem results, for every chain's paired tests (older results files lack them)

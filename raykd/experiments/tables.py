@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raykd.experiments import paper
+from raykd import paper_figures as paper
 from raykd.experiments.plan import TABLES
 from raykd.experiments.run import ReproductionResult, model_key
 

@@ -48,6 +48,7 @@ from raykd.structures import (
     structure_counts,
     total_heads,
 )
+from raykd.structures.keys import BlockId
 from raykd.stats import accuracy_fields
 from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
@@ -99,7 +100,7 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
     write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=float).encode())
 
 
-def _captured(model: nn.Module, cap: Any, masks: dict[str, torch.Tensor]) -> dict[tuple[str, int], CapturedAttention]:
+def _captured(model: nn.Module, cap: Any, masks: dict[str, torch.Tensor]) -> dict[BlockId, CapturedAttention]:
     """Each block's last map, keyed by (kind, ORIGINAL layer id) so that a student with dropped
     layers lines up with its teacher."""
     out = {}

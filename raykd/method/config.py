@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from raykd.errors import ConfigError
+from raykd.precision import PRECISIONS
 
 IMPORTANCE = ("combined", "random", "taylor")
 LAYER_IMPORTANCE = ("influence", "random", "distill-loss")
@@ -25,7 +26,6 @@ p_min + (p_max - p_min) * (1/T)^n (`raykd.method.schedule`)."""
 MAPPING = ("kept", "mean")
 GQA_MODES = ("within-groups", "groups")  # (raykd.method.gqa)
 NORMALISATION = ("minmax", "zscore", "rank", "none")
-PRECISIONS = ("auto", "bf16", "fp32")  # (raykd.training.PRECISIONS)
 
 
 @dataclass(frozen=True)

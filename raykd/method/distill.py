@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from raykd.errors import ConfigError
+from raykd.structures.keys import BlockId
 
 AttentionMapping = Literal["kept", "mean"]
-BlockKey = tuple[str, int]  # (kind, layer)
 Models = tuple[str, str]  # how messages name (the teacher, the student): role and class
 
 
@@ -72,8 +72,8 @@ class CapturedAttention:
 
 
 def attention_mse(
-    teacher: Mapping[BlockKey, CapturedAttention],
-    student: Mapping[BlockKey, CapturedAttention],
+    teacher: Mapping[BlockId, CapturedAttention],
+    student: Mapping[BlockId, CapturedAttention],
     mapping: AttentionMapping = "kept",
     models: Models = ("teacher", "student"),
 ) -> torch.Tensor:

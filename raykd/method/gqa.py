@@ -26,8 +26,7 @@ import torch
 
 from raykd.method.config import GQA_MODES
 from raykd.method.pruner import Selection
-
-BlockKey = tuple[str, int]
+from raykd.structures.keys import BlockPosition
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,9 @@ def head_units(scores: Sequence[float] | torch.Tensor, num_kv_heads: int, mode: 
     return [Unit(sum(values[r[j]] for r in ranked) / num_kv_heads, tuple(sorted(r[j] for r in ranked))) for j in range(g)]
 
 
-def select_head_units(units: Mapping[BlockKey, list[Unit]], grouped: Mapping[BlockKey, bool],
-                      pool_of: Callable[[BlockKey], Hashable], counts: Mapping[Hashable, int], *,
-                      floor: int | Mapping[BlockKey, int] = 0) -> tuple[Selection, dict[Hashable, tuple[int, int]]]:
+def select_head_units(units: Mapping[BlockPosition, list[Unit]], grouped: Mapping[BlockPosition, bool],
+                      pool_of: Callable[[BlockPosition], Hashable], counts: Mapping[Hashable, int], *,
+                      floor: int | Mapping[BlockPosition, int] = 0) -> tuple[Selection, dict[Hashable, tuple[int, int]]]:
     """(positions to remove per kind and layer, {pool: (heads asked, heads removed)} where they
     differ). A block keeps `floor` heads (one number, or one per block: a Llama-family block keeps
     at least one even once its groups are single heads), and a grouped block at least one unit."""

@@ -49,7 +49,7 @@ from raykd.method.importance import (
     taylor_scores,
 )
 from raykd.method.pruner import Selection, select_lowest
-from raykd.method.schedule import heads_removed_by
+from raykd.method.schedule import units_removed_by
 from raykd.structures import (
     STACK_OF,
     block_layer_ids,
@@ -61,8 +61,7 @@ from raykd.structures import (
     prune_ffn,
     prune_heads,
 )
-
-BlockKey = tuple[str, int]  # (kind, position now)
+from raykd.structures.keys import BlockId, BlockPosition
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,8 @@ class OriginalShape:
     """The chain's starting model, by original layer id: heads and FFN channels per block, layers
     per stack. Every ratio counts against these."""
 
-    heads: dict[BlockKey, int]  # (attention kind, layer id) -> heads
-    ffn: dict[BlockKey, int]  # (FFN kind, layer id) -> channels
+    heads: dict[BlockId, int]  # (attention kind, original layer id) -> heads
+    ffn: dict[BlockId, int]  # (FFN kind, original layer id) -> channels
     layers: dict[str, int]  # stack kind -> layers
 
     def totals(self) -> dict[str, int]:
@@ -109,7 +108,7 @@ class RoundPlan:
             drop_layers(model, {k: v for k, v in self.layers.items() if v})
 
 
-def head_scores(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockKey, torch.Tensor]:
+def head_scores(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockPosition, torch.Tensor]:
     if config.importance == "random":
         return random_scores(stats.heads, seed=config.seed * 1000 + round_index)
     if config.importance == "taylor":
@@ -118,7 +117,7 @@ def head_scores(stats: StructureStats, config: ChainConfig, round_index: int) ->
                   entropy_sign=config.entropy_sign)
 
 
-def channel_scores(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockKey, torch.Tensor]:
+def channel_scores(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockPosition, torch.Tensor]:
     if config.importance == "random":
         return ffn_random_scores(stats.ffn, seed=config.seed * 1000 + 500 + round_index)
     if config.importance == "taylor":
@@ -126,7 +125,7 @@ def channel_scores(stats: StructureStats, config: ChainConfig, round_index: int)
     return ffn_scores(stats.ffn, config.ffn_alpha, normalisation=config.normalisation)  # type: ignore[arg-type]
 
 
-def layer_importances(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockKey, float]:
+def layer_importances(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockPosition, float]:
     """Block Influence, the distillation-loss increase when skipped, or random scores (the random
     baseline is random for every structure)."""
     if config.importance == "random" or config.layer_importance == "random":
@@ -142,9 +141,9 @@ def round_ratios(config: ChainConfig, round_index: int) -> dict[str, float]:
     return {s: config.structure_ratio(s, round_index) for s, _lo, _hi in SCHEDULE_PAIRS}
 
 
-def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[Any], int], original: Mapping[BlockKey, int],
-            survivors: Mapping[str, set[int]], ratio: float, pool_of: Callable[[BlockKey], Hashable],
-            what: str) -> tuple[list[BlockKey], dict[Hashable, int]]:
+def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[Any], int], original: Mapping[BlockId, int],
+            survivors: Mapping[str, set[int]], ratio: float, pool_of: Callable[[BlockPosition], Hashable],
+            what: str) -> tuple[list[BlockPosition], dict[Hashable, int]]:
     """(the surviving blocks' keys, per pool how many to remove now so floor(ratio * original) are gone)."""
     orig: dict[Hashable, int] = {}
     now: dict[Hashable, int] = {}
@@ -160,7 +159,7 @@ def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[A
         pool = pool_of(key)
         orig[pool] = orig.get(pool, 0) + original[(block.kind, lid)]
         now[pool] = now.get(pool, 0) + present(block)
-    counts = {pool: max(0, heads_removed_by(ratio, orig[pool]) - (orig[pool] - now[pool])) for pool in orig}
+    counts = {pool: max(0, units_removed_by(ratio, orig[pool]) - (orig[pool] - now[pool])) for pool in orig}
     return keys, counts
 
 
@@ -177,14 +176,14 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
         importance = layer_importances(stats, config, round_index)
         for kind, stack in stacks.items():
             total = original.layers.get(kind, len(stack))
-            target = min(heads_removed_by(ratios["layers"], total), total - 1)
+            target = min(units_removed_by(ratios["layers"], total), total - 1)
             drop = max(0, target - (total - len(stack)))
             ranked = sorted((importance[(kind, pos)], pos) for pos in range(len(stack)))
             plan.layers[kind] = sorted(pos for _s, pos in ranked[:drop])
             ids = layer_ids(stack)
             survivors[kind] -= {ids[p] for p in plan.layers[kind]}
 
-    def pool_fn(structure: str) -> Callable[[BlockKey], Hashable]:
+    def pool_fn(structure: str) -> Callable[[BlockPosition], Hashable]:
         if config.uniform_shape:
             return lambda key: key
         if structure == "heads" and config.ranking == "global":
@@ -194,7 +193,7 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
     if ratios["ffn"] > 0 and not stats.ffn:
         raise ConfigError("FFN pruning needs FFN statistics: collect them with collect_stats(..., ffn=True)")
     # (structure, its blocks, size of a block, original sizes, scores, floor per block)
-    width_of: list[tuple[str, list[Any], Callable[[Any], int], dict[BlockKey, int], Callable[..., Any], int]] = [
+    width_of: list[tuple[str, list[Any], Callable[[Any], int], dict[BlockId, int], Callable[..., Any], int]] = [
         ("heads", find_attention_blocks(model), lambda b: b.num_heads, original.heads, head_scores, config.min_heads_per_block),
         ("ffn", find_ffn_blocks(model), lambda b: b.width, original.ffn, channel_scores, config.min_ffn_per_block),
     ]
@@ -205,7 +204,7 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
         keys, counts = _counts(blocks, block_layer_ids(model, blocks), size, originals, survivors, ratios[structure],
                                pool_fn(structure), what)
         all_scores = scorer(stats, config, round_index)
-        floors: int | dict[BlockKey, int] = floor
+        floors: int | dict[BlockPosition, int] = floor
         if structure == "heads":  # an architecture's own minimum (Llama family: one head) on top of the config's
             floors = {(b.kind, b.layer): max(floor, b.min_heads) for b in blocks}
         if structure == "heads" and any(b.num_kv_heads < b.num_heads for b in blocks):
@@ -216,9 +215,9 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
     return plan
 
 
-def _grouped_heads(blocks: Sequence[Any], keys: list[BlockKey], all_scores: Mapping[BlockKey, torch.Tensor],
-                   config: ChainConfig, pool_of: Callable[[BlockKey], Hashable], counts: Mapping[Hashable, int],
-                   floors: Mapping[BlockKey, int]) -> tuple[Selection, dict[str, tuple[int, int]]]:
+def _grouped_heads(blocks: Sequence[Any], keys: list[BlockPosition], all_scores: Mapping[BlockPosition, torch.Tensor],
+                   config: ChainConfig, pool_of: Callable[[BlockPosition], Hashable], counts: Mapping[Hashable, int],
+                   floors: Mapping[BlockPosition, int]) -> tuple[Selection, dict[str, tuple[int, int]]]:
     """Heads of a model with grouped-query attention, removed in units that keep K/V groups even."""
     by_key = {(b.kind, b.layer): b for b in blocks}
     units = {k: head_units(all_scores[k], by_key[k].num_kv_heads, config.gqa_heads) for k in keys}

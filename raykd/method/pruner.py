@@ -1,67 +1,24 @@
-"""Choose which heads (or any scored structure) go, given scores and how many must go (Algorithm 1's
-selection step; `raykd.method.plan` builds a round over every structure on `select_lowest`).
+"""Choose which scored structures go, given their scores and how many each pool must lose
+(Algorithm 1's selection step; `raykd.method.plan` builds a round over every structure on it and
+says how the pools and counts are formed).
 
-Ranking pools: "per-kind" ranks the heads of each attention kind (encoder self, decoder self,
-decoder cross) among themselves and removes floor(p * h_kind) of each; "global" ranks every head
-of the model in one pool (the global-threshold baseline) and removes floor(p * h_total). Counts
-are cumulative against the ORIGINAL head counts, so repeated rounds reach exactly floor(p_t * h).
 The lowest scores go first; ties break by (kind, layer, position) so the choice is deterministic.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Literal, Mapping, Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 
 import torch
 
 from raykd.errors import ConfigError
-from raykd.method.schedule import heads_removed_by
+from raykd.structures.keys import BlockPosition
 
-Ranking = Literal["per-kind", "global"]
-BlockKey = tuple[str, int]
-Removal = dict[str, dict[int, list[int]]]  # kind -> layer -> head positions to remove
 Selection = dict[str, dict[int, list[int]]]  # kind -> layer position -> positions to remove (any structure)
 
 
-def removal_counts(
-    ratio: float,
-    original: Mapping[str, int],
-    present: Mapping[str, int],
-    ranking: Ranking,
-) -> dict[str, int]:
-    """How many heads to remove now from each pool ("*" is the single global pool)."""
-    if not 0.0 <= ratio < 1.0:
-        raise ConfigError(f"pruning ratio must be in [0, 1), got {ratio}")
-    pools = {"*": (sum(original.values()), sum(present.values()))} if ranking == "global" else {
-        k: (original[k], present.get(k, 0)) for k in original
-    }
-    counts = {}
-    for pool, (orig, now) in pools.items():
-        target = heads_removed_by(ratio, orig)
-        already = orig - now
-        counts[pool] = max(0, target - already)
-        if counts[pool] > now:
-            raise ConfigError(f"cannot remove {counts[pool]} heads from {pool}: only {now} present")
-    return counts
-
-
-def select_heads(
-    scores: Mapping[BlockKey, torch.Tensor],
-    counts: Mapping[str, int],
-    *,
-    min_heads_per_block: int = 0,
-) -> Removal:
-    """The `counts[pool]` lowest-scoring heads of each pool, as positions per (kind, layer).
-
-    `min_heads_per_block` > 0 keeps that many heads in every block (a floor); by default a block
-    may lose all its heads, which removes its attention cleanly (see docs/structures.md).
-    """
-    pool_of = (lambda key: "*") if "*" in counts else (lambda key: key[0])
-    return select_lowest(scores, pool_of, counts, floor=min_heads_per_block, what="heads")
-
-
-def select_lowest(scores_by_block: Mapping[BlockKey, Sequence[float]], pool_of: Callable[[BlockKey], Hashable],
-                  counts: Mapping[Hashable, int], *, floor: int | Mapping[BlockKey, int] = 0,
+def select_lowest(scores_by_block: Mapping[BlockPosition, Sequence[float]], pool_of: Callable[[BlockPosition], Hashable],
+                  counts: Mapping[Hashable, int], *, floor: int | Mapping[BlockPosition, int] = 0,
                   what: str = "heads") -> Selection:
     """The `counts[pool]` lowest-scoring items of each pool, keeping `floor` per block (one
     number, or one per block)."""

@@ -1,8 +1,9 @@
 """Progressive pruning schedule (Eq. 5 of the paper).
 
-p_t = p_min + (p_max - p_min) * (t / T)^n for t = 1..T. At stage t, floor(p_t * h) heads are
-removed *in all* (cumulative, h = the original head count of the pool being pruned), so each stage
-removes the difference with the previous one. n > 1 back-loads the pruning, n < 1 front-loads it.
+p_t = p_min + (p_max - p_min) * (t / T)^n for t = 1..T. At stage t, floor(p_t * h) units (heads,
+FFN channels or layers) are removed *in all* (cumulative, h = the original unit count of the pool
+being pruned: `units_removed_by`), so each stage removes the difference with the previous one.
+n > 1 back-loads the pruning, n < 1 front-loads it.
 
 p_min is the schedule's start (t = 0), not the first stage's ratio: stage 1 reaches
 p_min + (p_max - p_min) * (1/T)^n, which is p_min only when p_min = p_max (and p_max when T = 1).
@@ -32,19 +33,10 @@ def ratios(total: int, p_min: float, p_max: float, n: float) -> list[float]:
     return [pruning_ratio(t, total, p_min, p_max, n) for t in range(1, total + 1)]
 
 
-def heads_removed_by(ratio: float, heads: int) -> int:
-    """floor(ratio * heads), robust to float noise (0.3 * 10 is 2.9999999999999996)."""
-    return int(math.floor(ratio * heads + 1e-9))
-
-
-def removal_plan(total: int, p_min: float, p_max: float, n: float, heads: int) -> list[int]:
-    """Heads to remove at each stage so that floor(p_t * heads) are gone after stage t."""
-    gone, plan = 0, []
-    for p in ratios(total, p_min, p_max, n):
-        target = heads_removed_by(p, heads)
-        plan.append(target - gone)
-        gone = target
-    return plan
+def units_removed_by(ratio: float, units: int) -> int:
+    """How many of `units` (heads, FFN channels or layers of a pool) are gone at a cumulative
+    `ratio`: floor(ratio * units), robust to float noise (0.3 * 10 is 2.9999999999999996)."""
+    return int(math.floor(ratio * units + 1e-9))
 
 
 def delayed_ratio(t: int, total: int, start: int, p_min: float, p_max: float, n: float) -> float:

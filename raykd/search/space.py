@@ -9,13 +9,14 @@ A space file has these top-level keys (all optional except `search`; see search_
     task: mwp                     # or causal-lm, or mypkg.tasks:make_task; options: {name: causal-lm, max_new_tokens: 24}
     data: synthetic:800           # data spec, read by the task (mwp/causal-lm: see `raykd data check`)
     teacher: {preset: tiny, epochs: 20}     # the task's teacher settings; mwp: or {path: DIR} or {encoder: minilm, epochs: ...}
-    search:                       # hyperparameters Optuna samples (ChainConfig fields)
+    search:                       # hyperparameters Optuna samples (ChainConfig fields, task.<setting>)
       alpha: {low: 0.0, high: 1.0}
       n: {low: 0.5, high: 3.0, log: true}
       rounds: {low: 1, high: 3, type: int}
       importance: {choices: [combined, random]}
       p_max: {low: 0.1, high: 0.6}
       p_min_fraction: {low: 0.0, high: 0.5}   # p_min = p_min_fraction * p_max (also ffn_, layer_)
+      task.trace_strength: {choices: [0.0, 0.5, 1.0]}   # a task setting its plug-in lists as searchable
     fixed: {epochs_per_round: 2}  # ChainConfig fields held constant
     objectives: [{metric: accuracy, mode: max}, {metric: speedup, mode: max}]
     sampler: {type: tpe, seed: 0}          # tpe (multi-objective TPE), nsga2, gp (Optuna's GPSampler, logEHVI), random
@@ -36,6 +37,12 @@ is searched as a fraction of its end, `p_min_fraction` in [0, 1]: every sampled 
 valid schedule, and the sampler is told the value the trial used. Searching p_min and p_max
 themselves is refused where their ranges overlap: a sampled p_min above p_max would have to be
 changed behind the sampler's back.
+
+A key `task.<setting>` in `search:` searches a setting of the task rather than of the chain: one
+the task plug-in lists in its `searchable_options` (causal-lm: `trace_strength`, `trace_source`),
+not also given among the task's options, each end or choice checked by making the plug-in with it
+(its own validation, one line). A trial's task is the space's task with its sampled settings
+(`SweepSpace.task_for`); the teacher is made from the space's task alone.
 """
 
 from __future__ import annotations
@@ -77,6 +84,34 @@ CHAIN_LIMITS: dict[str, int] = {
 a value no sweep could finish (`rounds: 1e9`, an hour per epoch times 10**12) is refused up front."""
 TEACHER_LIMITS: dict[str, int] = {"epochs": 10_000, "batch_size": 1 << 16, "patience": 10_000, "max_steps": 1_000_000_000}
 """The same for the training settings a space's `teacher:` may give (built-in and plug-in tasks alike)."""
+TASK_PREFIX = "task."
+"""A searched key naming a task setting: `task.trace_strength` (see the module doc)."""
+
+
+@dataclass(frozen=True)
+class TaskSearch:
+    """What a space may search of its task: the settings its plug-in lists in `searchable_options`,
+    each value checked by making the plug-in with it (so the plug-in's own validation applies)."""
+
+    spec: Any  # raykd.task.registry.TaskSpec
+    searchable: tuple[str, ...] = ()
+
+    def check_name(self, name: str) -> None:
+        option = name[len(TASK_PREFIX):]
+        if option not in self.searchable:
+            known = ", ".join(TASK_PREFIX + o for o in self.searchable) or "none"
+            raise ConfigError(f"search.{name}: the {self.spec.name} task has no searchable setting {option!r} "
+                              f"(searchable: {known})")
+        if option in self.spec.options:
+            raise ConfigError(f"search.{name}: {option} is both given in task and searched")
+
+    def check_value(self, where: str, name: str, value: Any) -> None:
+        from raykd.task.registry import TaskSpec, load_task_plugin  # deferred: imports torch (~2 s)
+
+        try:
+            load_task_plugin(TaskSpec(self.spec.name, {**self.spec.options, name[len(TASK_PREFIX):]: value}))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -91,9 +126,16 @@ class Param:
     choices: tuple[Any, ...] = ()
 
     @classmethod
-    def parse(cls, name: str, spec: Any) -> "Param":
-        if name not in CHAIN_FIELDS and name not in FRACTIONS:
-            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted([*CHAIN_FIELDS, *FRACTIONS]))})")
+    def parse(cls, name: str, spec: Any, task: TaskSearch | None = None) -> "Param":
+        """`task` checks a `task.<setting>` key and its values (without it such keys are refused)."""
+        if isinstance(name, str) and name.startswith(TASK_PREFIX) and task is not None:
+            task.check_name(name)
+            check = task.check_value
+        elif name not in CHAIN_FIELDS and name not in FRACTIONS:
+            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted([*CHAIN_FIELDS, *FRACTIONS]))}; "
+                              f"or {TASK_PREFIX}<setting> for a task's searchable settings)")
+        else:
+            check = _check_value
         if not isinstance(spec, Mapping):
             raise ConfigError(f"search.{name}: expected a mapping like {{low: 0, high: 1}} or {{choices: [...]}}")
         unknown = set(spec) - {"low", "high", "log", "type", "choices"}
@@ -103,8 +145,8 @@ class Param:
             choices = spec["choices"]
             if not isinstance(choices, list) or not choices:
                 raise ConfigError(f"search.{name}.choices must be a non-empty list")
-            for c in choices:  # each choice must make a valid chain setting
-                _check_value(f"search.{name}.choices", name, c)
+            for c in choices:  # each choice must make a valid chain (or task) setting
+                check(f"search.{name}.choices", name, c)
             return cls(name, choices=tuple(choices))
         if "low" not in spec or "high" not in spec:
             raise ConfigError(f"search.{name}: needs low and high (or choices)")
@@ -126,8 +168,8 @@ class Param:
             raise ConfigError(f"search.{name}.log must be true or false")
         if log and low <= 0:
             raise ConfigError(f"search.{name}: a log range needs low > 0")
-        for key, v in (("low", low), ("high", high)):  # both ends must be valid chain settings
-            _check_value(f"search.{name}.{key}", name, int(v) if kind == "int" else float(v))
+        for key, v in (("low", low), ("high", high)):  # both ends must be valid chain (or task) settings
+            check(f"search.{name}.{key}", name, int(v) if kind == "int" else float(v))
         return cls(name, float(low), float(high), log, kind == "int")
 
     @property
@@ -307,6 +349,11 @@ class SweepSpace:
             return None
         return float(self.early_stop["accuracy_floor"]), int(self.early_stop.get("after_round", 1))
 
+    def task_for(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
+        """The task (name and options, as `task`) of one trial: the space's task with the trial's
+        sampled `task.<setting>` values."""
+        return {**self.task, **{k[len(TASK_PREFIX):]: v for k, v in sampled.items() if k.startswith(TASK_PREFIX)}}
+
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
         values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
@@ -387,7 +434,8 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     search = raw.get("search")
     if not isinstance(search, Mapping) or not search:
         raise ConfigError(f"{source}: search must map at least one chain setting to a range")
-    params = tuple(Param.parse(k, v) for k, v in search.items())
+    task_search = TaskSearch(task_spec, tuple(getattr(plugin, "searchable_options", ()) or ()))
+    params = tuple(Param.parse(k, v, task_search) for k, v in search.items())
     kw["search"] = params
     fixed = raw.get("fixed", {}) or {}
     if not isinstance(fixed, Mapping):
@@ -582,16 +630,18 @@ search:
   ffn_p_max: {low: 0.0, high: 0.75}
   layer_p_max: {choices: [0.0, 0.5]}  # the tiny preset has 2 encoder and 2 decoder layers: 0.5 drops one of each
 # augment: 4 number-substituted variants of each training problem, labelled by the teacher for the
-# distillation terms: at 1.5-2.4x it turns a 4-16 point loss into none (BENCHMARKS 19a); one epoch a
-# round over the 5x larger transfer set, two trials at a time, keeps the sweep within 15 minutes.
-fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 1, augment: 4, batch_size: 32, lr: 0.0005, patience: 2,
+# distillation terms: at 1.5-2.4x it turns a 4-16 point loss into none (BENCHMARKS 19a). Two epochs a
+# round over the 5x larger transfer set and 8 trials, two at a time: a 2.01x student non-inferior at 2
+# points in 12:31 on 2 cores with a fresh latency table (BENCHMARKS 19e; one epoch and 12 trials:
+# 1.31x in 9:35, 19b; search_spaces/default-2x.yaml: 12 trials, 13-17 min).
+fixed: {p_min: 0.05, rounds: 2, epochs_per_round: 2, augment: 4, batch_size: 32, lr: 0.0005, patience: 2,
         calib_batches: 4, latency_batch: 32, latency_repeats: 10, test_every_round: false}
 speed: {rounds: 30}  # the latency table's interleaved rounds (23 variants + 16 calibration shapes); cached per machine
 objectives:
   - {metric: accuracy, mode: max}
   - {metric: speedup, mode: max}
 sampler: {type: gp, seed: 0, n_startup_trials: 4}  # GP: best hypervolume at 12 trials, 9 of 10 seeds (BENCHMARKS 17e)
-num_samples: 12
+num_samples: 8
 resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0, concurrent_trials: 2}
 storage: ~/raykd_runs
 """

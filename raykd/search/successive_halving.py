@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import moocore
 import numpy as np
@@ -142,11 +142,3 @@ def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
     finite = np.where(np.isfinite(losses), losses, np.finfo(float).max)
     return np.asarray(moocore.pareto_rank(finite), dtype=int)
 
-
-def rung_summary(state: SuccessiveHalving, rounds: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
-    """Per rung: trials that reached it, and how many were stopped there."""
-    out = {}
-    for r in sorted(state.records if rounds is None else rounds):
-        reached = state.records.get(r, {})
-        out[r] = {"reached": len(reached), "stopped": sum(1 for d in state.stopped().values() if d.rung == r)}
-    return out

@@ -32,6 +32,7 @@ from torch import nn
 from raykd.errors import ModelFormatError
 from raykd.structures.heads.bert import class_in, family_classes
 from raykd.structures.heads.llama import llama_family_classes
+from raykd.structures.keys import BlockId
 
 LAYER_KINDS: tuple[str, ...] = ("encoder_layers", "decoder_layers")
 LAYER_IDS = "layer_ids"
@@ -198,8 +199,8 @@ class HiddenCapture:
     output hidden states of its last call (B, L, d)."""
 
     def __init__(self) -> None:
-        self.inputs: dict[tuple[str, int], object] = {}
-        self.outputs: dict[tuple[str, int], object] = {}
+        self.inputs: dict[BlockId, object] = {}
+        self.outputs: dict[BlockId, object] = {}
 
     def clear(self) -> None:
         self.inputs.clear()
@@ -220,13 +221,13 @@ def capture_hidden(model: nn.Module, *, keep_grad: bool = False, inputs: bool = 
         for lid, layer in zip(layer_ids(stack), stack):
             key = (kind, lid)
 
-            def post(_m: nn.Module, _args: tuple, out: object, key: tuple[str, int] = key) -> None:
+            def post(_m: nn.Module, _args: tuple, out: object, key: BlockId = key) -> None:
                 h = _first_tensor(out)
                 cap.outputs[key] = h if keep_grad else h.detach()  # type: ignore[union-attr]
 
             handles.append(layer.register_forward_hook(post))
             if inputs:
-                def pre(_m: nn.Module, args: tuple, kwargs: dict, key: tuple[str, int] = key) -> None:
+                def pre(_m: nn.Module, args: tuple, kwargs: dict, key: BlockId = key) -> None:
                     h = args[0] if args else kwargs["hidden_states"]
                     cap.inputs[key] = h if keep_grad else h.detach()
 

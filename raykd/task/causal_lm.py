@@ -28,7 +28,10 @@ waits for, so a model that writes fewer tokens is faster on the same weights).
 Trace mode (`output="trace"`). The instruction asks for step-by-step reasoning, one step a line,
 ending in a line `Answer: <number>` (`raykd.traces.format`); the target is a trace's text + EOS,
 from `traces` (problem id -> trace text) where it has the problem, else derived from the gold
-equation (`raykd.traces.derive.derive_trace`; `target_sources` counts which). Evaluation
+equation (`raykd.traces.derive.derive_trace`; `target_sources` counts which), then pruned at
+`trace_strength` (0: unchanged; `raykd.traces.prune.rules_for_strength` says which rules a
+strength applies) where the pruned trace still reaches the gold answer, else kept unpruned and
+the rejection counted (`raykd.traces.targets`; `target_record(split)`). Evaluation
 generates until EOS or a complete answer line (`LineStop`), cuts there, parses the answer
 with raykd's answer parser (never `eval`), applies the post-operation and checks it; besides
 accuracy, bits and `parse_rate` it reports the tokens generated per problem (`tokens_mean`,
@@ -135,10 +138,11 @@ class CausalLMTask:
     primary_metric: str = "accuracy"
     output: str = "expression"
     traces: Mapping[str, str] | None = None  # trace mode: problem id -> trace text (else derived)
+    trace_strength: float = 0.0  # trace mode: pruning strength of the targets (raykd.traces.prune)
     workloads: dict[str, str] = field(default_factory=dict)
     _encoded: dict[str, list[tuple[list[int], list[int]]]] = field(default_factory=dict, repr=False)
     _prompts: dict[str, list[list[int]]] = field(default_factory=dict, repr=False)
-    _sources: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _records: dict[str, Any] = field(default_factory=dict, repr=False)  # split -> raykd.traces.targets.TargetRecord
     _newline_ids: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -146,6 +150,14 @@ class CausalLMTask:
             raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.traces is not None and self.output != "trace":
             raise ConfigError("traces are targets of output: trace only")
+        from raykd.traces.prune import rules_for_strength
+
+        try:
+            rules_for_strength(self.trace_strength)
+        except ValueError as exc:
+            raise ConfigError(f"trace_strength: {exc}") from None
+        if self.trace_strength != 0 and self.output != "trace":
+            raise ConfigError("trace_strength prunes the targets of output: trace only")
         if not self.workloads:
             self.workloads = workloads_for(self.output)
         if self.distill_positions not in DISTILL_POSITIONS:
@@ -177,23 +189,23 @@ class CausalLMTask:
         """What the model learns to write for `problem` (before EOS)."""
         if self.output == "expression":
             return " " + target_expression(problem)
-        if self.traces is not None and problem.id in self.traces:
-            text = self.traces[problem.id]
-            if parse_trace(text) is None:  # it would teach the model never to answer
-                raise DataError(f"the trace of problem {problem.id} has no '{ANSWER_PREFIX}' line")
-            return text
-        from raykd.traces.derive import DeriveError, derive_trace
+        from raykd.traces.targets import target_text
 
-        try:
-            return derive_trace(problem, seed=0).render()
-        except DeriveError as exc:
-            raise DataError(f"no trace for problem {problem.id} and none can be derived: {exc}") from None
+        return target_text(problem, self.traces, self.trace_strength)
 
     def target_sources(self, split: str) -> dict[str, int]:
         """Trace mode: how many targets of `split` came from `traces` ("given") or the gold
         equation ("derived")."""
+        record = self.target_record(split)
+        return {"given": int(record["given"]), "derived": int(record["derived"])} if record else {}
+
+    def target_record(self, split: str) -> dict[str, float]:
+        """Trace mode: what `split`'s targets are (`raykd.traces.targets.TargetRecord.to_dict`:
+        sources, `strength`, accepted `pruned` and `rejected` prunes by reason, `tokens_mean`
+        without EOS); {} in expression mode."""
         self.encoded(split)
-        return dict(self._sources.get(split, {}))
+        record = self._records.get(split)
+        return record.to_dict() if record is not None else {}
 
     def encoded(self, split: str) -> list[tuple[list[int], list[int]]]:
         """(prompt ids, target ids) per problem of `split`, truncated to the task's limits
@@ -201,26 +213,30 @@ class CausalLMTask:
         if split not in self._encoded:
             if split not in self.splits:
                 raise KeyError(f"task has no split {split!r} (has {sorted(self.splits)})")
+            from raykd.traces.targets import TargetRecord, target_text
+
             rows = []
-            given = 0
+            record = TargetRecord(strength=float(self.trace_strength))
             for p, prompt in zip(self.splits[split], self.prompt_ids(split)):
-                target = self.tokenizer(self.target_text(p), add_special_tokens=False)["input_ids"]
-                if self.output == "trace":
-                    given += int(self.traces is not None and p.id in self.traces)
+                trace = self.output == "trace"
+                text = target_text(p, self.traces, self.trace_strength, record) if trace else self.target_text(p)
+                target = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                if trace:
+                    record.tokens.append(len(target))
                     if len(target) + 1 > self.max_target_len:  # a cut trace would lose its answer line
                         raise DataError(f"the trace target of problem {p.id} is {len(target) + 1} tokens with EOS, "
                                          f"over max_target_len {self.max_target_len}: raise max_target_len")
                 rows.append((prompt, target[: self.max_target_len - 1] + [self.tokenizer.eos_token_id]))
             self._encoded[split] = rows
             if self.output == "trace":
-                self._sources[split] = {"given": given, "derived": len(rows) - given}
+                self._records[split] = record
         return self._encoded[split]
 
     def set_split(self, split: str, problems: Sequence[Problem]) -> None:
         """Replace (or add) a split, dropping what was encoded for it (a teacher writing traces
         batch after batch)."""
         self.splits = {**self.splits, split: list(problems)}
-        for cache in (self._encoded, self._prompts, self._sources):
+        for cache in (self._encoded, self._prompts, self._records):
             cache.pop(split, None)
 
     def prompt_ids(self, split: str) -> list[list[int]]:
@@ -386,7 +402,8 @@ class CausalLMTask:
         import json
 
         traces = json.dumps(sorted((self.traces or {}).items()), ensure_ascii=False)  # other targets: another run
-        return hashlib.sha256(f"{digest}\ntrace\n{traces}".encode()).hexdigest()
+        pruned = f"\nstrength {float(self.trace_strength)!r}" if self.trace_strength else ""  # (0: as before pruning)
+        return hashlib.sha256(f"{digest}\ntrace\n{traces}{pruned}".encode()).hexdigest()
 
     def run(self, model: nn.Module, batch: Batch, workload: str = "default") -> Any:
         name = resolve_workload(self, workload)

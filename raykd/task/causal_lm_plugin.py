@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from raykd.errors import ConfigError
 from raykd.task.plugin_checks import check_teacher_keys, problems_fingerprint
@@ -38,7 +38,12 @@ class CausalLMPlugin:
     the tokenizer has one), `max_prompt_len`, `max_target_len`, `output` ("expression" or
     "trace": step-by-step reasoning and an answer line), `traces` (trace mode: a JSON file
     mapping problem id -> trace text, the targets of the problems it has; the others' are derived
-    from the gold equation)."""
+    from the gold equation), `trace_source` ("file": `traces` then derived, "derived": every
+    target from the gold equation; default "file" with `traces`, else "derived") and
+    `trace_strength` (in [0, 1]: how hard the students' target traces are pruned, 0 unchanged;
+    `raykd.traces.prune.rules_for_strength`). A sweep may search the two trace settings
+    (`search: {task.trace_strength: ...}`, `searchable_options`); the teacher always learns the
+    source traces unpruned: the students are distilled on the pruned ones."""
 
     max_new_tokens: int = 40
     eval_batch_size: int = 16
@@ -48,9 +53,13 @@ class CausalLMPlugin:
     max_target_len: int = 48
     output: str = "expression"
     traces: str | None = None
+    trace_source: str | None = None
+    trace_strength: float = 0.0
     name: str = "causal-lm"
     reads_data_uris: bool = True  # specs as raykd.data reads them: paths or s3://, gs://, file:// URIs
     workloads: dict[str, str] = field(default_factory=_workloads)
+    searchable_options: ClassVar[tuple[str, ...]] = ("trace_strength", "trace_source")
+    """Options a sweep may search as `task.<option>` (raykd.search.space): the targets' pruning and source."""
 
     def __post_init__(self) -> None:
         from raykd.task.causal_lm import DISTILL_POSITIONS
@@ -73,14 +82,31 @@ class CausalLMPlugin:
                 raise ConfigError(f"traces must be the path of a traces file, got {self.traces!r}")
             if self.output != "trace":
                 raise ConfigError("traces needs output: trace (they are the targets of trace mode)")
+        from raykd.traces.prune import rules_for_strength
+        from raykd.traces.targets import TRACE_SOURCES
+
+        if self.trace_source is not None:
+            if self.trace_source not in TRACE_SOURCES:
+                raise ConfigError(f"trace_source must be one of {', '.join(TRACE_SOURCES)}, got {self.trace_source!r}")
+            if self.output != "trace":
+                raise ConfigError("trace_source needs output: trace (it selects the targets of trace mode)")
+            if self.trace_source == "file" and self.traces is None:
+                raise ConfigError("trace_source file needs traces: FILE")
+        try:
+            rules_for_strength(self.trace_strength)
+        except ValueError as exc:
+            raise ConfigError(f"trace_strength: {exc}") from None
+        if self.trace_strength != 0 and self.output != "trace":
+            raise ConfigError("trace_strength needs output: trace (it prunes the targets of trace mode)")
         if self.output == "trace":
             self.workloads = workloads_for("trace")  # generate-e2e first: the default that speed is timed on
 
     def trace_targets(self) -> dict[str, str] | None:
-        """The `traces` file as problem id -> trace text (None without one): a `.jsonl` file as
+        """The `traces` file as problem id -> trace text (None without one, or with
+        `trace_source: derived`, which leaves the file unread): a `.jsonl` file as
         `raykd.traces.io` writes it (one record per line), else one JSON object mapping id -> text.
         DataError, one line, for a file that is missing, malformed, or not such a mapping."""
-        if self.traces is None:
+        if self.traces is None or self.trace_source == "derived":
             return None
         import json
 
@@ -108,7 +134,8 @@ class CausalLMPlugin:
         return CausalLMTask(tokenizer, splits, max_prompt_len=self.max_prompt_len, max_target_len=self.max_target_len,
                             max_new_tokens=self.max_new_tokens, eval_batch_size=self.eval_batch_size,
                             distill_positions=self.distill_positions, use_chat_template=self.use_chat_template,
-                            **({"output": "trace", "traces": self.trace_targets()} if self.output == "trace" else {}))
+                            **({"output": "trace", "traces": self.trace_targets(), "trace_strength": self.trace_strength}
+                               if self.output == "trace" else {}))
 
     def teacher_settings(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         if raw is None:
@@ -151,7 +178,9 @@ class CausalLMPlugin:
         if self.output == "trace" and add_newline_token(tokenizer):  # raykd's tiny WordPiece drops newlines
             model.resize_token_embeddings(len(tokenizer))
         model.to(device)
-        task = self.task(tokenizer, splits)
+        from dataclasses import replace
+
+        task = replace(self, trace_strength=0.0).task(tokenizer, splits)  # the teacher learns the unpruned traces
         zero_shot = task.evaluate(model, "valid") if source != "tiny" else None
         fit_config = FitConfig(epochs=int(settings.get("epochs", 3)), batch_size=int(settings.get("batch_size", 8)),
                                lr=float(settings.get("lr", 1e-3 if source == "tiny" else 5e-5)),

@@ -102,8 +102,12 @@ RULES: dict[str, Callable[..., Trace]] = {
 
 
 def rules_for_strength(strength: float) -> tuple[str, ...]:
-    """The rules a strength applies: one more per quarter, in `RULE_ORDER` (see module doc)."""
-    if not (isinstance(strength, (int, float)) and math.isfinite(strength) and 0.0 <= strength <= 1.0):
+    """The rules a strength applies: one more per quarter, in `RULE_ORDER` (see module doc).
+    The one place that maps strength to rules: the causal-LM task's `trace_strength` (and a
+    sweep searching `task.trace_strength`) prunes its targets through it. ValueError for
+    anything but a number in [0, 1] (a bool too: `true` in YAML is no strength)."""
+    if isinstance(strength, bool) or not (isinstance(strength, (int, float)) and math.isfinite(strength)
+                                          and 0.0 <= strength <= 1.0):
         raise ValueError(f"pruning strength must be a number in [0, 1], got {strength!r}")
     return RULE_ORDER[: int(strength / STRENGTH_STEP + 1e-9)]
 

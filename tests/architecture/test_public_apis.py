@@ -16,6 +16,10 @@ SOURCES = sorted(Path(raykd.__file__).parent.rglob("*.py"))
 GUARDED = ("optuna", "ray", "moocore")
 # Private attributes of other libraries' objects that raykd used to read (Ray's OptunaSearch).
 FOREIGN_PRIVATE = ("_ot_trials", "_ot_study", "_system_config")
+# transformers' attention implementation is switched with its public `set_attn_implementation`;
+# transformers 5 has no public getter for it, so reading `config._attn_implementation` is allowed,
+# writing it (what raykd's attention capture did before) is not.
+FOREIGN_PRIVATE_WRITES = ("_attn_implementation",)
 
 
 def _private_uses(tree: ast.AST) -> list[str]:
@@ -53,3 +57,32 @@ def test_the_check_finds_what_raykd_used_before():
         "ray.init(_system_config={'worker_niceness': 5})\n"
     )
     assert len(_private_uses(ast.parse(before))) == 4
+
+
+def _private_writes(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        for target in targets:
+            found += [f"line {n.lineno}: .{n.attr} =" for n in ast.walk(target)
+                      if isinstance(n, ast.Attribute) and n.attr in FOREIGN_PRIVATE_WRITES]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value in FOREIGN_PRIVATE_WRITES):
+            found.append(f"line {node.lineno}: setattr(..., {node.args[1].value!r}, ...)")
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(Path(raykd.__file__).parent)))
+def test_no_write_to_a_private_transformers_attribute(path):
+    assert _private_writes(ast.parse(path.read_text(), str(path))) == []
+
+
+def test_the_write_check_finds_what_the_attention_capture_did_before():
+    before = (
+        "for cfg, _ in configs.values():\n"
+        "    cfg._attn_implementation = CAPTURE_IMPLEMENTATION\n"
+        "setattr(model.config, '_attn_implementation', 'eager')\n"
+        "old = cfg._attn_implementation  # a read: allowed\n"
+    )
+    assert len(_private_writes(ast.parse(before))) == 2

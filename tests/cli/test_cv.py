@@ -114,3 +114,22 @@ def test_a_directory_holding_other_files_is_refused(tmp_path, capsys):
     (out / "notes.txt").write_text("mine")
     assert main(["cv", *TINY, "--out", str(out)]) == 2
     assert "notes.txt" in capsys.readouterr().err and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_the_same_data_spelled_another_way_resumes(tmp_path, monkeypatch, capsys):
+    """The data is compared by content: a relative path to the same files resumes a run made with
+    the absolute one (a shell and a job start in different directories); other files are refused."""
+    from asdiv_rows import asdiv_rows, write_asdiv_dir
+
+    data = write_asdiv_dir(tmp_path / "data", train=30, valid=10)
+    args = [a for a in TINY if a not in ("--data", "synthetic:40")]
+    out = tmp_path / "run"
+    assert main(["cv", *args, "--data", str(data), "--out", str(out), "--fold-limit", "1"]) == 0
+    before = _mtimes(out)
+    monkeypatch.chdir(tmp_path)
+    assert main(["cv", *args, "--data", "data", "--out", str(out), "--fold-limit", "1"]) == 0  # nothing left to do
+    assert _mtimes(out) == before
+    (data / "valid.json").write_text(json.dumps(asdiv_rows(10, start=300)))
+    capsys.readouterr()
+    assert main(["cv", *args, "--data", "data", "--out", str(out)]) == 2
+    assert "problems" in capsys.readouterr().err

@@ -116,7 +116,7 @@ def test_to_optuna_is_what_ray_makes_of_to_tune():
     pytest.importorskip("ray.tune")
     from ray.tune.search.optuna import OptunaSearch
 
-    for name in ("default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"):
+    for name in ("default.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml", "traces-smollm2.yaml"):
         space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
         ray_side = dict(OptunaSearch.convert_search_space(tune_space(space)))
         assert ray_side == {p.name: p.to_optuna() for p in space.search}, name

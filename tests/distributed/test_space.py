@@ -10,7 +10,8 @@ from raykd.cli import main
 from raykd.search.space import load_space, parse_space
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "default-2x.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "default-2x.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml",
+                                  "traces-smollm2.yaml"])
 def test_shipped_spaces_are_valid(name):
     from pathlib import Path
 
@@ -194,7 +195,8 @@ def test_latency_batch_cannot_be_searched_while_speed_comes_from_the_table():
     assert {p.name for p in parse_space(raw).search} == {"alpha", "latency_batch"}
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "default-2x.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "default-2x.yaml", "paper.yaml", "asdiv-minilm.yaml", "asdiv-structured.yaml",
+                                  "traces-smollm2.yaml"])
 def test_stored_space_parses_back_to_the_same_space(name):
     """--resume re-validates the space stored in results/sweep.json (as JSON)."""
     import json

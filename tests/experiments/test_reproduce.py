@@ -113,7 +113,8 @@ def test_reproduce_end_to_end_then_resume(tiny_teacher_dir: Path, tmp_path: Path
     records = saved["experiments"]["progressive"]["records"]
     assert [round(r["ratio"], 2) for r in records] == [0.2, 0.25, 0.3]
     assert all(r["shared_stats"] for r in records[:1])  # round 1 reuses the teacher statistics computed once
-    assert (out / "head_stats.json").is_file() and "Table 1" in (out / "tables.md").read_text()
+    assert (out / "structure_stats.json").is_file() and "Table 1" in (out / "tables.md").read_text()
+    assert not (out / "head_stats.json").exists()  # the legacy name is read (older runs), never written
 
     second = _reproduce(*common)
     assert second.returncode == 0, second.stderr[-2000:]
@@ -175,3 +176,32 @@ def test_reproduce_bad_input_is_one_line_exit_2(tiny_teacher_dir: Path, tmp_path
     assert proc.returncode == 2
     assert message in proc.stderr
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_reproduction_writes_structure_stats_and_still_reads_an_older_head_stats(tiny_teacher_dir: Path, tmp_path: Path):
+    """A new reproduction writes `structure_stats.json` (never the legacy `head_stats.json`); a
+    directory an older raykd began, holding `head_stats.json`, is resumed on it without measuring again."""
+    from raykd.data import load_splits
+    from raykd.experiments import run_reproduction
+    from raykd.method.importance import StructureStats
+    from raykd.method.measurement import make_measure
+    from raykd.task.io import SolverIO, load_solver
+    from raykd.task.mwp import MWPTask
+
+    teacher, tokenizer, _ = load_solver(tiny_teacher_dir)
+    task = MWPTask(tokenizer, teacher.vocab, load_splits(DATA))
+    base = ChainConfig.from_dict({**ChainConfig().to_dict(), "calib_batches": 1})
+
+    def reproduce(out: Path) -> ReproductionResult:
+        return run_reproduction(task, teacher, SolverIO(tokenizer), out, base, [], make_measure(task), data=DATA,
+                                source="synthetic", log=lambda _m: None)
+
+    fresh = tmp_path / "fresh"
+    assert "teacher_stats_s" in reproduce(fresh).meta
+    assert (fresh / "structure_stats.json").is_file() and not (fresh / "head_stats.json").exists()
+    older = tmp_path / "older"
+    older.mkdir()
+    heads = StructureStats.load(fresh / "structure_stats.json").heads
+    (older / "head_stats.json").write_text(heads.to_json())  # what an older raykd wrote: heads only
+    assert "teacher_stats_s" not in reproduce(older).meta  # read back, not measured again
+    assert sorted(p.name for p in older.iterdir()) == ["head_stats.json", "results.json"]

@@ -146,3 +146,21 @@ def test_pareto_not_worse_by_bad_value_is_one_line_exit_2(tmp_path, capsys, valu
     assert main(["pareto", str(sweep), "--not-worse-by", value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("raykd: error:") and "--not-worse-by" in err[-1]
+
+
+def test_the_pick_line_gives_the_re_timed_speed_where_the_sweep_has_one(tmp_path, capsys):
+    """The front shows re-timed speeds; the pick line (ranked by the objective's own speedup)
+    names the re-timed figure too, so the two lines never disagree silently."""
+    from raykd.cli import main
+    from raykd.results import update_pareto, write_sweep_meta, write_trial
+
+    sweep = tmp_path / "rt"
+    write_sweep_meta(sweep, meta("rt", teacher=_teacher_meta()))
+    for row in _rows({"t0", "t1"}):
+        if row["trial_id"] == "t1":
+            row.update({"retimed_speedup": 1.432, "retimed_low": 1.401, "retimed_high": 1.466})
+        write_trial(sweep, row)
+    update_pareto(sweep)
+    assert main(["pareto", str(sweep), "--not-worse-by", "2"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("pick"))
+    assert "trial t1" in line and "(re-timed side by side: 1.43x [1.40-1.47])" in line

@@ -4,6 +4,7 @@ import pytest
 import torch
 from heads_fixtures import (
     BERT_LIKE_SPEC,
+    SMALL,
     assert_rel_close,
     hf_inputs,
     seq2seq_inputs,
@@ -13,6 +14,7 @@ from heads_fixtures import (
 )
 
 from raykd.structures import capture_attention, head_positions, prune_heads, zero_heads
+from raykd.structures.heads.hf_capture import CaptureUnavailableError
 
 SPEC = BERT_LIKE_SPEC
 MHA_SPEC = {"decoder_self": {0: [2], 1: [0, 1]}, "decoder_cross": {0: [3, 0, 1], 1: [0, 1, 2, 3]}}
@@ -37,6 +39,33 @@ def test_hf_maps_are_probabilities_and_outputs_unchanged(impl):
         assert torch.allclose(m.sum(-1), torch.ones(()), atol=1e-5)
         assert m[1, :, :, -3:].max() < 1e-6  # padded keys get no attention
         assert m[0, :, :, -3:].min() > 0  # ... but real keys do
+
+
+def test_hf_blocks_outside_a_transformers_model_are_refused():
+    """The switch goes through transformers' public `set_attn_implementation`, which only a
+    transformers model (PreTrainedModel) has: capturing its bare layer stack is refused by name,
+    and nothing is left switched."""
+    model = tiny_hf("bert", "sdpa")
+    with pytest.raises(CaptureUnavailableError, match="BertEncoder: .* not inside a transformers model"):
+        with capture_attention(model.encoder):
+            pass
+    assert model.config._attn_implementation == "sdpa"
+    with torch.no_grad(), capture_attention(model) as cap:  # the whole model is fine
+        model(**hf_inputs())
+    assert len(cap.maps["encoder_self"]) == 3
+
+
+def test_a_model_transformers_will_not_switch_is_refused_not_captured_empty():
+    """transformers only warns when a model class cannot switch its attention; raykd refuses it
+    with one line instead of training on maps that were never recorded."""
+    from legacy_attention_model import HandWrittenModel
+    from transformers import BertConfig
+
+    model = HandWrittenModel(BertConfig(**SMALL, attn_implementation="eager")).eval()
+    with pytest.raises(CaptureUnavailableError, match="HandWrittenModel cannot switch its attention"):
+        with capture_attention(model):
+            pass
+    assert model.config._attn_implementation == "eager"
 
 
 def test_hf_maps_before_dropout_in_training_mode():

@@ -19,8 +19,7 @@ import torch
 
 from raykd.method.importance.normalise import Normalisation, normalise
 from raykd.structures import FFNBlock
-
-BlockKey = tuple[str, int]
+from raykd.structures.keys import BlockPosition
 
 
 @dataclass
@@ -43,8 +42,8 @@ def channel_weight_norms(block: FFNBlock) -> torch.Tensor:
         return (reads + down).cpu()
 
 
-def _pooled(stats: dict[BlockKey, ChannelStats], attr: str) -> dict[str, tuple[list[BlockKey], torch.Tensor]]:
-    pools: dict[str, tuple[list[BlockKey], list[float]]] = {}
+def _pooled(stats: dict[BlockPosition, ChannelStats], attr: str) -> dict[str, tuple[list[BlockPosition], torch.Tensor]]:
+    pools: dict[str, tuple[list[BlockPosition], list[float]]] = {}
     for key in sorted(stats):
         keys, vals = pools.setdefault(key[0], ([], []))
         keys.append(key)
@@ -52,7 +51,7 @@ def _pooled(stats: dict[BlockKey, ChannelStats], attr: str) -> dict[str, tuple[l
     return {k: (keys, torch.tensor(vals, dtype=torch.float)) for k, (keys, vals) in pools.items()}
 
 
-def _split(stats: dict[BlockKey, ChannelStats], keys: list[BlockKey], values: torch.Tensor) -> dict[BlockKey, torch.Tensor]:
+def _split(stats: dict[BlockPosition, ChannelStats], keys: list[BlockPosition], values: torch.Tensor) -> dict[BlockPosition, torch.Tensor]:
     out, start = {}, 0
     for key in keys:
         n = len(stats[key].channel_ids)
@@ -61,13 +60,13 @@ def _split(stats: dict[BlockKey, ChannelStats], keys: list[BlockKey], values: to
     return out
 
 
-def ffn_scores(stats: dict[BlockKey, ChannelStats], alpha: float, *,
-               normalisation: Normalisation = "minmax") -> dict[BlockKey, torch.Tensor]:
+def ffn_scores(stats: dict[BlockPosition, ChannelStats], alpha: float, *,
+               normalisation: Normalisation = "minmax") -> dict[BlockPosition, torch.Tensor]:
     """S = alpha * norm(w) + (1 - alpha) * norm(mean |activation|), normalised per FFN kind."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"ffn alpha must be in [0, 1], got {alpha}")
     acts = _pooled(stats, "activation") if alpha < 1.0 else {}
-    out: dict[BlockKey, torch.Tensor] = {}
+    out: dict[BlockPosition, torch.Tensor] = {}
     for kind, (keys, w) in _pooled(stats, "norm").items():
         s = alpha * normalise(w, normalisation)
         if alpha < 1.0:
@@ -79,9 +78,9 @@ def ffn_scores(stats: dict[BlockKey, ChannelStats], alpha: float, *,
     return out
 
 
-def ffn_taylor_scores(stats: dict[BlockKey, ChannelStats], *,
-                      normalisation: Normalisation = "minmax") -> dict[BlockKey, torch.Tensor]:
-    out: dict[BlockKey, torch.Tensor] = {}
+def ffn_taylor_scores(stats: dict[BlockPosition, ChannelStats], *,
+                      normalisation: Normalisation = "minmax") -> dict[BlockPosition, torch.Tensor]:
+    out: dict[BlockPosition, torch.Tensor] = {}
     for kind, (keys, t) in _pooled(stats, "taylor").items():
         if t.numel() != sum(len(stats[k].channel_ids) for k in keys):
             raise ValueError("no FFN Taylor importance measured: collect statistics with taylor=True")
@@ -89,6 +88,6 @@ def ffn_taylor_scores(stats: dict[BlockKey, ChannelStats], *,
     return out
 
 
-def ffn_random_scores(stats: dict[BlockKey, ChannelStats], seed: int) -> dict[BlockKey, torch.Tensor]:
+def ffn_random_scores(stats: dict[BlockPosition, ChannelStats], seed: int) -> dict[BlockPosition, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {k: torch.rand(len(b.channel_ids), generator=g) for k, b in sorted(stats.items())}

@@ -31,11 +31,10 @@ from torch import nn
 
 from raykd.method.importance.normalise import Normalisation, normalise
 from raykd.structures import AttentionBlock, find_attention_blocks
+from raykd.structures.keys import BlockPosition
 
 if TYPE_CHECKING:
     from raykd.task_interface import Task
-
-BlockKey = tuple[str, int]
 
 
 @dataclass
@@ -52,7 +51,7 @@ class BlockStats:
 class HeadStats:
     """Per-head statistics of one model, keyed by (kind, layer)."""
 
-    blocks: dict[BlockKey, BlockStats]
+    blocks: dict[BlockPosition, BlockStats]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -106,9 +105,9 @@ def attention_entropy_sums(probs: torch.Tensor, query_mask: torch.Tensor) -> tup
     return summed, int(rows.sum())
 
 
-def _pooled(stats: HeadStats, attr: str) -> dict[str, tuple[list[BlockKey], torch.Tensor]]:
+def _pooled(stats: HeadStats, attr: str) -> dict[str, tuple[list[BlockPosition], torch.Tensor]]:
     """Per kind: the block keys in order and the concatenated values of `attr`."""
-    pools: dict[str, tuple[list[BlockKey], list[float]]] = {}
+    pools: dict[str, tuple[list[BlockPosition], list[float]]] = {}
     for key in sorted(stats.blocks):
         keys, vals = pools.setdefault(key[0], ([], []))
         keys.append(key)
@@ -116,7 +115,7 @@ def _pooled(stats: HeadStats, attr: str) -> dict[str, tuple[list[BlockKey], torc
     return {k: (keys, torch.tensor(vals, dtype=torch.float)) for k, (keys, vals) in pools.items()}
 
 
-def _split(stats: HeadStats, keys: list[BlockKey], values: torch.Tensor) -> dict[BlockKey, torch.Tensor]:
+def _split(stats: HeadStats, keys: list[BlockPosition], values: torch.Tensor) -> dict[BlockPosition, torch.Tensor]:
     out, start = {}, 0
     for key in keys:
         n = len(stats.blocks[key].head_ids)
@@ -131,7 +130,7 @@ def scores(
     *,
     normalisation: Normalisation = "minmax",
     entropy_sign: int = 1,
-) -> dict[BlockKey, torch.Tensor]:
+) -> dict[BlockPosition, torch.Tensor]:
     """S = alpha * norm(w) + (1 - alpha) * entropy_sign * norm(H), normalised per kind."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -140,7 +139,7 @@ def scores(
     norms = _pooled(stats, "norm")
     needs_entropy = alpha < 1.0
     ents = _pooled(stats, "entropy") if needs_entropy else {}
-    out: dict[BlockKey, torch.Tensor] = {}
+    out: dict[BlockPosition, torch.Tensor] = {}
     for kind, (keys, w) in norms.items():
         s = alpha * normalise(w, normalisation)
         if needs_entropy:
@@ -152,9 +151,9 @@ def scores(
     return out
 
 
-def taylor_scores(stats: HeadStats, *, normalisation: Normalisation = "minmax") -> dict[BlockKey, torch.Tensor]:
+def taylor_scores(stats: HeadStats, *, normalisation: Normalisation = "minmax") -> dict[BlockPosition, torch.Tensor]:
     """Michel et al. (2019) head importance, normalised per kind."""
-    out: dict[BlockKey, torch.Tensor] = {}
+    out: dict[BlockPosition, torch.Tensor] = {}
     for kind, (keys, t) in _pooled(stats, "taylor").items():
         if t.numel() != sum(len(stats.blocks[k].head_ids) for k in keys):
             raise ValueError("no Taylor importance measured: collect statistics with taylor=True")
@@ -162,7 +161,7 @@ def taylor_scores(stats: HeadStats, *, normalisation: Normalisation = "minmax") 
     return out
 
 
-def random_scores(stats: HeadStats, seed: int) -> dict[BlockKey, torch.Tensor]:
+def random_scores(stats: HeadStats, seed: int) -> dict[BlockPosition, torch.Tensor]:
     """Uniform random scores (the random-pruning baseline), reproducible by seed."""
     g = torch.Generator().manual_seed(seed)
     return {k: torch.rand(len(b.head_ids), generator=g) for k, b in sorted(stats.blocks.items())}
@@ -257,7 +256,7 @@ class _taylor_inputs(dict):
             for block in self._blocks:
                 key = (block.kind, block.layer)
 
-                def hook(_mod: nn.Module, args: tuple, key: BlockKey = key) -> None:
+                def hook(_mod: nn.Module, args: tuple, key: BlockPosition = key) -> None:
                     x = args[0]
                     if x.requires_grad:
                         x.retain_grad()

@@ -23,11 +23,10 @@ import torch
 from torch import nn
 
 from raykd.errors import ConfigError
+from raykd.structures.keys import BlockPosition
 
 if TYPE_CHECKING:
     from raykd.task_interface import Task
-
-BlockKey = tuple[str, int]  # (stack kind, position in the stack now)
 
 
 @dataclass
@@ -50,16 +49,16 @@ def block_influence_sums(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -
     return float(((1 - cos) * rows).sum()), int(rows.sum())
 
 
-def layer_scores(stats: dict[BlockKey, LayerStats]) -> dict[BlockKey, float]:
+def layer_scores(stats: dict[BlockPosition, LayerStats]) -> dict[BlockPosition, float]:
     return {k: s.influence for k, s in stats.items()}
 
 
-def layer_random_scores(stats: dict[BlockKey, LayerStats], seed: int) -> dict[BlockKey, float]:
+def layer_random_scores(stats: dict[BlockPosition, LayerStats], seed: int) -> dict[BlockPosition, float]:
     g = torch.Generator().manual_seed(seed)
     return {k: float(torch.rand(1, generator=g)) for k in sorted(stats)}
 
 
-def layer_distill_scores(stats: dict[BlockKey, LayerStats]) -> dict[BlockKey, float]:
+def layer_distill_scores(stats: dict[BlockPosition, LayerStats]) -> dict[BlockPosition, float]:
     missing = sorted(k for k, s in stats.items() if s.distill_loss is None)
     if missing:
         raise ConfigError("layer_importance: distill-loss needs statistics collected with "
@@ -92,7 +91,7 @@ def skipped(layer: nn.Module) -> Iterator[None]:
 
 
 def distill_loss_increase(model: nn.Module, task: "Task", *, split: str = "train", batches: int = 8, batch_size: int = 32,
-                          tau: float = 1.0) -> dict[BlockKey, float]:
+                          tau: float = 1.0) -> dict[BlockPosition, float]:
     """{(stack kind, position): KL(outputs || outputs with that layer skipped)} at temperature tau
     (tau^2-scaled like the chain's response KL), averaged over the real output positions of the
     first `batches` batches of `split`. The model is left in eval mode."""
@@ -100,7 +99,7 @@ def distill_loss_increase(model: nn.Module, task: "Task", *, split: str = "train
     from raykd.structures.layers import find_layer_stacks
 
     stacks = find_layer_stacks(model)
-    sums: dict[BlockKey, float] = {(k, pos): 0.0 for k, st in stacks.items() for pos in range(len(st))}
+    sums: dict[BlockPosition, float] = {(k, pos): 0.0 for k, st in stacks.items() for pos in range(len(st))}
     positions = 0
     model.eval()
     with torch.inference_mode():

@@ -22,11 +22,11 @@ from raykd.method.importance.heads import HeadStats, collect_head_stats
 from raykd.method.importance.layers import LayerStats, block_influence_sums, distill_loss_increase
 from raykd.structures import find_ffn_blocks, find_layer_stacks
 from raykd.structures.layers import QUERY_KIND_OF, STACK_OF, block_layer_ids, capture_hidden, layer_ids
+from raykd.structures.keys import BlockPosition
 
 if TYPE_CHECKING:
     from raykd.task_interface import Task
 
-BlockKey = tuple[str, int]
 STATS_NAME = "structure_stats.json"
 LEGACY_STATS_NAME = "head_stats.json"
 
@@ -34,8 +34,8 @@ LEGACY_STATS_NAME = "head_stats.json"
 @dataclass
 class StructureStats:
     heads: HeadStats
-    ffn: dict[BlockKey, ChannelStats] = field(default_factory=dict)
-    layers: dict[BlockKey, LayerStats] = field(default_factory=dict)
+    ffn: dict[BlockPosition, ChannelStats] = field(default_factory=dict)
+    layers: dict[BlockPosition, LayerStats] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -100,8 +100,8 @@ def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batch
     ffn_blocks = find_ffn_blocks(model) if ffn else []
     ffn_layer = block_layer_ids(model, ffn_blocks)
     acts = _FFNActivations(ffn_blocks, taylor)
-    bi_sum: dict[BlockKey, float] = {}
-    bi_rows: dict[BlockKey, int] = {}
+    bi_sum: dict[BlockPosition, float] = {}
+    bi_rows: dict[BlockPosition, int] = {}
     stacks = find_layer_stacks(model) if layers else {}
 
     def each_batch(batch: Any, masks: dict[str, torch.Tensor], hidden: Any) -> None:
@@ -142,10 +142,10 @@ class _FFNActivations:
 
     def __init__(self, blocks: list, taylor: bool) -> None:
         self.blocks, self.taylor, self.handles = blocks, taylor, []
-        self.abs_sum: dict[BlockKey, torch.Tensor] = {}
-        self.rows: dict[BlockKey, int] = {}
-        self.taylor_sum: dict[BlockKey, torch.Tensor] = {}
-        self.kept: dict[BlockKey, torch.Tensor] = {}
+        self.abs_sum: dict[BlockPosition, torch.Tensor] = {}
+        self.rows: dict[BlockPosition, int] = {}
+        self.taylor_sum: dict[BlockPosition, torch.Tensor] = {}
+        self.kept: dict[BlockPosition, torch.Tensor] = {}
         self.examples = 0
         self.masks: dict[str, torch.Tensor] = {}
 
@@ -155,7 +155,7 @@ class _FFNActivations:
             self.abs_sum[key] = torch.zeros(block.width)
             self.taylor_sum[key] = torch.zeros(block.width)
 
-            def hook(_m: nn.Module, args: tuple, key: BlockKey = key, kind: str = block.kind) -> None:
+            def hook(_m: nn.Module, args: tuple, key: BlockPosition = key, kind: str = block.kind) -> None:
                 a = args[0]
                 mask = self.masks[QUERY_KIND_OF[STACK_OF[kind]]]
                 if a.shape[:2] != mask.shape:

@@ -102,8 +102,8 @@ class HeadAdapter(ABC):
 
     # --- attention capture -------------------------------------------------------------------
     @abstractmethod
-    def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
-        """A context in which every forward call of each block in `blocks` calls
+    def capture(self, model: nn.Module, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
+        """A context in which every forward call of each block in `blocks` (blocks of `model`) calls
         `record(block, probs)` with its attention probabilities (B, heads, Lq, Lk), before dropout,
         still attached to the autograd graph. The model's outputs must not change (beyond float
         rounding from a different but mathematically equal kernel)."""

@@ -99,8 +99,8 @@ class BertFamilyAdapter(HeadAdapter):
         if not head_ids:
             s.__class__ = _empty_class(type(s))
 
-    def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
-        return capture_hf(blocks, record, attention_of=lambda b: b.module.self)
+    def capture(self, model: nn.Module, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
+        return capture_hf(model, blocks, record, attention_of=lambda b: b.module.self)
 
 
 # --- whole-block removal -----------------------------------------------------------------------

@@ -77,5 +77,5 @@ def capture_attention(
         by_adapter[id(b.adapter)].append(b)
     with contextlib.ExitStack() as stack:
         for group in by_adapter.values():
-            stack.enter_context(group[0].adapter.capture(group, cap._record))
+            stack.enter_context(group[0].adapter.capture(model, group, cap._record))
         yield cap

@@ -84,8 +84,8 @@ class LlamaFamilyAdapter(HeadAdapter):
         module.head_ids = list(head_ids)
         module.num_key_value_groups = len(head_ids) // num_kv_heads
 
-    def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
-        return capture_hf(blocks, record, attention_of=lambda b: b.module)
+    def capture(self, model: nn.Module, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
+        return capture_hf(model, blocks, record, attention_of=lambda b: b.module)
 
 
 register_adapter(LlamaFamilyAdapter())

@@ -52,7 +52,7 @@ class RaykdMHAAdapter(HeadAdapter):
         module.num_heads = len(head_ids)
         module.head_ids = list(head_ids)
 
-    def capture(self, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
+    def capture(self, model: nn.Module, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
         handles = []
         asked: dict[int, list[bool]] = {}
 
