@@ -150,14 +150,9 @@ class CausalLMTask:
             raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.traces is not None and self.output != "trace":
             raise ConfigError("traces are targets of output: trace only")
-        from raykd.traces.prune import rules_for_strength
+        from raykd.traces.targets import check_trace_strength
 
-        try:
-            rules_for_strength(self.trace_strength)
-        except ValueError as exc:
-            raise ConfigError(f"trace_strength: {exc}") from None
-        if self.trace_strength != 0 and self.output != "trace":
-            raise ConfigError("trace_strength prunes the targets of output: trace only")
+        check_trace_strength(self.trace_strength, self.output)
         if not self.workloads:
             self.workloads = workloads_for(self.output)
         if self.distill_positions not in DISTILL_POSITIONS:

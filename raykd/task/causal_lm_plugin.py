@@ -82,8 +82,7 @@ class CausalLMPlugin:
                 raise ConfigError(f"traces must be the path of a traces file, got {self.traces!r}")
             if self.output != "trace":
                 raise ConfigError("traces needs output: trace (they are the targets of trace mode)")
-        from raykd.traces.prune import rules_for_strength
-        from raykd.traces.targets import TRACE_SOURCES
+        from raykd.traces.targets import TRACE_SOURCES, check_trace_strength
 
         if self.trace_source is not None:
             if self.trace_source not in TRACE_SOURCES:
@@ -92,12 +91,7 @@ class CausalLMPlugin:
                 raise ConfigError("trace_source needs output: trace (it selects the targets of trace mode)")
             if self.trace_source == "file" and self.traces is None:
                 raise ConfigError("trace_source file needs traces: FILE")
-        try:
-            rules_for_strength(self.trace_strength)
-        except ValueError as exc:
-            raise ConfigError(f"trace_strength: {exc}") from None
-        if self.trace_strength != 0 and self.output != "trace":
-            raise ConfigError("trace_strength needs output: trace (it prunes the targets of trace mode)")
+        check_trace_strength(self.trace_strength, self.output)
         if self.output == "trace":
             self.workloads = workloads_for("trace")  # generate-e2e first: the default that speed is timed on
 

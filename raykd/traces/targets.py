@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from raykd.data.problem import Problem
-from raykd.errors import DataError
+from raykd.errors import ConfigError, DataError
 from raykd.traces.format import ANSWER_PREFIX, parse_trace
 from raykd.traces.prune import PruneOutcome, accept, apply_rules, rules_for_strength
 
@@ -50,6 +50,16 @@ class TargetRecord:
                 "rejected": self.rejection_count, **{f"rejected_{r}": c for r, c in sorted(self.rejected.items())},
                 "tokens_mean": sum(self.tokens) / n if n else 0.0}
 
+
+def check_trace_strength(strength: float, output: str) -> None:
+    """One `ConfigError` line where `strength` is not a pruning strength, or prunes the targets of
+    a task that writes none (`output` other than "trace"); the task and its plug-in both ask here."""
+    try:
+        rules_for_strength(strength)
+    except ValueError as exc:
+        raise ConfigError(f"trace_strength: {exc}") from None
+    if strength != 0 and output != "trace":
+        raise ConfigError("trace_strength needs output: trace (it prunes the targets of trace mode)")
 
 def source_text(problem: Problem, given: Mapping[str, str] | None) -> tuple[str, str]:
     """(trace text, "given" or "derived") of `problem`: from `given` where it has the problem,
