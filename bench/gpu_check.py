@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from raykd.measure import count_params
     from raykd.method.chain import Chain
     from raykd.method.config import ChainConfig
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
     from raykd.task.io import SolverIO, load_solver, save_solver
     from raykd.task.mwp import MWPTask
     from raykd.training import FitConfig, fit
@@ -184,7 +184,7 @@ def side_by_side(task: Any, teacher: Any, student: Any, device: torch.device, *,
     activations of one call) per workload and batch size, in fp32 and in bf16 weights (what a
     deployment would serve; the training loop's bf16 is autocast over fp32 weights instead)."""
     from raykd.measure import compare_latency, peak_memory
-    from raykd.method.measurement import weight_bytes
+    from raykd.method.round_cost import weight_bytes
 
     rows = []
     for dtype in ("fp32", "bf16"):
@@ -275,7 +275,7 @@ def _resume_check(task: Any, teacher: Any, tokenizer: Any, device: torch.device,
     it there. Each check is True or False; the figures beside them are printed."""
     from raykd.method.chain import Chain
     from raykd.method.config import ChainConfig
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
     from raykd.task.io import SolverIO
 
     cfg = ChainConfig(rounds=2, p_min=0.2, p_max=0.4, ffn_p_min=0.2, ffn_p_max=0.4, epochs_per_round=1,

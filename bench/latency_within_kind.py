@@ -7,7 +7,7 @@ additive prediction against the measurement (untrained MiniLM solver, ASDiv-A va
 import sys, copy, random, torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 from raykd.data import load_splits
-from raykd.structures import head_counts, prune_heads
+from raykd.structures import prune_heads
 from raykd.measure import compare_latency
 from raykd.method.latency_table import uniform_variant
 from raykd.task.mwp import MWPTask

@@ -44,7 +44,7 @@ def main() -> None:
     from raykd.method.chain import Chain
     from raykd.method.config import ChainConfig
     from raykd.method.importance import collect_stats
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
     from raykd.task.teacher import SolverSpec, train_teacher

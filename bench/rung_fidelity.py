@@ -75,7 +75,7 @@ def run_probed_chain(raw: dict[str, Any], teacher_dir: str, teacher_metrics: Any
     from raykd.distributed.worker import forecast_for, load_teacher_inputs
     from raykd.method.chain import Chain
     from raykd.method.importance.stats import collect_stats
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
     from raykd.method.plan import OriginalShape
 
     torch.set_num_threads(1)
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-    from raykd.distributed.teacher import prepare_teacher
+    from raykd.distributed.shared_teacher import prepare_teacher
 
     t_start = time.perf_counter()
     raw = load_raw(args.space, args.set)

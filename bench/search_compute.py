@@ -104,7 +104,7 @@ def run_chain(raw: dict[str, Any], teacher_dir: str, teacher_metrics: Any, param
 
     from raykd.distributed.worker import forecast_for, load_teacher_inputs
     from raykd.method.chain import Chain
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
 
     torch.set_num_threads(1)
     space = space_for(raw)
@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(report, Path(args.work) / "chains"))
         return 0
 
-    from raykd.distributed.teacher import prepare_teacher
+    from raykd.distributed.shared_teacher import prepare_teacher
     from raykd.search.successive_halving import HalvingConfig
 
     t_start = time.perf_counter()

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.chain:
         from raykd.method.chain import Chain
         from raykd.method.config import ChainConfig
-        from raykd.method.measurement import make_measure
+        from raykd.method.round_cost import make_measure
         from raykd.task.hf_io import CausalLMIO
         import tempfile
 

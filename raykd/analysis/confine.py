@@ -196,6 +196,7 @@ def check_stored_inputs(meta: Mapping[str, Any], sweep_uri: str, *, where: str, 
     or an installed entry point (`raykd.task.registry.check_stored_task`), its data lies inside it,
     and no symbolic link in it leads out. Returns the sweep's `teacher` mapping with its `dir`
     resolved inside the sweep (a moved or downloaded sweep reads its own teacher)."""
+    # deferred: task.registry imports torch; raykd.analysis reads sweeps without it
     from raykd.task.registry import check_stored_task
 
     raw = meta.get("space_raw")

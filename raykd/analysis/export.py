@@ -18,7 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from raykd import storage
+from raykd import __version__, storage
+from raykd.analysis.confine import inside, recorded_root
 from raykd.errors import ModelFormatError, RaykdInputError
 from raykd.outputs import atomic_dir, check_model_dir, is_model_dir
 
@@ -89,8 +90,6 @@ def _checkpoint_uri(sw: Any, row: Any) -> str:
     """The trial's checkpoint as stored, resolved inside the sweep (`raykd.analysis.confine`:
     a stored sweep is data, so a `checkpoint_path` of /etc or one whose files link out of the
     sweep is refused here, before anything is copied or loaded)."""
-    from raykd.analysis.confine import inside, recorded_root
-
     ck = row.get("checkpoint_path")
     tid = row["trial_id"]
     if not isinstance(ck, str) or not ck:
@@ -116,7 +115,7 @@ def _copy_dir(src: str, dst: Path) -> None:
 def load_saved_model(d: str | Path) -> tuple[Any, Any]:
     """(model, tokenizer or None) of any model directory raykd writes: a solver (`raykd.task.io`)
     or a Transformers model of any shape (`raykd.task.hf_io`: causal LMs, plug-ins' models)."""
-    from raykd.task.hf_io import BASE_CONFIG, HFModelIO
+    from raykd.task.hf_io import BASE_CONFIG, HFModelIO  # deferred: torch, transformers; raykd.analysis reads sweeps without them
     from raykd.task.io import load_solver
 
     try:
@@ -148,8 +147,6 @@ def json_safe(v: Any) -> Any:
 
 
 def _record(sw: Any, row: Any, src: str, selected_by: str) -> dict[str, Any]:
-    from raykd import __version__
-
     rounds = sw.rounds(str(row["trial_id"]))
     return {
         "sweep": sw.name, "sweep_uri": sw.uri, "trial_id": str(row["trial_id"]), "status": str(row.get("status")),
@@ -172,8 +169,6 @@ _METRICS = ("accuracy", "accuracy_drop", "test_accuracy", "speedup", "measured_s
 
 def readme(sw: Any, row: Any, src: str, selected_by: str) -> str:
     """README.md of an exported model: what it is, its figures, hyperparameters and provenance."""
-    from raykd import __version__
-
     tid = str(row["trial_id"])
     t = sw.teacher
 

@@ -26,7 +26,7 @@ def study_of(sweep: Any) -> Any:
     so nothing is written into the sweep directory."""
     if sweep._study is not None:
         return sweep._study
-    import optuna
+    import optuna  # deferred: optuna (~0.5 s), only for hyperparameter importance
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -73,7 +73,7 @@ def importance_of(sweep: Any, objective: Any = None, *, evaluator: str = "fanova
     return _importance_one(sweep, metric, mode, evaluator, min_trials, source, seed)
 
 def _importance_one(sweep: Any, metric: str, mode: str, evaluator: str, min_trials: int, source: str, seed: int) -> pd.Series:
-    import optuna
+    import optuna  # deferred: optuna (~0.5 s), only for hyperparameter importance
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_metrics = [m for m, _ in sweep.objectives]
@@ -118,7 +118,7 @@ def _importance_one(sweep: Any, metric: str, mode: str, evaluator: str, min_tria
 
 def _results_study(sweep: Any, metric: str) -> tuple[Any, list[Any]]:
     """An in-memory single-objective study of the complete rows (hp_* -> metric)."""
-    import optuna
+    import optuna  # deferred: optuna (~0.5 s), only for hyperparameter importance
 
     df = sweep.df[eligible_mask(sweep.df, [(metric, "max")])]
     dists = _distributions(sweep, df)
@@ -133,6 +133,7 @@ def _results_study(sweep: Any, metric: str) -> tuple[Any, list[Any]]:
     return study, usable
 
 def _distributions(sweep: Any, df: pd.DataFrame) -> dict[str, Any]:
+    # deferred: optuna (~0.5 s), only for hyperparameter importance
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,

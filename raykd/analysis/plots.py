@@ -7,6 +7,7 @@ headless (Agg) and inline in a notebook alike. Every function returns the Figure
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from raykd.analysis.errors import NoCompleteTrialError
 from raykd.analysis.paper import DATASET_NAMES, PAPER_LABEL, paper_dataset, paper_points
 from raykd.errors import RaykdInputError
+from raykd.outputs import PNG_SOFTWARE
 from raykd.results.pareto import check_objectives, format_objectives
+from raykd.storage import write_bytes_atomic
 
 # metric -> (axis label, scale applied to the stored value)
 METRIC_AXES: dict[str, tuple[str, float]] = {
@@ -64,7 +68,7 @@ def trial_label(trial_id: str) -> str:
 def _new_figure(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
     if ax is not None:
         return ax.figure, ax
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib (~0.3 s), only when a plot is drawn
 
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.add_subplot()
@@ -74,11 +78,6 @@ def _save(fig: Any, path: str | os.PathLike | None) -> None:
     """Write the figure whole (rendered in memory, then one atomic write); a PNG is marked as
     raykd's, so that `--png` may later replace it without --force."""
     if path is not None:
-        import io
-
-        from raykd.outputs import PNG_SOFTWARE
-        from raykd.storage import write_bytes_atomic
-
         target = Path(path).expanduser()
         fmt = target.suffix.lstrip(".").lower() or "png"
         buf = io.BytesIO()
@@ -97,8 +96,6 @@ def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None
     point's 95% accuracy interval is a vertical bar (gid "accuracy-ci"), and `margin` (accuracy
     points) shades the teacher's non-inferiority band, teacher − margin to the teacher (gid
     "non-inferiority-band")."""
-    from raykd.analysis.errors import NoCompleteTrialError
-
     sw = sweep  # a Sweep (raykd.analysis.plot_front opens a path or URI first)
     objs = check_objectives(sw.df, objectives if objectives is not None else sw.objectives)
     if len(objs) < 2:
@@ -225,7 +222,7 @@ def plot_front(sweep: Any, path: str | os.PathLike | None = None, ax: Any = None
 def plot_rounds(sweep: Any, trial_id: str, path: str | os.PathLike | None = None) -> Any:
     """One trial's recursive chain: accuracy (left) and measured / ideal speedup (right) by round,
     the teacher as round 0, each round labelled with its pruning ratio and heads kept."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib (~0.3 s), only when a plot is drawn
 
     sw = sweep  # a Sweep (raykd.analysis.plot_rounds opens a path or URI first)
     rounds = sw.rounds(trial_id)

@@ -101,6 +101,7 @@ def time_session(groups: list[dict[str, Any]], *, rounds: int, device: str,
     `raykd.analysis.retime_session` runs it in a fresh process."""
     from raykd.measure import compare_latency  # deferred, as torch is: reading a sweep (raykd.analysis) imports
     from raykd.task_interface import resolve_workload  # no torch; only timing does
+    from raykd.traces.speed import retime_workload
 
     calls, workloads = {}, []
     for g, group in enumerate(groups):
@@ -112,7 +113,7 @@ def time_session(groups: list[dict[str, Any]], *, rounds: int, device: str,
             models[name] = loaded.io.load(Path(local)).to(device).eval()
         base = space.chain_config({})
         batch = {k: v.to(device) for k, v in next(iter(task.batches("valid", base.latency_batch))).items()}
-        workload = resolve_workload(task, base.latency_workload)
+        workload = retime_workload(task, resolve_workload(task, base.latency_workload))  # traces: end to end
         workloads.append(workload)
         for name, m in models.items():
             calls[f"{g}:{name}"] = lambda m=m, task=task, batch=batch, workload=workload: task.run(m, batch, workload)

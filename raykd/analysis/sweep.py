@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from raykd import storage
+from raykd.analysis.confine import check_sweep_files
 from raykd.analysis.errors import NoCompleteTrialError
-from raykd.analysis.importance import importance_of, study_of
-from raykd.analysis.values import _finite, _num, _py, _short
 from raykd.analysis.export import export_trial
+from raykd.analysis.importance import importance_of, study_of
 from raykd.analysis.plots import plot_front, plot_rounds
+from raykd.analysis.values import _finite, _num, _py, _short
 from raykd.errors import RaykdInputError
+from raykd.results.noninferiority import diff_low, non_inferior_mask
 from raykd.results.pareto import (
     check_objectives,
     eligible_mask,
@@ -52,7 +54,6 @@ def open_sweep(uri: str | os.PathLike | Sweep, *, allow_empty: bool = False) -> 
     before it is read (export, re-timing)."""
     if isinstance(uri, Sweep):
         return uri
-    from raykd.analysis.confine import check_sweep_files
 
     check_sweep_files(storage.resolve(uri))
     meta = read_sweep_meta(uri)
@@ -216,8 +217,6 @@ class Sweep:
             conds.append((f"no significant drop (McNemar p >= {not_worse_at:g})", "accuracy_p_vs_teacher",
                           not_below | (p >= not_worse_at)))
         if not_worse_by is not None:
-            from raykd.results.noninferiority import diff_low, non_inferior_mask
-
             if not 0 <= not_worse_by < 100:
                 raise RaykdInputError(f"not_worse_by is a margin in accuracy points in [0, 100), got {not_worse_by}")
             low = diff_low(df, self.teacher)

@@ -11,6 +11,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from raykd import __version__
 from raykd.cli.args import RaykdArgumentParser
 from raykd.cli.common import prepare_outputs
 from raykd.errors import RaykdInputError
@@ -42,8 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         "anything else); chain/reproduce --out resume only a run with the same settings, teacher and data; "
         "sweep never reuses a name (--resume continues one). Bad input: one 'raykd: error:' line, exit code 2.",
     )
-    from raykd import __version__
-
     parser.add_argument("--version", action="version", version=f"raykd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

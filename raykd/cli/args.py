@@ -13,6 +13,9 @@ import math
 import re
 from typing import Any, Callable, NoReturn
 
+from raykd.errors import one_line
+from raykd.storage import is_run_name
+
 # Bounds for flags that size work: generous for real use, but far below what would hang or
 # exhaust memory before the command could fail.
 MAX_THREADS = 1024
@@ -25,8 +28,6 @@ class RaykdArgumentParser(argparse.ArgumentParser):
     exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        from raykd.errors import one_line
-
         self.exit(2, f"raykd: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
@@ -78,7 +79,7 @@ def number(low: float | None = None, high: float | None = None, *, low_open: boo
 
 def device(text: str) -> str:
     """A torch device this machine has: cpu, cuda[:N] (when CUDA works) or mps (when available)."""
-    import torch
+    import torch  # deferred: torch (~3 s) at `raykd` start-up
 
     m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", text.strip())
     if not m:
@@ -102,8 +103,6 @@ device = _typed("device", device)
 
 def sweep_name(text: str) -> str:
     """A sweep name: one directory level of letters, digits, '-', '_', '.', not '.' or '..'."""
-    from raykd.storage import is_run_name
-
     if not is_run_name(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a sweep name: use letters, digits, '-', '_', '.', starting with a letter or digit "

@@ -6,6 +6,7 @@ import argparse
 
 from raykd.cli.args import BATCH, POSITIVE, REPEATS, add_device, add_threads, int_at_least
 from raykd.cli.common import add_json_flag, print_json, set_threads
+from raykd.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,11 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import torch  # deferred: torch (~3 s) at `raykd` start-up
 
-    from raykd.errors import ConfigError
     from raykd.measure import compare_latency, count_params, peak_memory
-    from raykd.method.measurement import weight_bytes
+    from raykd.method.round_cost import weight_bytes
     from raykd.task.features import synthetic_batch
     from raykd.task.io import load_solver
     from raykd.task.mwp import MWPTask

@@ -8,6 +8,9 @@ from typing import Any
 
 from raykd.cli.args import SEED, add_device, add_threads
 from raykd.cli.common import add_json_flag, add_output, add_task, parse_assignments, print_json, set_threads, task_plugin
+from raykd.errors import ConfigError
+from raykd.method.config import ChainConfig
+from raykd.stats import format_accuracy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_chain_config(path: str | None, overrides: list[str]) -> Any:
-    from raykd.errors import ConfigError
-    from raykd.method.config import ChainConfig
-
     base = {**(ChainConfig.from_yaml(path).to_dict() if path else {}), **parse_assignments(overrides, "--set")}
     try:
         return ChainConfig.from_dict(base)
@@ -38,8 +38,8 @@ def load_chain_config(path: str | None, overrides: list[str]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.method.chain import Chain
-    from raykd.method.measurement import make_measure
+    from raykd.method.chain import Chain  # deferred: torch (~3 s) at `raykd` start-up
+    from raykd.method.round_cost import make_measure
     from raykd.task.registry import require_task_splits
 
     config = load_chain_config(args.config, args.set)
@@ -93,10 +93,8 @@ def _paired(rec: dict[str, Any]) -> str:
 
 
 def print_round_table(records: list[dict[str, Any]], teacher: dict[str, Any]) -> None:
-    from rich.console import Console
+    from rich.console import Console  # deferred: rich, for this table only
     from rich.table import Table
-
-    from raykd.stats import format_accuracy
 
     table = Table(title=f"chain (teacher valid accuracy {format_accuracy(teacher)}; intervals 95% Wilson; "
                         "vs teacher: problems lost/gained, exact McNemar p)")

@@ -6,7 +6,19 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
+
+from raykd.errors import ConfigError, RaykdInputError
+from raykd.outputs import (
+    CHAIN_ENTRIES,
+    REPRODUCE_ENTRIES,
+    check_model_dir,
+    check_not_overlapping,
+    check_output_file,
+    check_resumable_dir,
+)
+from raykd.yaml_io import parse_yaml
 
 OutputKind = Literal["model", "chain", "reproduce", "cv", "file"]
 
@@ -23,7 +35,7 @@ def print_json(obj: Any) -> None:
 def set_threads(threads: int | None) -> None:
     """Fix torch's intra-op threads (measurements and reproducibility want a fixed count)."""
     if threads:
-        import torch
+        import torch  # deferred: torch (~3 s) at `raykd` start-up
 
         torch.set_num_threads(threads)
 
@@ -63,25 +75,12 @@ def add_output(parser: argparse.ArgumentParser, flag: str, *, kind: OutputKind, 
 
 def prepare_outputs(args: argparse.Namespace) -> None:
     """Check every output location of the command (exit 2 before any work if one is refused)."""
-    from pathlib import Path
-
-    from raykd.outputs import (
-        CHAIN_ENTRIES,
-        REPRODUCE_ENTRIES,
-        check_model_dir,
-        check_not_overlapping,
-        check_output_file,
-        check_resumable_dir,
-    )
-
     force = bool(getattr(args, "force", False))
     for spec in getattr(args, "_outputs", None) or []:
         value = getattr(args, spec.dest, None)
         if value is None:
             continue
         if not str(value).strip():
-            from raykd.errors import RaykdInputError
-
             raise RaykdInputError(f"{spec.flag} is empty")
         # first: never write into, over or around what the command reads (whatever the kind says)
         inputs = {input_flag(args, d): getattr(args, d) for d in spec.inputs if getattr(args, d, None)}
@@ -93,7 +92,7 @@ def prepare_outputs(args: argparse.Namespace) -> None:
         elif spec.kind == "reproduce":
             check_resumable_dir(value, REPRODUCE_ENTRIES, what="reproduction", flag=spec.flag)
         elif spec.kind == "cv":
-            from raykd.cli.cv import CV_ENTRIES
+            from raykd.cli.cv import CV_ENTRIES  # deferred: a cycle, cli.cv imports cli.common (a known debt)
 
             check_resumable_dir(value, CV_ENTRIES, what="cross-validation", flag=spec.flag)
         else:
@@ -117,16 +116,13 @@ def add_task(parser: argparse.ArgumentParser) -> None:
 
 def task_plugin(args: argparse.Namespace) -> Any:
     """The `TaskPlugin` that --task and --task-option name; ConfigError (one line) otherwise."""
-    from raykd.task.registry import TaskSpec, load_task_plugin
+    from raykd.task.registry import TaskSpec, load_task_plugin  # deferred: torch (~3 s) at `raykd` start-up
 
     return load_task_plugin(TaskSpec(args.task, parse_assignments(args.task_option, "--task-option")))
 
 
 def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
     """{key: YAML value} from repeated `flag KEY=VALUE` arguments; ConfigError naming a bad one."""
-    from raykd.errors import ConfigError
-    from raykd.yaml_io import parse_yaml
-
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -9,8 +9,9 @@ valid instead of 122). Resumable per fold and per round: a finished fold is neve
 teacher is kept in its directory, and its chain resumes after its last finished round. Folds run one
 after another in this process, or as parallel Ray tasks (--parallel, --ray-address).
 
---from RUN --trial ID confirms a stored sweep's trial: the data, seed, teacher recipe and the trial's
-chain settings are taken from the sweep (docs/cv.md).
+--from RUN --trial ID confirms a stored sweep's trial: the data, seed, teacher recipe, the trial's
+chain settings and its task (with the trial's sampled task settings, e.g. a trace sweep's
+trace_strength) are taken from the sweep (docs/cv.md).
 """
 
 from __future__ import annotations
@@ -25,8 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from raykd.cli.args import BATCH, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER, SEED, add_device, add_threads, int_at_least, number
+from raykd.cli.chain import load_chain_config
 from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
 from raykd.cli.cv_pool import pool_folds, print_pooled
+from raykd.cli.cv_sweep import read_sweep_trial, reseeded, trial_chain_config
+from raykd.cli.teacher import learning_rates
+from raykd.data import load_splits
+from raykd.data.folds import fold_splits
+from raykd.data.splits import SPLIT_NAMES
+from raykd.distributed.cv import FoldResources, fold_cluster
+from raykd.errors import ConfigError, DataError
+from raykd.outputs import check_resumable_dir, is_model_dir
+from raykd.resume import check_resume, problems_digest
+from raykd.storage import write_bytes_atomic
+from raykd.task.encoders import check_encoder_source
 
 CV_ENTRIES = re.compile(r"cv\.json|pooled\.json|fold-\d{2,}")
 CV_NAME, FOLD_NAME, POOLED_NAME = "cv.json", "fold.json", "pooled.json"
@@ -98,8 +111,6 @@ TEACHER_FLAGS = {"data": "--data", "config": "--config", "encoder": "--encoder",
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.outputs import check_resumable_dir
-
     out = check_resumable_dir(args.out, CV_ENTRIES, what="cross-validation", flag="--out")  # prepare_outputs checked it too
     config, teacher, source = _what_to_validate(args)
     resources = _fold_resources(args)
@@ -107,15 +118,13 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     problems = _pooled_problems(args.data, pool, args.seed)
     if len(problems) < 2 * args.folds:
-        from raykd.errors import ConfigError
-
         raise ConfigError(f"{args.data}: {len(problems)} problems cannot make {args.folds} folds of two or more")
     _check_folds(problems, args)
-    from raykd.resume import check_resume, problems_digest
 
     settings = {"data": args.data, "pool": pool, "folds": args.folds, "seed": args.seed,
                 "valid_fraction": args.valid_fraction, "problems": problems_digest({"pool": problems}),
-                "teacher": teacher, "chain": config.to_dict()}
+                "teacher": teacher, "chain": config.to_dict(),
+                **({"task": args.task} if args.task is not None else {})}  # (the equation solver: as before)
     stored = _read_json(out / CV_NAME)
     # the data is compared by content ("problems"), not by how its path was spelled
     check_resume(stored.get("settings") if stored else None, {k: v for k, v in settings.items() if k != "data"},
@@ -125,8 +134,6 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         runner = None
         if resources is not None and todo:  # Ray connected and the folds' placement checked before anything is written
-            from raykd.distributed.cv import fold_cluster
-
             runner = stack.enter_context(fold_cluster(resources, address=args.ray_address))
         done = _run_folds(args, out, problems, wanted, config, teacher, settings, stored, source, runner)
     log = _log(args)
@@ -169,10 +176,8 @@ def _run_folds(args: argparse.Namespace, out: Path, problems: list[Any], wanted:
 def _what_to_validate(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """(chain config, teacher settings, source): from the flags, or with --from from the sweep's
     trial (`raykd.cli.cv_sweep`). Sets args.data and args.seed to what the folds use."""
-    from raykd.cli.chain import load_chain_config
-    from raykd.errors import ConfigError
-
     source = None
+    args.task = None  # the equation solver with greedy decoding; with --from: the trial's task
     if args.from_run is None and args.trial is None:
         if args.trust_sweep:
             raise ConfigError("--trust-sweep is for --from RUN (a sweep whose data and teacher settings cv reads)")
@@ -192,7 +197,6 @@ def _what_to_validate(args: argparse.Namespace) -> tuple[Any, dict[str, Any], di
             raise ConfigError(f"--from takes the data, teacher and chain settings from the sweep's trial: {', '.join(given)} "
                               "cannot be given with it (--set changes one chain setting; --seed, --folds, --pool and "
                               "--valid-fraction are the cross-validation's own)")
-        from raykd.cli.cv_sweep import read_sweep_trial, reseeded, trial_chain_config
 
         trial = read_sweep_trial(args.from_run, args.trial, trusted=args.trust_sweep)
         args.data = trial.data
@@ -201,6 +205,7 @@ def _what_to_validate(args: argparse.Namespace) -> tuple[Any, dict[str, Any], di
             trial = reseeded(trial, args.seed)
         config = trial_chain_config(trial, args.set)
         teacher = trial.teacher
+        args.task = trial.task
         source = {"sweep": trial.sweep, "trial": trial.trial_id, "status": trial.status,
                   "set": list(args.set), "sweep_seed": trial.seed}
     if not config.test_every_round:
@@ -210,8 +215,6 @@ def _what_to_validate(args: argparse.Namespace) -> tuple[Any, dict[str, Any], di
 
 def _fold_resources(args: argparse.Namespace) -> Any:
     """The per-fold Ray resources with --parallel / --ray-address; None for folds in this process."""
-    from raykd.errors import ConfigError
-
     parallel = args.parallel or args.ray_address is not None
     if not parallel:
         if args.cpus_per_fold is not None or args.gpus_per_fold:
@@ -222,7 +225,6 @@ def _fold_resources(args: argparse.Namespace) -> Any:
     if args.gpus_per_fold and not str(args.device).startswith("cuda"):
         raise ConfigError(f"--gpus-per-fold {args.gpus_per_fold:g} with --device {args.device}: give --device cuda to "
                           "train on the GPUs the folds ask for")
-    from raykd.distributed.cv import FoldResources
 
     return FoldResources(cpus=args.cpus_per_fold or float(args.threads or 1), gpus=args.gpus_per_fold)
 
@@ -261,9 +263,6 @@ def fold_in_worker(args: argparse.Namespace, out: Path, problems: list[Any], con
 
 def _check_folds(problems: list[Any], args: argparse.Namespace) -> None:
     """Every fold keeps training, valid and held-out problems (checked before anything is written)."""
-    from raykd.data.folds import fold_splits
-    from raykd.errors import DataError
-
     for fold in range(args.folds):
         sizes = {k: len(v) for k, v in fold_splits(problems, args.folds, fold, seed=args.seed,
                                                    valid_fraction=args.valid_fraction).items()}
@@ -275,10 +274,7 @@ def _check_folds(problems: list[Any], args: argparse.Namespace) -> None:
 
 
 def _teacher_settings(args: argparse.Namespace) -> dict[str, Any]:
-    from raykd.cli.teacher import learning_rates
-    from raykd.errors import ConfigError
-    from raykd.task.encoders import check_encoder_source
-    from raykd.task.teacher import SolverSpec
+    from raykd.task.teacher import SolverSpec  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.training import FitConfig
 
     if args.encoder:
@@ -298,9 +294,6 @@ def _teacher_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _pool_names(text: str) -> list[str]:
-    from raykd.data.splits import SPLIT_NAMES
-    from raykd.errors import ConfigError
-
     names = [n.strip() for n in text.split(",") if n.strip()]
     bad = [n for n in names if n not in SPLIT_NAMES]
     if not names or bad or len(set(names)) != len(names):
@@ -309,9 +302,6 @@ def _pool_names(text: str) -> list[str]:
 
 
 def _pooled_problems(spec: str, pool: list[str], seed: int) -> list[Any]:
-    from raykd.data import load_splits
-    from raykd.errors import DataError
-
     splits = load_splits(spec, seed=seed)
     problems = [p for name in pool for p in splits.get(name, [])]
     ids = [p.id for p in problems]
@@ -332,30 +322,39 @@ def run_fold(args: argparse.Namespace, out: Path, problems: list[Any], fold: int
     if stored is not None:
         log(f"fold {fold + 1}: done earlier")
         return stored
-    from raykd.data.folds import fold_splits
-    from raykd.method.chain import Chain
-    from raykd.method.measurement import make_measure
-    from raykd.outputs import is_model_dir
+    from raykd.method.chain import Chain  # deferred: torch (~3 s) at `raykd` start-up
+    from raykd.method.round_cost import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
+    from raykd.task.registry import load_task_plugin
     from raykd.task.teacher import SolverSpec, train_teacher
     from raykd.training import FitConfig
 
     splits = fold_splits(problems, args.folds, fold, seed=args.seed, valid_fraction=args.valid_fraction)
     teacher_dir = fold_dir / "teacher"
+    plugin = None if getattr(args, "task", None) is None else load_task_plugin(args.task)  # the trial's task
     if is_model_dir(teacher_dir):
         log(f"fold {fold + 1}: teacher trained earlier ({teacher_dir})")
     else:
         log(f"fold {fold + 1}: training the teacher on {len(splits['train'])} problems "
             f"(valid {len(splits['valid'])}, held out {len(splits['test'])})")
         fold_dir.mkdir(parents=True, exist_ok=True)
-        train_teacher(splits, SolverSpec(**teacher["spec"]), FitConfig(**teacher["fit"]), teacher_dir, device=args.device,
-                      progress=bars and not (args.quiet or args.json), extra_config={"data": args.data, "cv_fold": fold + 1})
-    model, tokenizer, _ = load_solver(teacher_dir)
+        progress = bars and not (args.quiet or args.json)
+        if plugin is None:
+            train_teacher(splits, SolverSpec(**teacher["spec"]), FitConfig(**teacher["fit"]), teacher_dir,
+                          device=args.device, progress=progress, extra_config={"data": args.data, "cv_fold": fold + 1})
+        else:
+            plugin.train_teacher_on(splits, teacher["settings"], teacher_dir, seed=args.seed, progress=progress,
+                                    device=args.device, data=f"{args.data} (cv fold {fold + 1})")
+    if plugin is None:
+        model, tokenizer, _ = load_solver(teacher_dir)
+        task, io = MWPTask(tokenizer, model.vocab, splits), SolverIO(tokenizer)
+    else:
+        loaded = plugin.load_on(teacher_dir, splits)
+        model, task, io = loaded.model, loaded.task, loaded.io
     model = model.to(args.device)
-    task = MWPTask(tokenizer, model.vocab, splits)
     quiet = args.quiet or args.json
-    chain = Chain(task, model, config, SolverIO(tokenizer), fold_dir / "chain",
+    chain = Chain(task, model, config, io, fold_dir / "chain",
                   make_measure(task, repeats=config.latency_repeats, workload=config.latency_workload),
                   progress=bars and not quiet, log=log,
                   on_round=None if quiet else (lambda rec, _d: log(f"fold {fold + 1}: round {rec['round']}, held-out "
@@ -383,8 +382,6 @@ def run_fold(args: argparse.Namespace, out: Path, problems: list[Any], fold: int
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    from raykd.errors import ConfigError
-
     if not path.is_file():
         return None
     try:
@@ -397,6 +394,4 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from raykd.storage import write_bytes_atomic
-
     write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=True).encode())

@@ -7,18 +7,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from raykd.stats import accuracy_interval, margin_from_points, paired_difference, unpack_correct
+
 
 def pool_folds(folds: list[dict[str, Any]], *, margin_points: float) -> dict[str, Any]:
     """One table over every problem of every held-out fold: the teacher and each round's students,
     accuracy with its Wilson interval, and against the teacher on the same problems the paired
     difference (Newcombe interval, points), exact McNemar p and non-inferiority at the margin."""
-    from raykd.stats import (
-        accuracy_interval,
-        margin_from_points,
-        paired_difference,
-        unpack_correct,
-    )
-
     margin = margin_from_points(margin_points)
     teacher: list[bool] = []
     ids: list[str] = []

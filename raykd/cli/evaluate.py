@@ -6,6 +6,9 @@ import argparse
 
 from raykd.cli.args import BATCH, BEAM, add_device, add_threads
 from raykd.cli.common import add_json_flag, print_json, set_threads
+from raykd.data import load_problems
+from raykd.errors import DataError
+from raykd.stats import format_accuracy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,16 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.data import load_problems
-    from raykd.task.io import load_solver
+    from raykd.task.io import load_solver  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.task.mwp import MWPTask
 
     set_threads(args.threads)
     model, tokenizer, _ = load_solver(args.model)
     loaded = load_problems(args.data, strict=args.strict)
     if not loaded.problems:
-        from raykd.errors import DataError
-
         raise DataError(f"{args.data} holds no usable problems to evaluate ({len(loaded.skipped)} rows skipped)")
     task = MWPTask(tokenizer, model.vocab, {"eval": loaded.problems}, eval_batch_size=args.batch_size, beam_size=args.beam_size)
     metrics = task.evaluate(model.to(args.device), "eval")
@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(metrics)
         return 0
-    from raykd.stats import format_accuracy
 
     print(f"n {metrics['n']} (skipped rows: {metrics['skipped_rows']})")
     print(f"answer accuracy   {format_accuracy(metrics)}")

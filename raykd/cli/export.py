@@ -12,8 +12,12 @@ a shape that a stock config cannot express (pruned heads, uneven FFN widths) is 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 
 from raykd.cli.common import add_json_flag, add_output, print_json
+from raykd.errors import ConfigError
+from raykd.outputs import atomic_dir, is_model_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.errors import ConfigError
-
     if args.model is not None:
         if not args.hf or args.run is not None:
             raise ConfigError("--model exports a solver directory with --hf, without RUN")
@@ -45,13 +47,10 @@ def run(args: argparse.Namespace) -> int:
     if args.run is None or (args.trial is None and args.pick is None):
         raise ConfigError("give RUN with --trial ID or --pick SPEC (or --hf --model DIR)")
     if args.hf:
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="raykd-export-") as tmp:
             solver = _export_trial(args, f"{tmp}/solver", force=False)
             return _export_hf(args, str(solver), source=f"sweep {args.run}")
     out = _export_trial(args, args.out, force=args.force)
-    import json
 
     record = json.loads((out / "export.json").read_text())
     if args.json:
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_trial(args: argparse.Namespace, out: str, *, force: bool):
-    from raykd.analysis import export_trial, open_sweep, parse_pick
+    from raykd.analysis import export_trial, open_sweep, parse_pick  # deferred: pandas, pyarrow (~0.7 s) at `raykd` start-up
 
     sw = open_sweep(args.run)
     if args.pick is not None:
@@ -79,8 +78,7 @@ def _selected_by(args: argparse.Namespace) -> str:
 
 
 def _export_hf(args: argparse.Namespace, solver_dir: str, source: str | None = None) -> int:
-    from raykd.analysis.export import load_saved_model
-    from raykd.outputs import atomic_dir, is_model_dir
+    from raykd.analysis.export import load_saved_model  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.structures.hf_export import export_hf, hf_shape
     from raykd.task.model import SolverModel
 

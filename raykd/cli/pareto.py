@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
-from raykd.analysis.export import json_safe
+from raykd import storage
 from raykd.cli.args import NON_NEGATIVE_NUMBER, THREADS, add_device, int_at_least, number
 from raykd.cli.common import add_json_flag, add_output, print_json
+from raykd.errors import RaykdInputError
+from raykd.results import format_objectives
+from raykd.search.constraints import Constraint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,8 +67,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_reference(text: str | None) -> dict[str, float] | None:
-    from raykd.errors import RaykdInputError
-
     if not text:
         return None
     out: dict[str, float] = {}
@@ -84,9 +86,6 @@ def parse_reference(text: str | None) -> dict[str, float] | None:
 def _refuse_same_sweep_twice(run: str, others: list[str]) -> None:
     """RUN and each --with must be different sweeps (compared as resolved paths, not as strings:
     `A` and `./A/` are one sweep, which would be re-timed as two)."""
-    from raykd import storage
-    from raykd.errors import RaykdInputError
-
     seen = {storage.resolve(run, "RUN").rstrip("/"): f"RUN {run}"}
     for other in others:
         key = storage.resolve(other, "--with").rstrip("/")
@@ -96,9 +95,7 @@ def _refuse_same_sweep_twice(run: str, others: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.analysis import NoCompleteTrialError, open_sweep
-    from raykd.errors import RaykdInputError
-    from raykd.results import format_objectives
+    from raykd.analysis import NoCompleteTrialError, open_sweep  # deferred: pandas, pyarrow (~0.7 s) at `raykd` start-up
 
     if args.png and not args.png.lower().endswith(".png"):
         raise RaykdInputError(f"--png {args.png}: the file name must end in .png")
@@ -160,8 +157,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"hypervolume  {hv:.4f} (reference: {', '.join(f'{m} {v:g}' for m, v in ref.items())})")
     constraints = (sw.meta.get("space") or {}).get("constraints") or []
     if constraints and "feasible" in sw.df.columns:
-        from raykd.search.constraints import Constraint
-
         texts = "; ".join(Constraint(**c).text() for c in constraints)
         feasible = sw.df[sw.df["feasible"].fillna(False).astype(bool)]
         rejected = int((sw.df["status"] == "rejected").sum())
@@ -204,9 +199,7 @@ def print_table(sw: Any, objs: list[tuple[str, str]], mask: Any, *, front_only: 
                 fmt: str = "table", margin: float | None = None, width: int | None = None) -> None:
     """The trials (the teacher, then the front, ★) in the readable view of raykd.results.view:
     accuracy, the difference from the teacher and speed with their intervals, params, shape."""
-    import sys
-
-    from raykd.results.view import render_front
+    from raykd.results.view import render_front  # deferred: pandas, pyarrow (~0.7 s) at `raykd` start-up
 
     df = sw.df.assign(on_front=mask)
     if front_only:
@@ -233,6 +226,8 @@ def _int(v: Any) -> str:
 
 
 def _record(row: Any) -> dict[str, Any]:
+    from raykd.analysis.export import json_safe  # deferred: raykd.analysis imports pandas (~0.6 s) at `raykd` start-up
+
     return {k: json_safe(v) for k, v in row.items() if not k.startswith("_")}
 
 

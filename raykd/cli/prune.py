@@ -6,10 +6,14 @@ calibrating on the train split of `--calib` as the task reads it."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from raykd.cli.args import FRACTION, POSITIVE, SEED, add_threads, number
 from raykd.cli.common import add_json_flag, add_output, add_task, print_json, set_threads, task_plugin
+from raykd.data import load_problems
 from raykd.errors import ConfigError
+from raykd.method.config import ChainConfig
+from raykd.outputs import atomic_dir, is_model_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,14 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from raykd.measure import count_params
-    from raykd.method.config import ChainConfig
+    from raykd.measure import count_params  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.method.importance import collect_stats
     from raykd.method.plan import OriginalShape, plan_round
-    from raykd.outputs import atomic_dir, is_model_dir
-    from raykd.structures import ffn_widths, head_counts, layer_counts
+    from raykd.structures import ffn_widths, head_counts, layer_counts, structure_kinds
 
     cfg = ChainConfig(alpha=args.alpha, ffn_alpha=args.ffn_alpha, importance=args.importance, normalisation=args.normalisation,
                       ranking=args.ranking, uniform_shape=args.uniform, seed=args.seed, rounds=1, gqa_heads=args.gqa_heads,
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{kind:<14} FFN width per layer {widths}")
     for kind, n in layer_counts(model).items():
         print(f"{kind:<14} {n} layers")
-    print(f"removed {removed['heads']} heads, {removed['ffn_channels']} FFN channels, {removed['layers']} layers; "
+    print(f"removed {', '.join(f'{removed[k.count_key]} {k.unit}' for k in structure_kinds())}; "
           f"params {before:,} -> {after:,}")
     print(f"saved to {args.out}")
     return 0
@@ -97,8 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _mwp_solver(args: argparse.Namespace) -> tuple:
     """(solver, its task over the --calib problems as "train", a save function) for the default task."""
-    from raykd.data import load_problems
-    from raykd.task.io import load_solver, save_solver
+    from raykd.task.io import load_solver, save_solver  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.task.mwp import MWPTask
 
     model, tokenizer, _ = load_solver(args.model)

@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from raykd.cli.args import REPEATS, SEED, add_device, add_threads
+from raykd.cli.chain import load_chain_config
 from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
+from raykd.data import load_splits, require_splits
+from raykd.errors import ConfigError
+from raykd.experiments.plan import TABLES, plan_experiments
+from raykd.storage import write_bytes_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from raykd.experiments.plan import TABLES
-
     p = sub.add_parser("reproduce", help="reproduce the paper's tables (chains in-process)", description=__doc__)
     p.add_argument("--data", help="data spec (split as for the teacher)")
     p.add_argument("--teacher", help="unpruned solver directory (from `raykd teacher`)")
@@ -42,12 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raykd.cli.chain import load_chain_config
-    from raykd.data import load_splits, require_splits
-    from raykd.errors import ConfigError
-    from raykd.experiments import plan_experiments, run_reproduction
-    from raykd.experiments.run import ReproductionResult, check_same_inputs, inputs_fingerprint, remeasure_speed
-    from raykd.method.measurement import make_measure
+    # deferred: torch (~3 s) at `raykd` start-up
+    from raykd.experiments.run import ReproductionResult, check_same_inputs, inputs_fingerprint, remeasure_speed, run_reproduction
+    from raykd.method.round_cost import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
 
@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_tables(result: Any, tables: list[str], out: Path) -> dict[str, Any]:
-    from raykd.experiments import build_tables, render_markdown
-    from raykd.storage import write_bytes_atomic
+    from raykd.experiments.tables import build_tables, render_markdown  # deferred: torch (~3 s) at `raykd` start-up
 
     built = build_tables(result, tables)
     write_bytes_atomic(out / "tables.json", json.dumps(built, indent=1, ensure_ascii=False).encode())
@@ -91,7 +90,7 @@ def write_tables(result: Any, tables: list[str], out: Path) -> dict[str, Any]:
 
 
 def _write_and_print(result: Any, args: argparse.Namespace, out: Path) -> int:
-    from raykd.experiments import render_markdown
+    from raykd.experiments.tables import render_markdown  # deferred: torch (~3 s) at `raykd` start-up
 
     built = write_tables(result, args.tables, out)
     if args.json:

@@ -6,6 +6,8 @@ import argparse
 
 from raykd.cli.args import BEAM, problem_text
 from raykd.cli.common import add_json_flag, print_json
+from raykd.data.numbers import NumberTooLarge
+from raykd.errors import RaykdInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,11 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from raykd.task.free_text import solve_text  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.task.io import load_solver
-    from raykd.task.solve import solve_text
-
-    from raykd.data.numbers import NumberTooLarge
-    from raykd.errors import RaykdInputError
 
     model, tokenizer, _ = load_solver(args.model)
     try:

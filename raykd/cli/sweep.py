@@ -10,7 +10,9 @@ from typing import Any
 
 from raykd.cli.args import int_at_least, sweep_name
 from raykd.cli.common import add_json_flag, print_json
+from raykd.cli.pareto import print_table
 from raykd.errors import ConfigError
+from raykd.results.store import read_pareto
 from raykd.search.preflight import check_new_sweep
 from raykd.search.space import MAX_NUM_SAMPLES, SweepSpace, load_space
 from raykd.storage import check_storage_uri
@@ -45,7 +47,6 @@ def sweep_then_retime(space: SweepSpace | None = None, **kwargs: Any) -> Any:
     The orchestration lives here, above both, so `raykd.distributed` never imports `raykd.analysis.retime`."""
     from raykd.analysis.retime import retime_at_end  # deferred: pandas, pyarrow (~1 s), needed after the sweep only
     from raykd.distributed.sweep import run_sweep  # deferred: pyarrow and the searcher (~1.4 s); Ray itself once it runs
-    from raykd.results.store import read_pareto
 
     outcome = run_sweep(space, **kwargs)
     if outcome.space is not None and outcome.space.speed.get("retime_rounds"):
@@ -92,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
                     "front": front[cols + hp].to_dict(orient="records")})
         return 0
     from raykd.analysis import open_sweep  # deferred: pandas, pyarrow (~1 s), not needed for --json or a refused space
-    from raykd.cli.pareto import print_table
 
     print(f"\nsweep {outcome.root}: {outcome.num_trials} trials in {outcome.wall_s:.0f} s; Pareto front ({len(front)} points):")
     sw = open_sweep(outcome.root)

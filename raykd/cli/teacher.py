@@ -4,6 +4,7 @@ task with --task: causal-lm fine-tunes an LLM, a plug-in trains its own model)."
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raykd.cli.args import (
@@ -19,7 +20,11 @@ from raykd.cli.args import (
     int_at_least,
 )
 from raykd.cli.common import add_json_flag, add_output, add_task, parse_assignments, print_json, set_threads, task_plugin
+from raykd.data import load_splits, require_splits
 from raykd.errors import ConfigError
+from raykd.outputs import atomic_dir, is_model_dir
+from raykd.stats import format_accuracy
+from raykd.task.encoders import check_encoder_source
 
 if TYPE_CHECKING:
     from raykd.task_interface import TaskPlugin
@@ -90,9 +95,7 @@ def run(args: argparse.Namespace) -> int:
     args.epochs = 30 if args.epochs is None else args.epochs
     args.batch_size = 32 if args.batch_size is None else args.batch_size
     args.patience = 5 if args.patience is None else args.patience
-    from raykd.data import load_splits, require_splits
-    from raykd.task.encoders import check_encoder_source
-    from raykd.task.teacher import SolverSpec, train_teacher
+    from raykd.task.teacher import SolverSpec, train_teacher  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.training import FitConfig
 
     if args.encoder:
@@ -125,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
         print("left out of training: " + ", ".join(f"{n} {reason}" for reason, n in report.skipped_train.items()))
     print(f"trained {summary['steps']} steps ({summary['epochs']} epochs, stopped by {summary['stopped']}) in "
           f"{summary['wall_s']} s on {report.device} with {report.threads} threads, {summary['examples_per_s']} examples/s")
-    from raykd.stats import format_accuracy
 
     for name, metrics in (("valid", report.valid), ("test", report.test)):
         if metrics:
@@ -137,10 +139,6 @@ def run(args: argparse.Namespace) -> int:
 def run_plugin(args: argparse.Namespace, plugin: TaskPlugin) -> int:
     """A teacher of any task plug-in: its settings from --model, the shared training flags given,
     and --set; trained into a temporary sibling of --out, moved into place only when complete."""
-    from pathlib import Path
-
-    from raykd.outputs import atomic_dir, is_model_dir
-
     given = [f"--{k.replace('_', '-')}" for k, default in MWP_ONLY.items() if getattr(args, k, default) != default]
     if given:
         raise ConfigError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the mwp teacher only, not --task {args.task}")
@@ -160,7 +158,6 @@ def run_plugin(args: argparse.Namespace, plugin: TaskPlugin) -> int:
     if args.json:
         print_json({"out": args.out, "task": plugin.name, **report})
         return 0
-    from raykd.stats import format_accuracy
 
     for name in ("zero_shot_valid", "valid", "test"):
         if report.get(name):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from raykd.data.answers import AnswerError, answers_match, apply_post_op, parse_answer
+from raykd.data.equations import solve_equation
 from raykd.data.expressions import ExpressionError, complexity_of, evaluate, to_prefix
 from raykd.data.masking import mask_numbers
 from raykd.data.numbers import Language, NumberTooLarge, extract_numbers
 from raykd.data.problem import Problem
-from raykd.data.solve import solve_equation
 
 
 class RowError(ValueError):

@@ -30,7 +30,7 @@ COLUMNS: tuple[str, ...] = (
 
 
 def _features() -> datasets.Features:
-    from datasets import Features, Value
+    from datasets import Features, Value  # deferred: datasets (~1 s); `raykd` start-up imports raykd.data
     from datasets import Sequence as Seq
 
     return Features(
@@ -51,7 +51,7 @@ def _features() -> datasets.Features:
 
 def to_hf_dataset(problems: Sequence[Problem]) -> datasets.Dataset:
     """A `datasets.Dataset` with one row per problem and the columns in `COLUMNS`."""
-    from datasets import Dataset
+    from datasets import Dataset  # deferred: datasets (~1 s); `raykd` start-up imports raykd.data
 
     columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
     for p in problems:

@@ -15,12 +15,15 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from raykd.data.remote import cache_root
 from raykd.errors import DataError, first_line
+from raykd.network import host_port, unreachable
 
 HUB_PREFIX = "hf:"
 SPLIT_NAMES: dict[str, str] = {"train": "train", "validation": "valid", "valid": "valid", "dev": "valid", "test": "test"}
@@ -40,11 +43,10 @@ def offline_unless_reachable() -> bool:
 
     Without it, a missing network meant the hub client's five retries (about 50 s) before the
     one line that a model or dataset is not available; offline, a cached model still loads."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # deferred: huggingface_hub; `raykd` start-up imports raykd.data
 
     if constants.HF_HUB_OFFLINE:
         return True
-    from raykd.network import host_port, unreachable
 
     url = hub_url()
     try:
@@ -53,7 +55,6 @@ def offline_unless_reachable() -> bool:
         where = None
     if where is not None and unreachable(*where) is None:
         return False
-    import sys
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     constants.HF_HUB_OFFLINE = True  # read at import time by huggingface_hub ...
@@ -93,7 +94,7 @@ def parse_hub_spec(spec: str) -> HubSpec:
 
 def _load(spec: HubSpec) -> Any:
     try:
-        import datasets
+        import datasets  # deferred: datasets (~1 s); `raykd` start-up imports raykd.data
     except ImportError:
         raise DataError("hf: data specs need the `datasets` package (pip install datasets)") from None
     if not Path(spec.name).is_dir():
@@ -109,8 +110,6 @@ def _load(spec: HubSpec) -> Any:
 
 def local_copy(spec_text: str, log: Callable[[str], Any] | None = None) -> Path:
     """A directory of `train/valid/test.jsonl` holding the dataset's rows (see the module doc)."""
-    from raykd.data.remote import cache_root
-
     spec = parse_hub_spec(spec_text)
     loaded = _load(spec)
     splits = dict(loaded) if hasattr(loaded, "keys") else {"train": loaded}

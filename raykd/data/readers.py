@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raykd.data import hub
 from raykd.data.answers import equation_reproduces_answer, expression_value
 from raykd.data.build import RowError, row_id
 from raykd.data.expressions import ExpressionError
 from raykd.data.formats import FORMATS, convert_row
 from raykd.data.problem import Problem
+from raykd.data.remote import is_data_uri, local_copy
 from raykd.data.splits import SPLIT_NAMES, ratios_for, stratified_split
+from raykd.data.synthetic import generate_problems
 from raykd.errors import DataError
+from raykd.paths import checked_path  # a symlink loop or an over-long name: one line, not a traceback
 
 SPLIT_FILE_STEMS: dict[str, tuple[str, ...]] = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
 SPLIT_FILE_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".xml")
@@ -88,9 +92,6 @@ def parse_spec(spec: str) -> DataSpec:
         if not 0 <= seed < 2**32:
             raise DataError(f"bad synthetic spec {spec!r}: SEED must be in 0..{2**32 - 1}")
         return DataSpec("synthetic", n=n, seed=seed, sizes=sizes if len(sizes) == 3 else None)  # type: ignore[arg-type]
-    from raykd.data import hub
-    from raykd.data.remote import is_data_uri, local_copy
-    from raykd.paths import checked_path  # a symlink loop or an over-long name: one line, not a traceback
 
     if sep and prefix in FORMATS:
         if not rest:
@@ -268,8 +269,6 @@ def _merge(results: list[LoadResult], source: str) -> LoadResult:
 
 
 def _synthetic(spec: DataSpec) -> LoadResult:
-    from raykd.data.synthetic import generate_problems
-
     problems = _distinct_synthetic(spec) if spec.sizes else generate_problems(spec.n, seed=spec.seed)
     inconsistent = [
         SkippedRow(index, p.id, _mismatch(p)) for index, p in enumerate(problems) if not equation_reproduces_answer(p)
@@ -281,8 +280,6 @@ def _synthetic(spec: DataSpec) -> LoadResult:
 def _distinct_synthetic(spec: DataSpec) -> list[Problem]:
     """`spec.n` synthetic problems with pairwise different texts (a held-out split must not repeat
     a training problem; about 1 in 3,000 generated texts is a repeat), in generation order."""
-    from raykd.data.synthetic import generate_problems
-
     extra = 16 + spec.n // 100
     for _ in range(4):
         seen: set[str] = set()

@@ -16,7 +16,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from raykd import storage
 from raykd.errors import DataError, first_line
+from raykd.paths import checked_path
 
 URI_SCHEMES = ("s3://", "gs://", "gcs://", "file://")
 
@@ -32,12 +34,8 @@ def cache_root() -> Path:
 def local_copy(uri: str) -> Path:
     """A local file or directory with the contents of `uri` (a `file://` URI: the path itself)."""
     if uri.startswith("file://"):
-        from raykd.paths import checked_path
-
         return checked_path(uri[len("file://"):], "data", resolve=False)
-    import pyarrow.fs as pafs
-
-    from raykd import storage
+    import pyarrow.fs as pafs  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.data
 
     try:
         fs, path = storage.filesystem(uri)

@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
+from raykd.errors import DataError
+
 T = TypeVar("T")
 
 SPLIT_NAMES: tuple[str, str, str] = ("train", "valid", "test")
@@ -60,8 +62,6 @@ def stratified_split(
 
 def require_splits(splits: dict[str, Sequence[object]], spec: str, names: Sequence[str], *, why: str) -> None:
     """DataError (exit 2, before any training) when a split a run needs has no problems."""
-    from raykd.errors import DataError
-
     empty = [n for n in names if not splits.get(n)]
     if empty:
         raise DataError(f"{spec} gives no {' and no '.join(empty)} problems ({why}): "

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
+from tqdm import tqdm
 
 LOG_NAME = "tune.log"
 # the results row's `stopped_by` as a person reads it
@@ -50,8 +51,6 @@ class SweepConsole:
     def __init__(self, stream: TextIO, *, params: Sequence[str], objectives: Sequence[str], total: int,
                  done: int = 0, read_row: Callable[[str], Mapping[str, Any] | None] | None = None,
                  bar: bool = True) -> None:
-        from tqdm import tqdm
-
         self.stream, self.params, self.objectives, self.read_row = stream, list(params), list(objectives), read_row
         self.running: set[str] = set()
         self._refreshed = 0.0
@@ -62,8 +61,6 @@ class SweepConsole:
     # --- output -------------------------------------------------------------------------------
     def say(self, line: str) -> None:
         """One line above the bar."""
-        from tqdm import tqdm
-
         with tqdm.external_write_mode(file=self.stream):
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -192,7 +189,6 @@ class ToConsole:
         if stream is None:
             self.log(message)
             return
-        from tqdm import tqdm
 
         with tqdm.external_write_mode(file=stream), contextlib.redirect_stdout(stream):
             self.log(message)

@@ -22,6 +22,7 @@ from typing import Any
 
 from raykd.distributed.remote_result import get_logged
 from raykd.errors import ConfigError
+from raykd.search.preflight import check_ray_address
 
 FoldFn = Callable[[int], "tuple[dict[str, Any], list[str]]"]
 
@@ -52,7 +53,7 @@ def fold_cluster(resources: FoldResources, *, address: str | None = None) -> Ite
     output directory) or a local one started on this machine's CPUs, disconnected on exit. A fold
     that could never be placed (more CPUs or GPUs than the whole cluster has) is refused here
     (ConfigError) instead of waiting forever."""
-    import ray
+    import ray  # deferred: Ray (seconds); `raykd` start-up imports this module (raykd cv)
 
     owned = not ray.is_initialized()
     if owned:
@@ -76,7 +77,7 @@ class FoldRunner:
         cluster holds. A fold that fails stops the others (their finished parts are kept:
         teachers and chain rounds resume); a bad-input error inside a fold is raised here as
         itself (one line, exit 2)."""
-        import ray
+        import ray  # deferred: Ray (seconds); `raykd` start-up imports this module (raykd cv)
 
         res = self.resources
         task = ray.remote(num_cpus=res.cpus, num_gpus=res.gpus, max_retries=0)(_run_one_fold)
@@ -98,9 +99,7 @@ class FoldRunner:
 
 
 def _connect(address: str | None) -> None:
-    import ray
-
-    from raykd.search.preflight import check_ray_address
+    import ray  # deferred: Ray, and distributed.sweep (pandas, pyarrow); `raykd` start-up imports this module
 
     if address:
         check_ray_address(address)  # seconds: Ray's client retries an absent cluster for minutes

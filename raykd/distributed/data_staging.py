@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from raykd import storage
+from raykd.data import hub
+from raykd.data.remote import is_data_uri
 
 DATA_DIR = "data"
 
 
 def local_data_path(spec: str) -> tuple[str, Path] | None:
     """(prefix, path) of a spec `[PREFIX:]PATH` whose PATH exists on this machine; else None."""
-    from raykd.data.remote import is_data_uri
-
     if is_data_uri(spec):
         return None
     if Path(spec).exists():
@@ -37,8 +37,6 @@ def hub_data_path(spec: str, log: Callable[[str], Any]) -> tuple[str, Path] | No
     """(prefix, local copy) of a spec `[PREFIX:]hf:NAME...`: a hub dataset is copied into the
     sweep too, so every trial reads the same rows (a hub dataset can change under a running sweep)
     and workers need no hub access."""
-    from raykd.data import hub
-
     prefix, sep, rest = spec.partition(":")
     if hub.is_hub_spec(spec):
         return "", hub.local_copy(spec, log)

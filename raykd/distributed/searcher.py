@@ -15,13 +15,18 @@ raykd's rules on top.
 
 from __future__ import annotations
 
+import json
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from raykd.distributed.worker import CHAIN_DONE, forecast_for, load_teacher_inputs
+from raykd.results.store import write_trial
+from raykd.search.constraints import before_training, forecast_values, set_constraints, violations
 from raykd.search.space import SweepSpace, make_sampler
-from raykd.distributed.worker import CHAIN_DONE
+from raykd.storage import download_dir
 
 MAX_REJECTIONS = 500
 _FORECASTERS: dict[str, Any] = {}  # teacher URI -> forecast function (kept out of the pickled searcher)
@@ -30,9 +35,6 @@ _FORECASTERS: dict[str, Any] = {}  # teacher URI -> forecast function (kept out 
 def _forecaster(space: SweepSpace, teacher_uri: str) -> Any:
     """config dict -> forecast dict, for the sweep's teacher (loaded once per driver process)."""
     if teacher_uri not in _FORECASTERS:
-        from raykd.distributed.worker import forecast_for, load_teacher_inputs
-        from raykd.storage import download_dir
-
         work = Path(tempfile.mkdtemp(prefix="raykd-forecast-"))
         try:
             teacher_dir = download_dir(teacher_uri, work / "teacher")
@@ -60,9 +62,7 @@ def _study_searcher_class() -> type:
     what OptunaSearch saves (the pending trials, pickled; Tune pickles its whole experiment state,
     so `--resume` trusts the sweep's own Tune directory: docs/security.md). Suggestions are the
     same as `OptunaSearch`'s for the same sampler and distributions (tests/distributed/test_samplers.py)."""
-    import pickle
-
-    import optuna
+    import optuna  # deferred: Ray, optuna: importing distributed.sweep must not start either
     from ray.tune.search import Searcher
 
     class _StudySearcher(Searcher):
@@ -75,7 +75,7 @@ def _study_searcher_class() -> type:
             self._completed: set[str] = set()
 
         def _open_study(self) -> optuna.Study:
-            from optuna.storages import JournalStorage
+            from optuna.storages import JournalStorage  # deferred: optuna: importing distributed.sweep must not start it
             from optuna.storages.journal import JournalFileBackend
 
             return optuna.create_study(storage=JournalStorage(JournalFileBackend(self._journal)),
@@ -127,10 +127,8 @@ def make_searcher(space: SweepSpace, journal: Path, study_name: str, *, root: st
     """The sweep's search algorithm (a `ConcurrencyLimiter` around raykd's study searcher).
     `root`, `teacher_dir`: where rejected configurations are recorded and forecast from (needed
     when the space has constraints the configuration decides)."""
-    import optuna
+    import optuna  # deferred: Ray, optuna: importing distributed.sweep must not start either
     from ray.tune.search import ConcurrencyLimiter, Searcher
-
-    from raykd.search.constraints import before_training, forecast_values, set_constraints, violations
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     early = before_training(space.constraints, space.speed["source"] == "table")
@@ -193,8 +191,6 @@ def _rejected_values(space: SweepSpace, told: dict[str, Any]) -> list[float] | N
     fixes an objective, the worst accuracy (0) otherwise; None (tell PRUNED) when an objective has
     neither. Constrained samplers rank infeasible trials below every feasible one whatever these
     values are; they only keep the study's records complete."""
-    from raykd.search.constraints import forecast_values
-
     known = forecast_values(told)
     out = []
     for o in space.objectives:
@@ -209,10 +205,6 @@ def _rejected_values(space: SweepSpace, told: dict[str, Any]) -> list[float] | N
 
 def write_rejected_row(root: str, space: SweepSpace, trial_id: str, config: dict[str, Any], told: dict[str, Any],
                        broken: list[str]) -> None:
-    import json
-
-    from raykd.results.store import write_trial
-
     write_trial(root, {
         "sweep": root.rstrip("/").rsplit("/", 1)[-1], "task": space.task_spec.name, "trial_id": trial_id, "status": "rejected",
         "error": f"rejected before training: the forecast breaks {', '.join(broken)}",

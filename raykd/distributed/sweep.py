@@ -26,11 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow.parquet as pq
+
 from raykd import __version__, provenance, storage
 from raykd.analysis.confine import check_stored_inputs
 from raykd.distributed.data_staging import stage_data
 from raykd.distributed.searcher import make_searcher  # noqa: F401  (re-exported)
-from raykd.distributed.teacher import prepare_teacher_as_ray_work, weights_digest
+from raykd.distributed.shared_teacher import prepare_teacher_as_ray_work, weights_digest
+from raykd.distributed.worker import chain_worker
 from raykd.errors import ConfigError
 from raykd.outputs import check_writable
 from raykd.results.store import read_pareto, read_trials, trial_uri
@@ -96,12 +99,10 @@ def make_trial_fn(space: SweepSpace, teacher_dir: str, train_storage: str,
     res = space.resources
 
     def raykd_trial(config: dict[str, Any]) -> None:
-        import ray.train
+        import ray.train  # deferred: Ray (seconds), once the sweep runs
         from ray import tune
         from ray.train.torch import TorchTrainer
         from ray.tune.integration.ray_train import TuneReportCallback
-
-        from raykd.distributed.worker import chain_worker
 
         os.environ.setdefault(TRAIN_POLL_ENV, TRAIN_POLL_S)  # Train passes it on to its controller
         trial_id = tune.get_context().get_trial_id()
@@ -133,7 +134,7 @@ def make_scheduler(space: SweepSpace, root: str) -> Any:
     """Multi-objective successive halving when the space asks for it (else Tune's FIFO)."""
     if space.halving is None:
         return None
-    from raykd.distributed.scheduler import HalvingScheduler
+    from raykd.distributed.scheduler import HalvingScheduler  # deferred: Ray (scheduler subclasses Tune's), once the sweep runs
 
     return HalvingScheduler(space, root)
 
@@ -155,7 +156,7 @@ def make_stopper(space: SweepSpace) -> Any:
     """Early stopping of hopeless chains: accuracy below a floor after a given round."""
     if space.accuracy_floor is None:
         return None
-    from ray.tune.stopper import Stopper
+    from ray.tune.stopper import Stopper  # deferred: Ray, once the sweep runs
 
     from raykd.distributed.scheduler import below_accuracy_floor
 
@@ -195,12 +196,10 @@ def _console(space: SweepSpace, root: str, stream: Any, *, progress: bool, verbo
     """The sweep's own console (a line per trial event, a bar over trials), or None when quiet."""
     if not progress:
         return None
-    from raykd.distributed.console import SweepConsole
+    from raykd.distributed.console import SweepConsole  # deferred: Ray, rich (console renders Tune's events), once the sweep runs
 
     def read_row(trial_id: str) -> dict[str, Any] | None:
         try:  # the row ResultsCallback has just written: the sweep's record of how the trial ended
-            import pyarrow.parquet as pq
-
             rows = pq.read_table(trial_uri(root, trial_id)).to_pylist() if storage.exists(trial_uri(root, trial_id)) else []
         except (OSError, ValueError):
             return None
@@ -217,7 +216,7 @@ def _console(space: SweepSpace, root: str, stream: Any, *, progress: bool, verbo
 def _tune_log(paths: SweepPaths) -> Path:
     """Where Tune's own console output is written: the sweep's `tune.log`, or for a remote sweep a
     driver-side file uploaded there when the sweep ends."""
-    from raykd.distributed.console import LOG_NAME
+    from raykd.distributed.console import LOG_NAME  # deferred: Ray, rich (console module), once the sweep runs
 
     if not storage.is_remote(paths.root):
         return Path(paths.root) / LOG_NAME
@@ -261,8 +260,8 @@ def run_sweep(
     import ray  # deferred, like every Ray import in this module: importing it costs seconds, and the
     from ray import tune  # helpers above (placement, resume checks) are used before Ray starts
 
-    from raykd.distributed.results import ResultsCallback
     from raykd.distributed.space import tune_space
+    from raykd.distributed.trial_results import ResultsCallback
 
     start = time.perf_counter()
     check_ray_address(address or os.environ.get("RAY_ADDRESS"))  # seconds: Ray's client retries an absent cluster for minutes
@@ -433,7 +432,7 @@ def _raw(space: SweepSpace) -> dict[str, Any]:
 def _local_runtime_env(space: SweepSpace) -> dict[str, Any]:
     """A local cluster's workers import a user's task plug-in from where the driver found it
     (`raykd.task.registry.worker_pythonpath`); raykd's own tasks need nothing."""
-    from raykd.task.registry import worker_pythonpath
+    from raykd.task.registry import worker_pythonpath  # deferred: task.registry imports torch; the sweep driver needs no torch
 
     path = worker_pythonpath(space.task_spec)
     return {"runtime_env": {"env_vars": {"PYTHONPATH": path}}} if path else {}
@@ -441,7 +440,7 @@ def _local_runtime_env(space: SweepSpace) -> dict[str, Any]:
 
 def _local_gpus() -> int:
     try:
-        import torch
+        import torch  # deferred: torch, only to count local GPUs
 
         return torch.cuda.device_count()
     except Exception:  # pragma: no cover

@@ -13,24 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from raykd.data.problem import Problem
-from raykd.task.trace_generation import GeneratedTrace, TraceSettings, batches_of
+from raykd.task.trace_generation import GeneratedTrace, TraceSettings, TraceWriter, batches_of, load_teacher
 
 
 class _TraceActor:
     """Loads the teacher once per actor; writes the traces of each batch index it is handed."""
 
     def __init__(self, teacher: str, problems: Sequence[Problem], settings: TraceSettings, device: str) -> None:
-        from raykd.task.trace_generation import TraceWriter, load_teacher
-
         model, tokenizer = load_teacher(teacher)
         self.writer = TraceWriter(model.to(device), tokenizer, settings)
         self.batches = batches_of(problems, settings.batch_size)
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import torch
-
         out: dict[str, list[Any]] = {"batch": [], "position": [], "id": [], "text": [], "tokens": [], "correct": []}
         with torch.inference_mode():
             for index in rows["batch"].tolist():
@@ -49,7 +46,7 @@ def generate_traces_ray(teacher: str | Path, problems: Sequence[Problem], settin
     (a local one is started if none is): `actors` teacher copies, each with `num_cpus` CPUs and
     `num_gpus` GPUs (on a GPU when it has one). `teacher` is a directory every node can read, or a
     hub name."""
-    import ray
+    import ray  # deferred: Ray (seconds), once traces are generated
 
     settings = settings or TraceSettings()
     n = len(batches_of(problems, settings.batch_size))

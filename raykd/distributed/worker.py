@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from raykd.errors import ConfigError
+from raykd.method.config import ChainConfig
 from raykd.storage import download_dir
 
 CHAIN_DONE = "chain_done"
@@ -37,6 +38,7 @@ def load_teacher_inputs(teacher_dir: Path, config: dict[str, Any]) -> tuple[Any,
     """(the task plug-in's LoadedModel, the shared structure statistics or None, the latency table
     or None) of a local teacher directory, for `config` (task, data, data_seed, speed_source). With
     speed_source "table" the table must be there: ConfigError, never a quiet switch to measured speed."""
+    # deferred: torch; the sweep driver imports this module and needs no torch
     from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
     from raykd.method.latency_table import TABLE_NAME, LatencyTable
     from raykd.task.registry import load_task_plugin
@@ -59,7 +61,7 @@ def forecast_for(teacher: Any, stats: Any, chain_config: Any, table: Any, task: 
                  threads: int | None) -> dict[str, Any]:
     """The chain's final forecast (`raykd.method.forecast`), priced by the table only where the
     table applies (measured under the threads, batch and workload the chain's measure uses)."""
-    from raykd.method.forecast import forecast
+    from raykd.method.forecast import forecast  # deferred: torch; the sweep driver imports this module and needs no torch
     from raykd.method.latency_table import table_key
     from raykd.task_interface import resolve_workload
 
@@ -80,12 +82,11 @@ def target_metrics(task: Any) -> dict[str, Any]:
 
 def chain_worker(config: dict[str, Any]) -> None:
     """`train_loop_per_worker` of the trial's TorchTrainer."""
-    import ray.train
+    import ray.train  # deferred: Ray Train and torch, inside the trial's worker only
     import torch
 
     from raykd.method.chain import STATE_NAME, Chain, round_dir
-    from raykd.method.config import ChainConfig
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
@@ -111,7 +112,7 @@ def chain_worker(config: dict[str, Any]) -> None:
     example = next(iter(task.batches("valid", chain_config.latency_batch)))
     if table is not None:  # one clear line before any training, not a front of mixed sources after it
         from raykd.method.latency_table import table_key
-        from raykd.method.measurement import require_table
+        from raykd.method.round_cost import require_table
         from raykd.task_interface import resolve_workload
 
         require_table(table, table_key(teacher, {k: v.to(device) for k, v in example.items()}, threads or None,

@@ -4,16 +4,11 @@
 experiment), `tables` turns their records into the tables, next to the figures `paper` quotes.
 """
 
+# Only the plan here: `raykd --help` reads TABLES through this package, and `run` imports torch.
 from raykd.experiments.plan import TABLES, Experiment, plan_experiments
-from raykd.experiments.run import ReproductionResult, run_reproduction
-from raykd.experiments.tables import render_markdown, build_tables
 
 __all__ = [
     "TABLES",
     "Experiment",
     "plan_experiments",
-    "ReproductionResult",
-    "run_reproduction",
-    "render_markdown",
-    "build_tables",
 ]

@@ -2,7 +2,7 @@
 
 speed↑ is (measured speedup − 1) in percent: the student's median latency against the unpruned
 teacher's, timed interleaved in one process on the chain's latency batch (see
-raykd/method/measurement.py). FLOPs↓ and params↓ count the whole solver (embeddings included).
+raykd/method/round_cost.py). FLOPs↓ and params↓ count the whole solver (embeddings included).
 """
 
 from __future__ import annotations

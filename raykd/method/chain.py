@@ -42,18 +42,16 @@ from raykd.structures import (
     block_layer_ids,
     capture_attention,
     capture_hidden,
-    ffn_widths,
-    head_counts,
-    layer_counts,
     structure_counts,
-    total_heads,
 )
 from raykd.structures.keys import BlockId
+from raykd.structures.registry import structure_kinds
 from raykd.stats import accuracy_fields
 from raykd.resume import check_resume, model_digest
 from raykd.storage import write_bytes_atomic
 from raykd.task_interface import Batch, ModelIO, Task  # noqa: F401  (ModelIO: re-exported)
 from raykd.training import FitConfig, fit
+from raykd.traces.speed import token_priced_fields
 
 STATE_NAME = "state.json"
 
@@ -183,7 +181,7 @@ class Chain:
         """The shared teacher statistics describe `model` and hold what the importance needs."""
         st, on = self.teacher_stats, self.config.prunes
         return st is not None and st.fits(model, ffn=on["ffn"], layers=on["layers"], taylor=self.config.importance == "taylor",
-                                          distill_loss=self._layer_distill())
+                                          distill_loss=self._layer_distill(), kinds=[k for k, v in on.items() if v])
 
     def _layer_distill(self) -> bool:
         """Layers are ranked by the distillation-loss increase when skipped (one pass per layer)."""
@@ -275,7 +273,8 @@ class Chain:
             if stats is None:  # rank 0 scores and every rank prunes by its figures, so the replicas stay alike
                 mine = collect_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
                                      taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"],
-                                     layer_distill=self._layer_distill(), tau=cfg.tau) if main else None
+                                     layer_distill=self._layer_distill(), tau=cfg.tau,
+                                     kinds=[k for k, v in on.items() if v]) if main else None
                 stats = StructureStats.from_json(replicas.from_main(mine.to_json() if mine else None))
             stats_s = time.perf_counter() - t0
             plan = plan_round(current, stats, cfg, r, self._original)
@@ -291,23 +290,18 @@ class Chain:
             result = fit(student, train_task, fit_cfg, loss_fn=distillation_loss(current, self.task, cfg),
                          progress=self.progress, description=f"round {r}/{cfg.rounds}")
             now, original = structure_counts(student), self._original.totals()
+            kinds = structure_kinds()
             record: dict[str, Any] = {
                 "round": r,
-                "ratio": plan.ratios["heads"],
+                "ratio": plan.ratios["heads"],  # the paper's heads-only ratio column, kept under its old name
                 "ratios": plan.ratios,
-                "heads_removed_now": removed["heads"],
-                "ffn_removed_now": removed["ffn_channels"],
-                "layers_removed_now": removed["layers"],
+                **{k.removed_now_key: removed[k.count_key] for k in kinds},
                 "heads_rounded": {pool: list(v) for pool, v in plan.rounded.items()},  # GQA: (asked, removed)
-                "heads_total": total_heads(student),
-                "heads_original": original["heads"],
-                "heads_kept": head_counts(student),
-                "ffn_kept": ffn_widths(student),
-                "layers_kept": layer_counts(student),
+                **{k.kept_key: k.sizes(student) for k in kinds},
                 "structures": now,
                 "structures_original": original,
-                "layers_total": now["layers"], "layers_original": original["layers"],
-                "ffn_channels_total": now["ffn_channels"], "ffn_channels_original": original["ffn_channels"],
+                **{key: value for k in kinds
+                   for key, value in ((k.total_key, now[k.count_key]), (k.original_key, original[k.count_key]))},
                 "shared_stats": shared,
                 "stats_s": round(stats_s, 3),
                 "train_steps": result.steps,
@@ -333,6 +327,8 @@ class Chain:
                 if test:
                     record.update(accuracy_fields("test_accuracy", test, teacher_metrics.get("test")))
                 record.update(self.measure(reference, student, example))
+                # a trace task's table-priced speed: per-token price x the tokens it wrote (raykd.traces.speed)
+                record.update(token_priced_fields(self.task, record, record.get("valid"), teacher_metrics.get("valid")))
                 record["round_s"] = round(time.perf_counter() - t0, 2)
                 self.io.save(student, rdir, {"chain_round": r, "chain_config": cfg.to_dict()})
                 _write_json_atomic(rdir / STATE_NAME, {"round": r, "records": records + [record], "done": r == cfg.rounds,

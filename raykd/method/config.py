@@ -13,16 +13,39 @@ from typing import Any, Mapping
 
 from raykd.errors import ConfigError
 from raykd.precision import PRECISIONS
+from raykd.structures.registry import StructureKind, structure_kind, structure_kinds
 
 IMPORTANCE = ("combined", "random", "taylor")
 LAYER_IMPORTANCE = ("influence", "random", "distill-loss")
 FINAL_TEACHERS = ("original", "previous")  # the final recovery phase distils from the unpruned teacher or the last round's
 RANKING = ("per-kind", "global")
-SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = (
-    ("heads", "p_min", "p_max"), ("ffn", "ffn_p_min", "ffn_p_max"), ("layers", "layer_p_min", "layer_p_max"))
-"""(structure, its start p_min, its final ratio p_max): one Eq. 5 schedule per structure, one n.
-p_min is the schedule at t = 0, not a ratio any round ends at: round 1 of T removes
-p_min + (p_max - p_min) * (1/T)^n (`raykd.method.schedule`)."""
+
+
+def schedule_pairs() -> tuple[tuple[str, str, str], ...]:
+    """(structure, its start p_min, its final ratio p_max) of every registered structure kind
+    (`raykd.structures.registry`): one Eq. 5 schedule per structure, one n. p_min is the schedule
+    at t = 0, not a ratio any round ends at: round 1 of T removes p_min + (p_max - p_min) * (1/T)^n
+    (`raykd.method.schedule`)."""
+    return tuple((k.name, k.p_min, k.p_max) for k in structure_kinds())
+
+
+SCHEDULE_PAIRS: tuple[tuple[str, str, str], ...] = schedule_pairs()
+"""The built-in kinds' pairs (heads, ffn, layers), fixed at import; `schedule_pairs()` includes plug-ins."""
+
+
+def plugin_setting_types() -> dict[str, str]:
+    """Chain settings that registered plug-in kinds name but `ChainConfig` has no field for, with
+    their types: `<kind>_p_min`/`_p_max` are numbers, a floor or a start round an integer."""
+    own = {f.name for f in fields(ChainConfig)}
+    out = {}
+    for k in structure_kinds():
+        for name, kind in ((k.p_min, "float"), (k.p_max, "float"), (k.floor_field, "int"), (k.start_round_field, "int")):
+            if name is not None and name not in own:
+                out[name] = kind
+    return out
+
+
+_PLUGIN_DEFAULTS = {"float": 0.0, "int": 0}
 MAPPING = ("kept", "mean")
 GQA_MODES = ("within-groups", "groups")  # (raykd.method.gqa)
 NORMALISATION = ("minmax", "zscore", "rank", "none")
@@ -87,6 +110,20 @@ class ChainConfig:
     latency_repeats: int = 15
     latency_workload: str = "default"  # what speed is timed on: the task's default (MWP: cached decoding) or a named one
     seed: int = 0
+    # settings of structure kinds registered beyond the built-ins ((name, value) pairs, sorted): a
+    # YAML file or `from_dict` gives them by name like any other (`<kind>_p_max: 0.25`)
+    plugin_settings: tuple[tuple[str, Any], ...] = ()
+
+    def setting(self, name: str) -> Any:
+        """The value of chain setting `name`: a field, or a plug-in kind's setting (0 when unset;
+        a start round: 1)."""
+        if name in self.__dataclass_fields__ and name != "plugin_settings":
+            return getattr(self, name)
+        known = plugin_setting_types()
+        if name not in known:
+            raise AttributeError(f"no chain setting {name!r}")
+        default = 1 if any(k.start_round_field == name for k in structure_kinds()) else _PLUGIN_DEFAULTS[known[name]]
+        return dict(self.plugin_settings).get(name, default)
 
     def __post_init__(self) -> None:
         checks = [
@@ -134,7 +171,21 @@ class ChainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self._check_plugin_settings()
         self._check_step_sizes()
+
+    def _check_plugin_settings(self) -> None:
+        known = plugin_setting_types()
+        unknown = sorted(name for name, _ in self.plugin_settings if name not in known)
+        if unknown:
+            raise ConfigError(f"unknown chain setting(s): {', '.join(unknown)}")
+        for kind in structure_kinds():
+            if kind.floor_field is not None and self.setting(kind.floor_field) < 0:
+                raise ConfigError(f"{kind.floor_field} must be >= 0")
+            if kind.start_round_field is not None and kind.start_round_field in known:
+                start = self.setting(kind.start_round_field)
+                if not 1 <= start <= self.rounds:
+                    raise ConfigError(f"{kind.start_round_field} must be in 1..rounds ({self.rounds}), got {start}")
 
     def _check_step_sizes(self) -> None:
         """max_step_ratio (ModelOpt's "prune <= 30% a step, distill, repeat"): no round may remove more
@@ -160,14 +211,18 @@ class ChainConfig:
 
         if not self.prunes[structure]:
             return 0.0
-        _, low, high = next(p for p in SCHEDULE_PAIRS if p[0] == structure)
-        start = self.layer_start_round if structure == "layers" else 1
-        return delayed_ratio(round_index, self.rounds, start, getattr(self, low), getattr(self, high), self.n)
+        kind = structure_kind(structure)
+        start = self.setting(kind.start_round_field) if kind.start_round_field else 1
+        return delayed_ratio(round_index, self.rounds, start, self.setting(kind.p_min), self.setting(kind.p_max), self.n)
+
+    def floor(self, kind: StructureKind) -> int:
+        """Units of `kind` every block keeps by this configuration (its `floor_field`; 0 if none)."""
+        return int(self.setting(kind.floor_field)) if kind.floor_field else 0
 
     def _schedule_checks(self) -> list[tuple[bool, str]]:
         out = []
-        for _, low, high in SCHEDULE_PAIRS:
-            lo, hi = getattr(self, low), getattr(self, high)
+        for _, low, high in schedule_pairs():
+            lo, hi = self.setting(low), self.setting(high)
             out += [(0.0 <= lo < 1.0, f"{low} must be in [0, 1), got {lo}"),
                     (0.0 <= hi < 1.0, f"{high} must be in [0, 1), got {hi}"),
                     (lo <= hi, f"{low} ({lo}) must not exceed {high} ({hi})")]
@@ -175,18 +230,25 @@ class ChainConfig:
 
     @property
     def prunes(self) -> dict[str, bool]:
-        """Which structures this chain removes: {"heads": .., "ffn": .., "layers": ..}."""
-        return {s: self.prune and getattr(self, high) > 0 for s, _, high in SCHEDULE_PAIRS}
+        """Which structures this chain removes: {"heads": .., "ffn": .., "layers": .., plug-ins: ..}."""
+        return {s: self.prune and self.setting(high) > 0 for s, _, high in schedule_pairs()}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ChainConfig":
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        known = {f.name: f for f in fields(cls) if f.name != "plugin_settings"}
+        plugin = plugin_setting_types()
+        unknown = sorted(set(values) - set(known) - set(plugin))
         if unknown:
             raise ConfigError(f"unknown chain setting(s): {', '.join(unknown)}")
-        typed = {}
+        typed: dict[str, Any] = {}
+        extra = {}
         for key, value in values.items():
-            typed[key] = _coerce(key, value, known[key].type)
+            if key in known:
+                typed[key] = _coerce(key, value, known[key].type)
+            else:
+                extra[key] = _coerce(key, value, plugin[key])
+        if extra:
+            typed["plugin_settings"] = tuple(sorted(extra.items()))
         return cls(**typed)
 
     @classmethod
@@ -204,7 +266,11 @@ class ChainConfig:
             raise ConfigError(f"{path}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting by name (plug-in kinds' settings flattened in, so `from_dict` reads it back;
+        without plug-in settings exactly the fields, as chains and sweeps have always recorded)."""
+        out = dataclasses.asdict(self)
+        out.update(out.pop("plugin_settings"))
+        return out
 
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:

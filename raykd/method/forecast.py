@@ -44,7 +44,7 @@ def forecast(teacher: nn.Module, stats: StructureStats | None, config: ChainConf
     on = config.prunes
     distill = on["layers"] and config.layer_importance == "distill-loss" and config.importance != "random"
     if stats is None or not stats.fits(teacher, ffn=on["ffn"], layers=on["layers"], taylor=config.importance == "taylor",
-                                       distill_loss=distill):
+                                       distill_loss=distill, kinds=[k for k, v in on.items() if v]):
         return {}
     model = final_model(teacher, stats, config)
     p_ref, p = count_params(teacher), count_params(model)

@@ -23,6 +23,10 @@ combine in a round:
 The lowest scores go first; ties break by (kind, layer, position), so the plan is deterministic.
 Applying a plan prunes heads and channels (positions in the current model) before dropping
 layers (which renumbers what follows).
+
+Nothing here names a structure kind: the plan iterates over the registry
+(`raykd.structures.registry`: what a kind is; `raykd.method.importance.registry`: how it is
+scored). Whole-layer kinds (`depth`) are steps 1, every other kind is planned as in step 2.
 """
 
 from __future__ import annotations
@@ -30,115 +34,95 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
-import torch
 from torch import nn
 
 from raykd.errors import ConfigError
-from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
-from raykd.method.gqa import head_units, select_head_units
-from raykd.method.importance import (
-    StructureStats,
-    ffn_random_scores,
-    ffn_scores,
-    ffn_taylor_scores,
-    layer_distill_scores,
-    layer_random_scores,
-    layer_scores,
-    random_scores,
-    scores,
-    taylor_scores,
+from raykd.method.config import ChainConfig, schedule_pairs
+from raykd.method.importance import StructureStats
+from raykd.method.importance.registry import (  # noqa: F401  (head_scores, channel_scores, layer_importances: re-exported)
+    channel_scores,
+    grouped_heads,
+    head_scores,
+    importance_of,
+    layer_importances,
 )
 from raykd.method.pruner import Selection, select_lowest
 from raykd.method.schedule import units_removed_by
-from raykd.structures import (
-    STACK_OF,
-    block_layer_ids,
-    drop_layers,
-    find_attention_blocks,
-    find_ffn_blocks,
-    find_layer_stacks,
-    layer_ids,
-    prune_ffn,
-    prune_heads,
-)
+from raykd.structures import STACK_OF, block_layer_ids, find_layer_stacks, layer_ids
 from raykd.structures.keys import BlockId, BlockPosition
+from raykd.structures.registry import StructureKind, shape_order, structure_kind, structure_kinds
 
 
 @dataclass(frozen=True)
 class OriginalShape:
-    """The chain's starting model, by original layer id: heads and FFN channels per block, layers
-    per stack. Every ratio counts against these."""
+    """The chain's starting model, by original layer id: per kind, units per block
+    ((block kind, original layer id) -> heads, channels, ...) or, for whole-layer kinds, layers per
+    stack. Every ratio counts against these. `shape.heads`, `shape.ffn`, `shape.layers`: one kind's."""
 
-    heads: dict[BlockId, int]  # (attention kind, original layer id) -> heads
-    ffn: dict[BlockId, int]  # (FFN kind, original layer id) -> channels
-    layers: dict[str, int]  # stack kind -> layers
+    units: dict[str, dict[Any, int]]
+
+    def __getattr__(self, name: str) -> dict[Any, int]:
+        units = self.__dict__.get("units", {})
+        if name in units:
+            return units[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def totals(self) -> dict[str, int]:
-        """{"layers": .., "heads": .., "ffn_channels": ..} (the keys of `structure_counts`)."""
-        return {"layers": sum(self.layers.values()), "heads": sum(self.heads.values()), "ffn_channels": sum(self.ffn.values())}
+        """{"layers": .., "heads": .., "ffn_channels": ..} (the keys and order of `structure_counts`)."""
+        return {k.count_key: sum(self.units.get(k.name, {}).values()) for k in shape_order()}
 
     @classmethod
     def of(cls, model: nn.Module) -> "OriginalShape":
-        blocks, ffns = find_attention_blocks(model), find_ffn_blocks(model)
-        return cls({(b.kind, lid): b.num_heads for b, lid in zip(blocks, block_layer_ids(model, blocks))},
-                   {(b.kind, lid): b.width for b, lid in zip(ffns, block_layer_ids(model, ffns))},
-                   {k: len(s) for k, s in find_layer_stacks(model).items()})
+        units: dict[str, dict[Any, int]] = {}
+        for kind in structure_kinds():
+            if kind.depth:
+                units[kind.name] = dict(kind.sizes(model))
+                continue
+            assert kind.blocks is not None and kind.block_size is not None
+            blocks = kind.blocks(model)
+            units[kind.name] = {(b.kind, lid): kind.block_size(b) for b, lid in zip(blocks, block_layer_ids(model, blocks))}
+        return cls(units)
 
 
 @dataclass
 class RoundPlan:
+    """What one round removes: per kind a selection (`plan.heads`, `plan.ffn`: {block kind:
+    {layer position: [unit positions]}}; `plan.layers`: {stack: [layer positions]})."""
+
     ratios: dict[str, float]
-    heads: Selection = field(default_factory=dict)
-    ffn: Selection = field(default_factory=dict)
-    layers: dict[str, list[int]] = field(default_factory=dict)  # stack -> positions to drop
+    selections: dict[str, Selection] = field(default_factory=dict)
     rounded: dict[str, tuple[int, int]] = field(default_factory=dict)  # GQA pool -> (heads asked, removed)
 
+    def __getattr__(self, name: str) -> Selection:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            structure_kind(name)
+        except ValueError:
+            raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}") from None
+        return self.__dict__.setdefault("selections", {}).setdefault(name, {})
+
     def removed(self) -> dict[str, int]:
-        return {"heads": sum(len(p) for ls in self.heads.values() for p in ls.values()),
-                "ffn_channels": sum(len(p) for ls in self.ffn.values() for p in ls.values()),
-                "layers": sum(len(p) for p in self.layers.values())}
+        """Units removed per kind, by count key: {"heads": .., "ffn_channels": .., "layers": ..}."""
+        out = {}
+        for kind in structure_kinds():
+            sel = self.selections.get(kind.name, {})
+            out[kind.count_key] = (sum(len(p) for p in sel.values()) if kind.depth
+                                   else sum(len(p) for ls in sel.values() for p in ls.values()))
+        return out
 
     def apply(self, model: nn.Module) -> None:
         """Prune heads and channels (current positions), then drop layers."""
-        if any(self.heads.values()):
-            prune_heads(model, self.heads)
-        if any(self.ffn.values()):
-            prune_ffn(model, self.ffn)
-        if any(self.layers.values()):
-            drop_layers(model, {k: v for k, v in self.layers.items() if v})
-
-
-def head_scores(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockPosition, torch.Tensor]:
-    if config.importance == "random":
-        return random_scores(stats.heads, seed=config.seed * 1000 + round_index)
-    if config.importance == "taylor":
-        return taylor_scores(stats.heads, normalisation=config.normalisation)  # type: ignore[arg-type]
-    return scores(stats.heads, config.alpha, normalisation=config.normalisation,  # type: ignore[arg-type]
-                  entropy_sign=config.entropy_sign)
-
-
-def channel_scores(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockPosition, torch.Tensor]:
-    if config.importance == "random":
-        return ffn_random_scores(stats.ffn, seed=config.seed * 1000 + 500 + round_index)
-    if config.importance == "taylor":
-        return ffn_taylor_scores(stats.ffn, normalisation=config.normalisation)  # type: ignore[arg-type]
-    return ffn_scores(stats.ffn, config.ffn_alpha, normalisation=config.normalisation)  # type: ignore[arg-type]
-
-
-def layer_importances(stats: StructureStats, config: ChainConfig, round_index: int) -> dict[BlockPosition, float]:
-    """Block Influence, the distillation-loss increase when skipped, or random scores (the random
-    baseline is random for every structure)."""
-    if config.importance == "random" or config.layer_importance == "random":
-        return layer_random_scores(stats.layers, seed=config.seed * 1000 + 900 + round_index)
-    if config.layer_importance == "distill-loss":
-        return layer_distill_scores(stats.layers)
-    return layer_scores(stats.layers)
+        for kind in sorted(structure_kinds(), key=lambda k: k.depth):
+            sel = self.selections.get(kind.name, {})
+            if any(sel.values()):
+                kind.remove(model, sel)
 
 
 def round_ratios(config: ChainConfig, round_index: int) -> dict[str, float]:
     """{structure: cumulative ratio after this round} (0 for a structure the chain leaves alone;
     layers: 0 before `layer_start_round`, then their own Eq. 5 schedule to layer_p_max)."""
-    return {s: config.structure_ratio(s, round_index) for s, _lo, _hi in SCHEDULE_PAIRS}
+    return {s: config.structure_ratio(s, round_index) for s, _lo, _hi in schedule_pairs()}
 
 
 def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[Any], int], original: Mapping[BlockId, int],
@@ -163,64 +147,67 @@ def _counts(blocks: Sequence[Any], layer_of: Sequence[int], present: Callable[[A
     return keys, counts
 
 
+def _plan_depth(kind: StructureKind, model: nn.Module, stats: StructureStats, config: ChainConfig, round_index: int,
+                ratio: float, original: OriginalShape, survivors: dict[str, set[int]]) -> dict[str, list[int]]:
+    """Whole layers to drop per stack (each keeps one); drops them from `survivors`."""
+    importance = importance_of(kind.name)
+    if not importance.has_stats(stats):
+        raise ConfigError(importance.missing)
+    scores = importance.scores(stats, config, round_index)
+    chosen: dict[str, list[int]] = {}
+    for stack_kind, stack in find_layer_stacks(model).items():
+        total = original.units[kind.name].get(stack_kind, len(stack))
+        target = min(units_removed_by(ratio, total), total - 1)
+        drop = max(0, target - (total - len(stack)))
+        ranked = sorted((scores[(stack_kind, pos)], pos) for pos in range(len(stack)))
+        chosen[stack_kind] = sorted(pos for _s, pos in ranked[:drop])
+        ids = layer_ids(stack)
+        survivors[stack_kind] -= {ids[p] for p in chosen[stack_kind]}
+    return chosen
+
+
 def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, round_index: int,
                original: OriginalShape) -> RoundPlan:
     """What to remove from `model` (the current teacher, which `stats` describe) in this round."""
     ratios = round_ratios(config, round_index)
     plan = RoundPlan(ratios)
-    stacks = find_layer_stacks(model)
-    survivors = {k: set(layer_ids(s)) for k, s in stacks.items()}
-    if ratios["layers"] > 0:
-        if not stats.layers:
-            raise ConfigError("layer pruning needs layer statistics: collect them with collect_stats(..., layers=True)")
-        importance = layer_importances(stats, config, round_index)
-        for kind, stack in stacks.items():
-            total = original.layers.get(kind, len(stack))
-            target = min(units_removed_by(ratios["layers"], total), total - 1)
-            drop = max(0, target - (total - len(stack)))
-            ranked = sorted((importance[(kind, pos)], pos) for pos in range(len(stack)))
-            plan.layers[kind] = sorted(pos for _s, pos in ranked[:drop])
-            ids = layer_ids(stack)
-            survivors[kind] -= {ids[p] for p in plan.layers[kind]}
+    survivors = {k: set(layer_ids(s)) for k, s in find_layer_stacks(model).items()}
+    kinds = structure_kinds()
+    for kind in kinds:  # whole layers first: the other kinds count over the layers that survive
+        if kind.depth and ratios[kind.name] > 0:
+            plan.selections[kind.name] = _plan_depth(kind, model, stats, config, round_index, ratios[kind.name],
+                                                     original, survivors)
 
-    def pool_fn(structure: str) -> Callable[[BlockPosition], Hashable]:
+    def pool_fn(kind: StructureKind) -> Callable[[BlockPosition], Hashable]:
         if config.uniform_shape:
             return lambda key: key
-        if structure == "heads" and config.ranking == "global":
+        if importance_of(kind.name).global_pool and config.ranking == "global":
             return lambda key: "*"
         return lambda key: key[0]
 
-    if ratios["ffn"] > 0 and not stats.ffn:
-        raise ConfigError("FFN pruning needs FFN statistics: collect them with collect_stats(..., ffn=True)")
-    # (structure, its blocks, size of a block, original sizes, scores, floor per block)
-    width_of: list[tuple[str, list[Any], Callable[[Any], int], dict[BlockId, int], Callable[..., Any], int]] = [
-        ("heads", find_attention_blocks(model), lambda b: b.num_heads, original.heads, head_scores, config.min_heads_per_block),
-        ("ffn", find_ffn_blocks(model), lambda b: b.width, original.ffn, channel_scores, config.min_ffn_per_block),
-    ]
-    for structure, blocks, size, originals, scorer, floor in width_of:
-        if ratios[structure] <= 0:
-            continue
-        what = "heads" if structure == "heads" else "FFN channels"
-        keys, counts = _counts(blocks, block_layer_ids(model, blocks), size, originals, survivors, ratios[structure],
-                               pool_fn(structure), what)
-        all_scores = scorer(stats, config, round_index)
+    width = [k for k in kinds if not k.depth and ratios[k.name] > 0]
+    for kind in width:
+        importance = importance_of(kind.name)
+        if not importance.has_stats(stats):
+            raise ConfigError(importance.missing)
+    for kind in width:
+        assert kind.blocks is not None and kind.block_size is not None
+        importance = importance_of(kind.name)
+        blocks = kind.blocks(model)
+        keys, counts = _counts(blocks, block_layer_ids(model, blocks), kind.block_size, original.units[kind.name],
+                               survivors, ratios[kind.name], pool_fn(kind), kind.unit)
+        all_scores = importance.scores(stats, config, round_index)
+        floor = config.floor(kind)
         floors: int | dict[BlockPosition, int] = floor
-        if structure == "heads":  # an architecture's own minimum (Llama family: one head) on top of the config's
-            floors = {(b.kind, b.layer): max(floor, b.min_heads) for b in blocks}
-        if structure == "heads" and any(b.num_kv_heads < b.num_heads for b in blocks):
-            chosen, plan.rounded = _grouped_heads(blocks, keys, all_scores, config, pool_fn(structure), counts, floors)
+        if kind.block_floor is not None:  # an architecture's own minimum (Llama family: one head) on top of the config's
+            floors = {(b.kind, b.layer): max(floor, kind.block_floor(b)) for b in blocks}
+        grouped = importance.select(blocks, keys, all_scores, config, pool_fn(kind), counts, floors) if importance.select else None
+        if grouped is not None:
+            plan.selections[kind.name], plan.rounded = grouped
         else:
-            chosen = select_lowest({k: all_scores[k] for k in keys}, pool_fn(structure), counts, floor=floors, what=what)
-        setattr(plan, structure, chosen)
+            plan.selections[kind.name] = select_lowest({k: all_scores[k] for k in keys}, pool_fn(kind), counts,
+                                                       floor=floors, what=kind.unit)
     return plan
 
 
-def _grouped_heads(blocks: Sequence[Any], keys: list[BlockPosition], all_scores: Mapping[BlockPosition, torch.Tensor],
-                   config: ChainConfig, pool_of: Callable[[BlockPosition], Hashable], counts: Mapping[Hashable, int],
-                   floors: Mapping[BlockPosition, int]) -> tuple[Selection, dict[str, tuple[int, int]]]:
-    """Heads of a model with grouped-query attention, removed in units that keep K/V groups even."""
-    by_key = {(b.kind, b.layer): b for b in blocks}
-    units = {k: head_units(all_scores[k], by_key[k].num_kv_heads, config.gqa_heads) for k in keys}
-    grouped = {k: by_key[k].num_kv_heads < by_key[k].num_heads for k in keys}
-    chosen, rounded = select_head_units(units, grouped, pool_of, counts, floor=floors)
-    return chosen, {str(pool): asked_removed for pool, asked_removed in rounded.items()}
+_grouped_heads = grouped_heads  # the name this module used before the registry

@@ -69,7 +69,8 @@ class DecoderLayer(nn.Module):
 
     def start_cache(self, memory: torch.Tensor) -> LayerCache:
         """The cache before the first decoding step: cross-attention keys/values of `memory`."""
-        keys, values = self.self_attn.project_kv(memory[:, :0])
+        # no tokens yet: empty keys/values (of the decoder's width, which the memory's need not be)
+        keys, values = self.self_attn.project_kv(memory.new_zeros(memory.shape[0], 0, self.self_attn.k.in_features))
         cross_keys, cross_values = self.cross_attn.project_kv(memory)
         return LayerCache(keys, values, cross_keys, cross_values)
 

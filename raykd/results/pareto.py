@@ -120,7 +120,7 @@ def format_objectives(objectives: Objectives) -> str:
 
 def metric_columns(df: Any) -> list[str]:
     """Columns that can be objectives: numeric, not hyperparameters, not bookkeeping."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.6 s); `raykd` start-up imports raykd.results
 
     skip = {"rounds_done", "rounds", "heads_original", "on_front"}
     return [c for c in df.columns
@@ -247,6 +247,6 @@ def _finite(value: Any) -> bool:
 
 
 def _as_float(series: Any) -> np.ndarray:
-    import pandas as pd
+    import pandas as pd  # deferred: pandas (~0.6 s); `raykd` start-up imports raykd.results
 
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -22,6 +22,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from raykd import storage
@@ -166,7 +167,7 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def row_table(row: Mapping[str, Any]) -> Any:
     """A one-row pyarrow Table with raykd's column order and types."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
 
     norm = normalise_row(row)
     hp = sorted(k for k in norm if k.startswith("hp_"))
@@ -179,7 +180,7 @@ def row_table(row: Mapping[str, Any]) -> Any:
 
 def write_trial(sweep_uri: str | os.PathLike, row: Mapping[str, Any]) -> str:
     """Write (or replace) the one-row Parquet file of `row["trial_id"]`, atomically; returns its URI."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
     import pyarrow.parquet as pq
 
     table = row_table(row)
@@ -196,7 +197,7 @@ def read_trials(sweep_uri: str | os.PathLike) -> Any:
     Rows are ordered by finish time, then trial id. Types are unified across files (an int
     hyperparameter that is float in another trial becomes float; all-null columns take the type
     seen elsewhere)."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
     import pyarrow.fs as pafs
 
     fs, base = storage.filesystem(results_uri(sweep_uri, TRIALS_DIR))
@@ -224,7 +225,7 @@ def update_pareto(sweep_uri: str | os.PathLike, objectives: Any = None) -> Any:
     `objectives` defaults to sweep.json's. Returns the front as a pyarrow Table (possibly empty).
     Call it after each `write_trial`, from one process (the sweep driver): concurrent callers each
     write a correct front of what they read, and the last one wins."""
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
     import pyarrow.parquet as pq
 
     objs = parse_objectives(objectives) if objectives is not None else sweep_objectives(read_sweep_meta(sweep_uri))
@@ -243,7 +244,7 @@ def update_pareto(sweep_uri: str | os.PathLike, objectives: Any = None) -> Any:
 
 def read_pareto(sweep_uri: str | os.PathLike) -> Any:
     """results/pareto.parquet as written by the last `update_pareto` (a pyarrow Table)."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
 
     uri = pareto_uri(sweep_uri)
     if not storage.exists(uri):
@@ -260,7 +261,7 @@ write_atomic = storage.write_bytes_atomic  # one implementation, shared with the
 # -- helpers -------------------------------------------------------------------------------------
 
 def _read_many(fs: Any, paths: list[str]) -> list[Any]:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
     import pyarrow.parquet as pq
 
     def one(path: str) -> Any:
@@ -271,21 +272,20 @@ def _read_many(fs: Any, paths: list[str]) -> list[Any]:
 
     if len(paths) < 8:
         return [one(p) for p in paths]
-    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=16) as pool:  # object stores: one request per file
         return list(pool.map(one, paths))
 
 
 def _empty_table() -> Any:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
 
     return pa.schema([pa.field(n, _arrow_type(n, None)) for n in TRIAL_COLUMNS],
                      metadata={"raykd_results_version": FORMAT_VERSION}).empty_table()
 
 
 def _arrow_type(name: str, value: Any) -> Any:
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow (~0.3 s); `raykd` start-up imports raykd.results
 
     if name in STRING_COLUMNS:
         return pa.string()

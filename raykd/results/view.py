@@ -36,6 +36,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from raykd import stats
+from raykd.results.store import INT_COLUMNS
 
 VIEWS = ("default", "params", "wide")
 FORMATS = ("table", "csv", "json", "markdown")
@@ -128,8 +135,6 @@ def enrich(df: pd.DataFrame, teacher: Mapping[str, Any] | None = None) -> pd.Dat
 def _paired_from_bits(df: pd.DataFrame, teacher: Mapping[str, Any]) -> dict[str, list[float]] | None:
     """accuracy_diff/_low/_high (fractions, student − teacher) from the stored bits, or None when
     the bits or stats.paired_difference are missing."""
-    from raykd import stats
-
     paired = getattr(stats, "paired_difference", None)
     valid = (teacher.get("metrics") or {}).get("valid") or {}
     t_bits, t_n = valid.get("correct_bits"), valid.get("n")
@@ -275,7 +280,7 @@ def _retimed_cell(r: Mapping[str, Any]) -> str:
     return f"{s:.2f} ({_SHORT_SOURCE.get(r.get('speedup_source'), r.get('speedup_source') or 'sweep')})"
 
 
-_SHORT_SOURCE = {"latency table": "table"}
+_SHORT_SOURCE = {"latency table": "table", "latency table x tokens": "table x tokens"}
 
 
 def _speed_cell(r: Mapping[str, Any], mixed: bool) -> str:
@@ -331,7 +336,6 @@ def _machine(df: pd.DataFrame, groups: Sequence[Sequence[Column]], fmt: str) -> 
         for col in g:
             names += [c for c in col.raw if c in df.columns and c not in names]
     out = df[names].copy()
-    from raykd.results.store import INT_COLUMNS
 
     for c in names:  # integer columns that NaN turned into floats: integers again
         if c in INT_COLUMNS or c in ("layers_total", "heads_total", "ffn_channels_total"):
@@ -368,8 +372,6 @@ def _md(text: str) -> str:
 def _table(groups: Sequence[Sequence[Column]], rows: list[dict[str, Any]], teacher: Mapping[str, Any],
            df: pd.DataFrame, width: int, title: str | None, margin: float | None, left_out: Sequence[str],
            empty: Sequence[str]) -> str:
-    from rich.console import Console
-
     width = max(20, int(width))
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, legacy_windows=False,
                       soft_wrap=False, emoji=False, highlight=False, markup=False)
@@ -391,9 +393,6 @@ def _table(groups: Sequence[Sequence[Column]], rows: list[dict[str, Any]], teach
 
 
 def _rich_table(cols: Sequence[Column], body: list[dict[str, Any]]) -> Any:
-    from rich import box
-    from rich.table import Table
-
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for c in cols:
         table.add_column(c.header, justify=c.justify, overflow="fold", no_wrap=False)  # fold: never "…"
@@ -406,8 +405,6 @@ def _split(console: Any, cols: Sequence[Column], body: list[dict[str, Any]], wid
     """`cols` as one table when it fits `width` (wrapping words within cells if need be), else as
     several tables of consecutive columns, each with the trial column; None when the trial column
     and any one other column cannot fit."""
-    from rich.measure import Measurement
-
     def fits(c: Sequence[Column], use_max: bool) -> bool:
         m = Measurement.get(console, console.options.update_width(10_000), _rich_table(c, body))
         return (m.maximum if use_max else m.minimum) <= width

@@ -24,16 +24,18 @@ is not there for minutes.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 from raykd import storage
 from raykd.errors import ConfigError
-from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
+from raykd.method.config import ChainConfig, schedule_pairs
 from raykd.network import host_port, object_store_endpoint, unreachable
 from raykd.search.constraints import check_feasible
 from raykd.storage import StorageError, check_storage_uri, require_reachable
+from raykd.structures.registry import structure_kinds
 
 CONTROL_CATEGORIES = ("Cc", "Cf")
 """Unicode control and format characters (bidi overrides, zero-width joiners, NUL): never part of a path or spec."""
@@ -51,13 +53,14 @@ def check_new_sweep(space: Any, *, storage_root: str | None = None, source: str 
 
 
 def largest_ratios(space: Any) -> dict[str, float]:
-    """The largest final ratio (p_max, ffn_p_max, layer_p_max) any trial of `space` can run with
-    (all 0 when the space never prunes)."""
+    """The largest final ratio (p_max, ffn_p_max, layer_p_max, a plug-in kind's) any trial of
+    `space` can run with (all 0 when the space never prunes)."""
     by = {p.name: p for p in space.search}
     prune = by["prune"].choices if "prune" in by else (space.fixed.get("prune", ChainConfig.prune),)
     out = {}
-    for _, _, high in SCHEDULE_PAIRS:
-        value = by[high].bounds[1] if high in by else space.fixed.get(high, getattr(ChainConfig, high))
+    default = ChainConfig()
+    for _, _, high in schedule_pairs():
+        value = by[high].bounds[1] if high in by else space.fixed.get(high, default.setting(high))
         out[high] = float(value) if any(prune) else 0.0
     return out
 
@@ -66,7 +69,9 @@ def check_constraints(space: Any, source: str = "space") -> None:
     if not space.constraints:
         return
     r = largest_ratios(space)
-    kept = (1.0 - r["layer_p_max"]) * (1.0 - max(r["p_max"], r["ffn_p_max"]))
+    kinds = structure_kinds()  # whole layers multiply what the widest cut within the layers keeps
+    depth = math.prod(1.0 - r[k.p_max] for k in kinds if k.depth)
+    kept = depth * (1.0 - max((r[k.p_max] for k in kinds if not k.depth), default=0.0))
     check_feasible(space.constraints, kept=kept, unit_accuracy=space.task_spec.is_builtin, source=source)
 
 

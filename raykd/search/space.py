@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from raykd.errors import ConfigError
-from raykd.method.config import SCHEDULE_PAIRS, ChainConfig
+from raykd.method.config import ChainConfig, plugin_setting_types, schedule_pairs
 from raykd.search.constraints import FORECAST_METRICS, parse_constraints
 from raykd.search.successive_halving import SCHEDULER_TYPE, HalvingConfig
 from raykd.storage import is_run_name
@@ -69,9 +69,27 @@ SPEED_SOURCES = ("table", "measured")
 SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
                                   "calibration": 16}
 """A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
-CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig)}
-FRACTIONS = {f"{low}_fraction": (low, high) for _, low, high in SCHEDULE_PAIRS}
-"""Searched schedule starts: `p_min_fraction` sets p_min = p_min_fraction * p_max (likewise ffn_, layer_)."""
+CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig) if f.name != "plugin_settings"}
+
+
+def fractions() -> dict[str, tuple[str, str]]:
+    """Searched schedule starts, one per registered structure kind: `p_min_fraction` sets
+    p_min = p_min_fraction * p_max (likewise ffn_, layer_, and a plug-in kind's)."""
+    return {f"{low}_fraction": (low, high) for _, low, high in schedule_pairs()}
+
+
+FRACTIONS = fractions()
+"""The built-in kinds' `fractions()`, fixed at import (the name other code reads)."""
+
+
+def is_chain_setting(name: str) -> bool:
+    """A `ChainConfig` field, or a setting of a registered plug-in structure kind."""
+    return name in CHAIN_FIELDS or name in plugin_setting_types()
+
+
+def _default(name: str) -> Any:
+    """The chain's default for setting `name` (a plug-in kind's too)."""
+    return ChainConfig().setting(name)
 MAX_NUM_SAMPLES = 10_000
 """The most trials one sweep may ask for: more is a typo, not a plan (an integer past 2**63 made
 Ray Tune start an "infinite" sweep)."""
@@ -131,8 +149,9 @@ class Param:
         if isinstance(name, str) and name.startswith(TASK_PREFIX) and task is not None:
             task.check_name(name)
             check = task.check_value
-        elif name not in CHAIN_FIELDS and name not in FRACTIONS:
-            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(sorted([*CHAIN_FIELDS, *FRACTIONS]))}; "
+        elif not is_chain_setting(name) and name not in fractions():
+            known = sorted([*CHAIN_FIELDS, *plugin_setting_types(), *fractions()])
+            raise ConfigError(f"search.{name}: not a chain setting (known: {', '.join(known)}; "
                               f"or {TASK_PREFIX}<setting> for a task's searchable settings)")
         else:
             check = _check_value
@@ -156,7 +175,8 @@ class Param:
                 raise ConfigError(f"search.{name}.{key} must be a number, got {v!r}")
             if isinstance(v, int) and abs(v) > 2**63:  # (float() of a 400-digit int overflows)
                 raise ConfigError(f"search.{name}.{key} is too large: {_number_text(v)}")
-        kind = spec.get("type", "int" if name in CHAIN_FIELDS and CHAIN_FIELDS[name].type == "int" else "float")
+        kind = spec.get("type", "int" if (CHAIN_FIELDS[name].type if name in CHAIN_FIELDS else plugin_setting_types().get(name)) == "int"
+                        else "float")
         if kind not in ("int", "float"):
             raise ConfigError(f"search.{name}.type must be int or float, got {kind!r}")
         if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
@@ -220,9 +240,9 @@ def check_limits(where: str, values: Mapping[str, Any], limits: Mapping[str, int
 
 
 def _check_value(where: str, name: str, value: Any) -> None:
-    if name in FRACTIONS:  # a share of the final ratio
+    if name in fractions():  # a share of the final ratio
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{where}: {name} is a fraction of {FRACTIONS[name][1]} and must be in [0, 1], got {value!r}")
+            raise ConfigError(f"{where}: {name} is a fraction of {fractions()[name][1]} and must be in [0, 1], got {value!r}")
         return
     check_limits(f"{where}: ", {name: value}, CHAIN_LIMITS)
     try:
@@ -234,7 +254,7 @@ def _check_value(where: str, name: str, value: Any) -> None:
 def _alone(name: str, value: Any) -> dict[str, Any]:
     """`{name: value}` plus neutral partners, so one end of a range is checked on its own
     (p_min and p_max constrain each other; their joint ranges are checked separately)."""
-    for _, low, high in SCHEDULE_PAIRS:
+    for _, low, high in schedule_pairs():
         if name == low and isinstance(value, (int, float)) and 0 <= value < 1:
             return {low: value, high: value}
         if name == high:
@@ -356,10 +376,10 @@ class SweepSpace:
 
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
-        values = {**self.fixed, **{k: v for k, v in sampled.items() if k in CHAIN_FIELDS}}
-        for name, (low, high) in FRACTIONS.items():  # the start as a share of the end: always <= it
+        values = {**self.fixed, **{k: v for k, v in sampled.items() if is_chain_setting(k)}}
+        for name, (low, high) in fractions().items():  # the start as a share of the end: always <= it
             if name in sampled:
-                values[low] = float(sampled[name]) * float(values.get(high, getattr(ChainConfig, high)))
+                values[low] = float(sampled[name]) * float(values.get(high, _default(high)))
         return ChainConfig.from_dict(values)  # a p_min above its p_max is an error, never lowered quietly
 
     def to_dict(self) -> dict[str, Any]:
@@ -460,6 +480,13 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["constraints"] = parse_constraints(raw.get("constraints"), source)
     kw["resources"] = _resources(raw.get("resources") or {}, source)
     kw["speed"] = _speed(raw.get("speed") or {}, source)
+    if kw["speed"]["source"] == "table" and getattr(plugin, "output", None) == "trace":  # priced per token
+        from raykd.traces.speed import check_priced_workload
+
+        try:
+            check_priced_workload(next(iter(plugin.workloads)) if workload == "default" else workload)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: speed.source table with output: trace: {exc}") from None
     if kw["speed"]["source"] == "table" and "latency_batch" in {p.name for p in params}:
         raise ConfigError(f"{source}: latency_batch cannot be searched while speed.source is table: the sweep's latency "
                           "table is timed on one batch, so other batches would need measured speed beside predicted "
@@ -582,7 +609,7 @@ def _check_fractions(params: tuple[Param, ...], fixed: dict[str, Any], source: s
     """A schedule's start is searched one way: as `p_min_fraction`, or as p_min where no sampled
     p_min can exceed a sampled p_max (ranges that overlap would need a sampled value changed)."""
     by = {p.name: p for p in params}
-    for name, (low, high) in FRACTIONS.items():
+    for name, (low, high) in fractions().items():
         if name in by and (low in by or low in fixed):
             raise ConfigError(f"{source}: search.{name} sets {low} (= {name} x {high}): remove {low} from "
                               f"{'search' if low in by else 'fixed'}")
@@ -603,11 +630,11 @@ def _check_joint_ranges(params: tuple[Param, ...], fixed: dict[str, Any], source
     """Settings that constrain each other: each structure's p_min can never exceed its p_max
     (a start searched as a fraction of its end never does)."""
     by = {p.name: p for p in params}
-    for _, low, high in SCHEDULE_PAIRS:
+    for _, low, high in schedule_pairs():
         if f"{low}_fraction" in by:
             continue
-        lo = by[low].bounds[0] if low in by else fixed.get(low, getattr(ChainConfig, low))
-        hi = by[high].bounds[1] if high in by else fixed.get(high, getattr(ChainConfig, high))
+        lo = by[low].bounds[0] if low in by else fixed.get(low, _default(low))
+        hi = by[high].bounds[1] if high in by else fixed.get(high, _default(high))
         if lo > hi:
             raise ConfigError(f"{source}: {low} can never be <= {high} (smallest {low} {lo} > largest {high} {hi})")
 

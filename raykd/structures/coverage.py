@@ -17,8 +17,10 @@ from collections.abc import Iterable
 from torch import nn
 
 from raykd.errors import RaykdInputError
+from raykd.structures.registry import structure_names
 
-STRUCTURES: tuple[str, ...] = ("heads", "ffn", "layers")
+STRUCTURES: tuple[str, ...] = structure_names()
+"""The built-in kinds (heads, ffn, layers), fixed at import; a plug-in kind is checked by name too."""
 _LOOKS_LIKE = {
     "heads": re.compile(r"(Attention|Attn)$"),
     "ffn": re.compile(r"(MLP|FeedForward|FFN|Intermediate)$"),
@@ -44,14 +46,10 @@ def _covered(model: nn.Module, matched: Iterable[nn.Module]) -> set[int]:
 
 
 def _supported(structure: str) -> str:
-    from raykd.structures.ffn import ADAPTERS as FFN_ADAPTERS
-    from raykd.structures.heads import registered_adapters
+    """What the registered families cover for `structure`, as their adapters say it."""
+    from raykd.structures.family import adapters_for
 
-    if structure == "heads":
-        return "; ".join(a.supports for a in registered_adapters())
-    if structure == "ffn":
-        return "; ".join(a.supports for a in FFN_ADAPTERS)
-    return "BERT-family encoder layers; Llama/Mistral/Qwen2/Qwen3/SmolLM2 decoder layers; raykd.nn.DecoderLayer"
+    return "; ".join(a.supports for a in adapters_for(structure))
 
 
 def check_supported(model: nn.Module, structures: Iterable[str] = STRUCTURES) -> None:
@@ -62,9 +60,10 @@ def check_supported(model: nn.Module, structures: Iterable[str] = STRUCTURES) ->
     from raykd.structures.matching import match_modules
 
     wanted = list(structures)
-    unknown = sorted(set(wanted) - set(STRUCTURES))
+    known = structure_names()
+    unknown = sorted(set(wanted) - set(known))
     if unknown:
-        raise ValueError(f"unknown structures {unknown} (known: {', '.join(STRUCTURES)})")
+        raise ValueError(f"unknown structures {unknown} (known: {', '.join(known)})")
     matched = {
         "heads": [m for _k, _l, _n, m, _a in match_modules(model, registered_adapters())],
         "ffn": [b.module for b in find_ffn_blocks(model)],

@@ -11,9 +11,9 @@ student matched to its teacher.
 Blocks are numbered per kind ("encoder_ffn", "decoder_ffn"), 0-based, in module order; after a
 layer is dropped (`raykd.structures.layers`) the numbering is over the layers that remain.
 
-Adapters: BERT-family layers of transformers (`*Layer.intermediate.dense` / `*Layer.output.dense`;
-the families the head adapter supports), Llama-family MLPs (`gate_proj`, `up_proj` -> `down_proj`:
-Llama, Mistral, Qwen2, Qwen3, SmolLM2) and raykd's `raykd.nn.FeedForward` (the solver's decoder).
+Adapters (`FFNAdapter`) are registered by the architecture families (`raykd.structures.families`):
+BERT-family layers (`*Layer.intermediate.dense` / `*Layer.output.dense`), Llama-layout gated MLPs
+(`gate_proj`, `up_proj` -> `down_proj`) and raykd's `raykd.nn.FeedForward` (the solver's decoder).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import torch
 from torch import nn
 
 from raykd.errors import ModelFormatError
-from raykd.structures.heads.bert import class_in
-from raykd.structures.heads.llama import llama_family_classes
+from raykd.structures.family import adapters_for
+from raykd.structures.heads.base import slice_linear
+from raykd.structures.matching import match_modules
 
 FFN_KINDS: tuple[str, ...] = ("encoder_ffn", "decoder_ffn")
 CHANNEL_IDS = "channel_ids"
@@ -38,7 +39,7 @@ FFNMap = dict[str, list[list[int]]]
 
 
 class FFNAdapter(ABC):
-    """One architecture family's feed-forward blocks."""
+    """One architecture family's feed-forward blocks (registered in its `Family`, under "ffn")."""
 
     family: ClassVar[str] = ""
     supports: ClassVar[str] = ""
@@ -105,62 +106,9 @@ class FFNBlock:
         return out
 
 
-class BertFamilyFFN(FFNAdapter):
-    family = "bert"
-    supports = "BERT/RoBERTa/XLM-RoBERTa/CamemBERT/ELECTRA layers (transformers)"
-
-    def match(self, module: nn.Module) -> str | None:
-        from raykd.structures.layers import is_bert_family_layer
-
-        if not is_bert_family_layer(module):
-            return None
-        return "decoder_ffn" if getattr(module, "is_decoder", False) else "encoder_ffn"
-
-    def linears(self, module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
-        return module.intermediate.dense, module.output.dense
-
-
-class RaykdFFN(FFNAdapter):
-    family = "raykd"
-    supports = "raykd.nn.FeedForward"
-
-    def match(self, module: nn.Module) -> str | None:
-        from raykd.nn.decoder import FeedForward
-
-        return module.kind if isinstance(module, FeedForward) else None
-
-    def linears(self, module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
-        return module.up, module.down
-
-
-_LLAMA_MLPS = llama_family_classes("MLP")
-
-
-class LlamaFamilyFFN(FFNAdapter):
-    family = "llama"
-    supports = "Llama/Mistral/Qwen2/Qwen3/SmolLM2 gated MLPs (transformers)"
-
-    def match(self, module: nn.Module) -> str | None:
-        return "decoder_ffn" if class_in(type(module), _LLAMA_MLPS) else None
-
-    def linears(self, module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
-        return module.up_proj, module.down_proj
-
-    def inputs(self, module: nn.Module) -> tuple[nn.Linear, ...]:
-        return module.gate_proj, module.up_proj
-
-    def set_width(self, module: nn.Module, width: int) -> None:
-        module.intermediate_size = width
-
-
-ADAPTERS: tuple[FFNAdapter, ...] = (BertFamilyFFN(), LlamaFamilyFFN(), RaykdFFN())
-
-
 def find_ffn_blocks(model: nn.Module) -> list[FFNBlock]:
     """Every feed-forward block raykd can prune, in module order, numbered per kind (may be [])."""
-    from raykd.structures.matching import match_modules
-
-    return [FFNBlock(*found) for found in match_modules(model, ADAPTERS)]
+    return [FFNBlock(*found) for found in match_modules(model, adapters_for("ffn"))]
 
 
 def ffn_blocks_by_kind(model: nn.Module) -> dict[str, list[FFNBlock]]:
@@ -182,8 +130,6 @@ def ffn_map(model: nn.Module) -> FFNMap:
 
 def _keep(block: FFNBlock, keep: list[int]) -> None:
     """Keep channels at positions `keep` (sorted, unique): slice up's rows and down's columns."""
-    from raykd.structures.heads.base import slice_linear
-
     ids = block.channel_ids
     index = torch.tensor(keep, dtype=torch.long)
     for lin in block.inputs:

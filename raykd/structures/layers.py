@@ -1,18 +1,16 @@
 """Whole layers: drop a transformer layer from its stack.
 
-A stack is an `nn.ModuleList` whose children are all layers of one supported kind: BERT-family
-layers of transformers ("encoder_layers"; their forward loops `for layer in self.layer`),
-Llama-family decoder layers ("decoder_layers": Llama, Mistral, Qwen2, Qwen3, SmolLM2) or raykd's
-`raykd.nn.DecoderLayer` ("decoder_layers"). Dropping layer i removes it from the list, so the
+A stack is an `nn.ModuleList` whose children are all layers of one registered family (a
+`LayerAdapter` of `raykd.structures.families`: BERT-family layers of transformers,
+"encoder_layers", whose forward loops `for layer in self.layer`; Llama-layout decoder layers or
+raykd's `raykd.nn.DecoderLayer`, "decoder_layers"). Dropping layer i removes it from the list, so the
 forward loop skips it: the model then computes what it computed with that layer replaced by the
 identity (the equivalence tests compare against exactly that). The original indices of the layers
 present are kept on the list (`layer_ids`).
 
-A Llama-family model indexes its KV cache by each attention's `layer_idx` and reads the cache's
-length from layer 0, and its forward loops over `config.num_hidden_layers` layers with
-`config.layer_types[i]` choosing each one's mask. So after a drop the kept layers are renumbered
-0..L'-1 and the config says L' layers with the kept layers' types: generation with a cache stays
-right, and the config is the stock config of the smaller model (`raykd.structures.hf_export`).
+A family whose layers are numbered (a Llama-layout model indexes its KV cache by each attention's
+`layer_idx`, and its config counts the layers) renumbers them in its adapter's `renumber` hook,
+called after every drop (`raykd.structures.families.llama`).
 
 Attention and FFN sublayers are not dropped on their own: a sublayer goes by removing all its heads
 or channels, after which it contributes only its output bias. In a pre-LayerNorm residual layer
@@ -25,43 +23,53 @@ layers first (`raykd.structures.shape`).
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
+from typing import ClassVar
 
 from torch import nn
 
 from raykd.errors import ModelFormatError
-from raykd.structures.heads.bert import class_in, family_classes
-from raykd.structures.heads.llama import llama_family_classes
+from raykd.structures.family import adapters_for
 from raykd.structures.keys import BlockId
 
 LAYER_KINDS: tuple[str, ...] = ("encoder_layers", "decoder_layers")
 LAYER_IDS = "layer_ids"
 
-_BERT_LAYERS = family_classes("Layer")
-_LLAMA_LAYERS = llama_family_classes("DecoderLayer")
-ORIGINAL_LAYER_TYPES = "raykd_layer_types"
-
 LayerMap = dict[str, list[int]]
 
 
-def is_bert_family_layer(module: nn.Module) -> bool:
-    return class_in(type(module), _BERT_LAYERS)
+class LayerAdapter(ABC):
+    """One architecture family's transformer layers (registered in its `Family`, under "layers")."""
+
+    supports: ClassVar[str] = ""
+
+    @abstractmethod
+    def match(self, module: nn.Module) -> bool:
+        """Whether `module` is one layer of this family."""
+
+    @abstractmethod
+    def stack_kind(self, stack: nn.ModuleList) -> str:
+        """The kind ("encoder_layers" / "decoder_layers") of a non-empty stack of this family's layers."""
+
+    def renumber(self, stack: nn.ModuleList) -> None:
+        """Update what numbers the layers (a KV cache index, the config's layer count) after some of
+        `stack` were dropped (`layer_ids(stack)`: the original ids of those kept). Nothing by default."""
 
 
-def is_llama_family_layer(module: nn.Module) -> bool:
-    return class_in(type(module), _LLAMA_LAYERS)
+def _stack_adapter(module: nn.Module) -> LayerAdapter | None:
+    """The adapter whose layers are every child of `module`, if it is such a ModuleList."""
+    if not isinstance(module, nn.ModuleList) or len(module) == 0:
+        return None
+    for adapter in adapters_for("layers"):
+        if all(adapter.match(m) for m in module):
+            return adapter
+    return None
 
 
 def _stack_kind(module: nn.Module) -> str | None:
-    if not isinstance(module, nn.ModuleList) or len(module) == 0:
-        return None
-    from raykd.nn.decoder import DecoderLayer
-
-    if all(isinstance(m, DecoderLayer) for m in module) or all(is_llama_family_layer(m) for m in module):
-        return "decoder_layers"
-    if all(is_bert_family_layer(m) for m in module):
-        return "decoder_layers" if getattr(module[0], "is_decoder", False) else "encoder_layers"
-    return None
+    adapter = _stack_adapter(module)
+    return None if adapter is None else adapter.stack_kind(module)  # type: ignore[arg-type]
 
 
 def find_layer_stacks(model: nn.Module) -> dict[str, nn.ModuleList]:
@@ -99,21 +107,9 @@ def _keep(stack: nn.ModuleList, keep: list[int]) -> None:
     for module in kept:
         stack.append(module)
     setattr(stack, LAYER_IDS, [ids[i] for i in keep])
-    if len(stack) and is_llama_family_layer(stack[0]):
-        _renumber_llama(stack)
-
-
-def _renumber_llama(stack: nn.ModuleList) -> None:
-    """Kept layers' attention `layer_idx` -> 0..L'-1; the config: L' layers of the kept types."""
-    config = stack[0].self_attn.config
-    types = getattr(config, "layer_types", None)
-    if types is not None and not hasattr(stack, ORIGINAL_LAYER_TYPES):
-        setattr(stack, ORIGINAL_LAYER_TYPES, list(types))
-    for position, layer in enumerate(stack):
-        layer.self_attn.layer_idx = position
-    config.num_hidden_layers = len(stack)
-    if types is not None:
-        config.layer_types = [getattr(stack, ORIGINAL_LAYER_TYPES)[i] for i in layer_ids(stack)]
+    adapter = _stack_adapter(stack)
+    if adapter is not None:
+        adapter.renumber(stack)
 
 
 def drop_layers(model: nn.Module, layers: Mapping[str, Iterable[int]]) -> LayerMap:

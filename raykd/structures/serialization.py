@@ -2,7 +2,7 @@
 
 A directory holds `model.safetensors` (safetensors only, never pickle; tied/shared tensors are
 stored once, via `safetensors.torch.save_model`) and `config.json`: the caller's `extra_config`
-plus the shape (`raykd.structures.shape`: `layer_map`, `head_map`, `ffn_map`, original ids kept).
+plus the shape (`raykd.structures.shape`: `layer_map`, `head_map`, `ffn_map` and a map per plug-in kind, original ids kept).
 Loading builds the unpruned structure with a caller-supplied function, applies the shape
 (`apply_shape`: layers first), checks every tensor's shape against the file and loads strictly. Anything that does not fit raises
 `ModelFormatError` naming the tensor, the expected shape and the shape found.
@@ -22,7 +22,7 @@ from torch import nn
 
 from raykd.errors import ModelFormatError, RaykdInputError
 from raykd.structures.heads.surgery import find_attention_blocks
-from raykd.structures.shape import SHAPE_KEYS, apply_shape, shape_of
+from raykd.structures.shape import apply_shape, shape_of
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -72,7 +72,7 @@ def save_pruned(
     directory.mkdir(parents=True, exist_ok=True)
     shape = shape_of(model)
     config = dict(extra_config or {})
-    for key in SHAPE_KEYS:
+    for key in shape:
         if key in config and config[key] != shape[key]:
             raise ValueError(f"extra_config has a {key!r} that differs from the model's own")
     config.update(shape)

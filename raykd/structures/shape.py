@@ -4,7 +4,8 @@ Three maps, each of original ids, stored side by side in a model's config.json:
 
 - `layer_map`: {stack kind: [kept layer ids]} (`raykd.structures.layers`);
 - `head_map`: {attention kind: [[kept head ids] per remaining layer]} (`raykd.structures.heads`);
-- `ffn_map`: {FFN kind: [[kept channel ids] per remaining layer]} (`raykd.structures.ffn`).
+- `ffn_map`: {FFN kind: [[kept channel ids] per remaining layer]} (`raykd.structures.ffn`);
+- one map per structure kind registered beyond these (`raykd.structures.registry`).
 
 Heads and channels are numbered over the layers that remain, so `apply_shape` drops layers
 first, then shrinks heads and channels. A config written before FFN and layer pruning existed has
@@ -19,44 +20,36 @@ from typing import Any
 from torch import nn
 
 from raykd.errors import ModelFormatError
+from raykd.structures.registry import shape_order
 
-SHAPE_KEYS: tuple[str, ...] = ("layer_map", "head_map", "ffn_map")
+SHAPE_KEYS: tuple[str, ...] = tuple(k.shape_key for k in shape_order())
+"""The built-in kinds' map keys ("layer_map", "head_map", "ffn_map"); `shape_keys()` includes plug-ins."""
+
+
+def shape_keys() -> tuple[str, ...]:
+    """Every registered kind's map key, whole-layer kinds first (the order they are applied in)."""
+    return tuple(k.shape_key for k in shape_order())
 
 
 def shape_of(model: nn.Module) -> dict[str, Any]:
-    """{"layer_map": ..., "head_map": ..., "ffn_map": ...} of `model` (JSON-serialisable)."""
-    from raykd.structures.ffn import ffn_map
-    from raykd.structures.heads import head_map
-    from raykd.structures.layers import layer_map
-
-    return {"layer_map": layer_map(model), "head_map": head_map(model), "ffn_map": ffn_map(model)}
+    """{"layer_map": ..., "head_map": ..., "ffn_map": ..., plug-in kinds' maps} of `model` (JSON-serialisable)."""
+    return {k.shape_key: k.shape_of(model) for k in shape_order()}
 
 
 def apply_shape(model: nn.Module, config: Mapping[str, Any]) -> nn.Module:
-    """Shrink a freshly built `model` to the shape recorded in `config` (any of `SHAPE_KEYS`;
+    """Shrink a freshly built `model` to the shape recorded in `config` (any of `shape_keys()`;
     absent ones leave that structure as built). ModelFormatError when a map does not fit."""
-    from raykd.structures.ffn import apply_ffn_map
-    from raykd.structures.heads import apply_head_map
-    from raykd.structures.layers import apply_layer_map
-
-    for key in SHAPE_KEYS:
+    kinds = shape_order()
+    for kind in kinds:
+        key = kind.shape_key
         if key in config and not isinstance(config[key], Mapping):
             raise ModelFormatError(f"{key} must be a mapping, got {type(config[key]).__name__}")
-    if config.get("layer_map"):
-        apply_layer_map(model, config["layer_map"])
-    if config.get("head_map"):
-        apply_head_map(model, config["head_map"])
-    if config.get("ffn_map"):
-        apply_ffn_map(model, config["ffn_map"])
+    for kind in kinds:
+        if config.get(kind.shape_key):
+            kind.apply_shape(model, config[kind.shape_key])
     return model
 
 
 def structure_counts(model: nn.Module) -> dict[str, int]:
-    """Totals per structure: {"layers": .., "heads": .., "ffn_channels": ..} (for reports)."""
-    from raykd.structures.ffn import ffn_widths
-    from raykd.structures.heads import head_counts
-    from raykd.structures.layers import layer_counts
-
-    return {"layers": sum(layer_counts(model).values()),
-            "heads": sum(sum(v) for v in head_counts(model).values()),
-            "ffn_channels": sum(sum(v) for v in ffn_widths(model).values())}
+    """Totals per structure: {"layers": .., "heads": .., "ffn_channels": .., plug-ins' ..} (for reports)."""
+    return {k.count_key: k.total(model) for k in shape_order()}

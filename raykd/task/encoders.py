@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from raykd.data.hub import hub_url, offline_unless_reachable
 from raykd.errors import RaykdInputError
+from raykd.task.wordpiece import wordpiece_vocab
 
 TINY_PRESET = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -55,7 +58,6 @@ def check_encoder_source(name: str, what: str = "encoder") -> str:
         return str(local)
     if name.startswith(("/", "~", ".")) or name.count("/") > 1 or "\\" in name or not HUB_ID.fullmatch(name):
         raise RaykdInputError(f"{what} path {name} does not exist")
-    from raykd.data.hub import hub_url, offline_unless_reachable
 
     if offline_unless_reachable() and not in_hub_cache(name):  # (a bounded check: no retries while offline)
         raise RaykdInputError(f"{what} {name!r} is neither a local directory nor in the Hugging Face cache, and the hub "
@@ -65,7 +67,7 @@ def check_encoder_source(name: str, what: str = "encoder") -> str:
 
 def in_hub_cache(repo_id: str) -> bool:
     """Whether the hub cache holds `repo_id`'s config.json (what an offline load needs first)."""
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # deferred: `raykd` start-up imports this module
 
     try:
         return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
@@ -75,8 +77,8 @@ def in_hub_cache(repo_id: str) -> bool:
 
 def load_pretrained_encoder(name: str) -> tuple[Any, Any]:
     """(encoder, tokenizer) from a hub name, local path or packaged short name."""
+    # deferred: transformers (~2 s); `raykd` start-up imports this module (check_encoder_source)
     from transformers import AutoModel, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     path = check_encoder_source(name)
@@ -104,8 +106,7 @@ def _load_quietly(auto: Any, path: str, name: str) -> Any:
     its table of the checkpoint's `pooler.*` keys as UNEXPECTED says nothing a user can act on.
     Anything else the report would list (weights missing from the checkpoint, so left random;
     other unused or mismatched weights) is said in one line."""
-    import sys
-
+    # deferred: transformers (~2 s); `raykd` start-up imports this module (check_encoder_source)
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -133,10 +134,9 @@ def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:
     The vocabulary comes from `raykd.task.wordpiece` rather than `tokenizers`' trainer, whose ties
     are broken by hash-map order (random per process and per call): equal texts always give the
     same vocabulary, token ids and, from the same seed, the same model."""
+    # deferred: transformers (~2 s); `raykd` start-up imports this module (check_encoder_source)
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
-
-    from raykd.task.wordpiece import wordpiece_vocab
 
     normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
     pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Digits(individual_digits=True)])
@@ -160,6 +160,7 @@ def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:
 
 def build_tiny_encoder(tokenizer: Any, max_positions: int = 512, **overrides: int) -> Any:
     """A small randomly initialised BERT sized by `TINY_PRESET` (+ overrides)."""
+    # deferred: transformers (~2 s); `raykd` start-up imports this module (check_encoder_source)
     from transformers import BertConfig, BertModel
 
     shape = {**TINY_PRESET, **overrides}

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
+from raykd.data.hf import to_hf_dataset
 from raykd.data.problem import Problem
 from raykd.task.vocab import OutputVocab, is_slot_token
 
@@ -67,9 +68,7 @@ def build_features(
     for_training: bool = True,
 ) -> FeatureSet:
     """Tokenise `problems`; with `for_training`, leave out problems the solver cannot learn."""
-    import datasets
-
-    from raykd.data.hf import to_hf_dataset
+    import datasets  # deferred: datasets (~1 s), only when features are built
 
     datasets.disable_progress_bars()
 

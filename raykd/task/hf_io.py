@@ -18,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from raykd.errors import ModelFormatError, first_line
+from raykd.structures.serialization import load_pruned, read_pruned_config, save_pruned
 
 BASE_CONFIG = "base_config"
 AUTO_CLASS = "auto_class"
@@ -27,7 +28,7 @@ HF_MODEL_KIND = "raykd-hf-model"
 
 def build_hf_model(config: dict[str, Any]) -> nn.Module:
     """The unpruned architecture of a saved model, randomly initialised."""
-    import transformers
+    import transformers  # deferred: transformers (~2 s), only when a model is built
 
     base = config.get(BASE_CONFIG)
     if not isinstance(base, dict) or "model_type" not in base:
@@ -51,24 +52,18 @@ class HFModelIO:
         self.model_kind = model_kind
 
     def save(self, model: nn.Module, directory: Path, extra: dict[str, Any]) -> None:
-        from raykd.structures.serialization import save_pruned
-
         save_pruned(model, directory, extra_config={"model_kind": self.model_kind, BASE_CONFIG: self.base_config,
                                                     AUTO_CLASS: self.auto_class, **extra})
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(str(directory))
 
     def load(self, directory: Path) -> nn.Module:
-        from raykd.structures.serialization import load_pruned
-
         return load_pruned(directory, build_hf_model)[0].eval()
 
     @classmethod
     def open(cls, directory: str | Path, *, tokenizer: bool = True) -> tuple[nn.Module, Any, "HFModelIO"]:
         """(model in eval mode, its tokenizer or None, the IO that saves its descendants) from a
         directory an `HFModelIO` wrote; ModelFormatError (one line) for anything else."""
-        from raykd.structures.serialization import read_pruned_config
-
         directory = Path(directory)
         config = read_pruned_config(directory)
         if not isinstance(config.get(BASE_CONFIG), dict):
@@ -85,7 +80,7 @@ def CausalLMIO(base_config: dict[str, Any], tokenizer: Any = None) -> HFModelIO:
 
 
 def _tokenizer(directory: Path) -> Any:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: transformers (~2 s), only when a tokenizer is loaded
 
     try:
         return AutoTokenizer.from_pretrained(str(directory))

@@ -12,9 +12,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from safetensors.torch import load_model, save_model
+
 from raykd.errors import ModelFormatError, first_line
 from raykd.outputs import atomic_dir, is_model_dir
-from raykd.structures.serialization import file_sha256  # noqa: F401  (also raykd.task.io.file_sha256)
+from raykd.structures import apply_shape, shape_of
+from raykd.structures.hidden import unpruned_config
+from raykd.structures.serialization import (
+    check_checksum,
+    check_weights,
+    file_sha256,  # noqa: F401  (also raykd.task.io.file_sha256)
+)
 from raykd.task.model import DecoderConfig, SolverModel
 from raykd.task.vocab import OutputVocab
 
@@ -27,8 +35,6 @@ CHECKSUM_KEY = "weights_sha256"  # = raykd.structures.serialization.CHECKSUM_KEY
 
 
 def solver_config(model: SolverModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    from raykd.structures import shape_of
-
     return {
         "model_kind": MODEL_KIND,
         "format_version": FORMAT_VERSION,
@@ -48,8 +54,6 @@ def save_solver(model: SolverModel, tokenizer: Any, directory: str | Path, extra
     a raykd model (`raykd.outputs`); anything else there raises `OutputError` and is left alone.
     config.json (written last) records the weights' SHA-256, which `load_solver` checks.
     """
-    from safetensors.torch import save_model
-
     directory = Path(directory)
     with atomic_dir(directory, may_replace=lambda p: replace and is_model_dir(p)) as tmp:
         save_model(model, str(tmp / WEIGHTS_NAME))
@@ -84,11 +88,12 @@ def read_solver_config(directory: str | Path) -> dict[str, Any]:
 
 def build_solver(config: dict[str, Any]) -> SolverModel:
     """An untrained solver with exactly the structure `config` describes (its shape maps applied)."""
-    from transformers import AutoConfig, AutoModel
-
-    from raykd.structures import apply_shape
+    from transformers import AutoConfig, AutoModel  # deferred: transformers (~2 s), only when a solver is built
 
     enc_cfg = dict(config["encoder_config"])
+    if config.get("hidden_map"):  # the encoder config holds the pruned hidden size: build the unpruned one
+
+        enc_cfg = unpruned_config(enc_cfg, config["hidden_map"])
     encoder_config = AutoConfig.for_model(enc_cfg.pop("model_type"), **enc_cfg)
     try:
         encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
@@ -105,10 +110,6 @@ def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]
     file with the checksum recorded at save time and exactly the shapes of that structure, and the
     tokenizer is there and loads. Anything else is one `ModelFormatError` line naming the problem.
     """
-    from safetensors.torch import load_model
-
-    from raykd.structures.serialization import check_checksum, check_weights
-
     directory = Path(directory)
     config = read_solver_config(directory)
     weights = directory / WEIGHTS_NAME
@@ -130,7 +131,7 @@ def load_solver(directory: str | Path) -> tuple[SolverModel, Any, dict[str, Any]
 
 def load_tokenizer(directory: Path) -> Any:
     """The fast tokenizer saved beside the model (`tokenizer.json`): ModelFormatError if absent or broken."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: transformers (~2 s), only when a tokenizer is loaded
 
     if not (directory / TOKENIZER_NAME).is_file():
         raise ModelFormatError(f"{directory} has no {TOKENIZER_NAME} (the tokenizer the model was trained with)")

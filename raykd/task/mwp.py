@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -11,12 +12,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from raykd.data import prediction_correct
+from raykd.data.augment import augment_problems
 from raykd.data.problem import COMPLEXITY_LEVELS, Problem
-from raykd.task_interface import Batch, TaskOutput, resolve_workload
+from raykd.measure import flops
+from raykd.resume import problems_digest
+from raykd.stats import accuracy_interval, pack_correct
 from raykd.task.decoding import decode_batch
 from raykd.task.features import FeatureSet, build_features, iterate_batches
 from raykd.task.vocab import OutputVocab
-
+from raykd.task_interface import Batch, TaskOutput, resolve_workload
 
 WORKLOADS: dict[str, str] = {
     "decode": ("encode the batch, then constrained greedy decoding with a KV cache for as many steps as "
@@ -71,10 +75,6 @@ class MWPTask:
         come only from "train", so a held-out problem never leaks into training, and none may have the
         text of a problem in another split. Variants the solver cannot learn are skipped like any
         training problem (`skipped("train")`)."""
-        import dataclasses
-
-        from raykd.data.augment import augment_problems
-
         originals = list(self.splits.get("train", []))
         others = {p.text for name, problems in self.splits.items() if name != "train" for p in problems}
         problems, short = augment_problems(originals, k, seed, avoid_texts=others)
@@ -91,8 +91,6 @@ class MWPTask:
         return bool(self.splits.get(split))  # a split with no problems is no split to train or score on
 
     def fingerprint(self) -> str:
-        from raykd.resume import problems_digest
-
         return problems_digest(self.splits)
 
     def num_examples(self, split: str) -> int:
@@ -120,8 +118,6 @@ class MWPTask:
         return decode_batch(model, batch, batch["decoder_input"].shape[1], stop_when_done=False)
 
     def flops(self, model: nn.Module, batch: Batch) -> int:
-        from raykd.measure import flops
-
         b, seq_len = batch["input_ids"].shape
         decoder_len = batch["decoder_input"].shape[1]
         report = flops(model, b, seq_len, decoder_len=decoder_len,
@@ -156,8 +152,6 @@ class MWPTask:
 def summarize(preds: Sequence[Prediction]) -> dict[str, Any]:
     """accuracy with its n and 95% Wilson interval, equation_accuracy, the same per complexity
     level, and `correct_bits`: per-problem correctness in the split's order (for paired tests)."""
-    from raykd.stats import accuracy_interval, pack_correct
-
     by: dict[str, dict[str, Any]] = {}
     for level in COMPLEXITY_LEVELS:
         by[level] = accuracy_interval([p.correct for p in preds if p.problem.complexity == level])

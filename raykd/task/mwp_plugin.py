@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from raykd.data import load_splits, require_splits
 from raykd.errors import ConfigError
+from raykd.task.io import SolverIO, load_solver
+from raykd.task.mwp import WORKLOADS, MWPTask
 from raykd.task.plugin_checks import check_teacher_keys, problems_fingerprint
+from raykd.task.teacher import SolverSpec, train_teacher
 from raykd.task_interface import LoadedModel, task_plugin
+from raykd.training import FitConfig
 
 TEACHER_KEYS = ("preset", "encoder", "path", "epochs", "lr", "head_lr", "batch_size", "patience", "max_steps",
                 "time_budget_s")
@@ -17,8 +22,6 @@ DEFAULT_TEACHER: dict[str, Any] = {"preset": "tiny", "epochs": 20}
 
 
 def _workloads() -> dict[str, str]:
-    from raykd.task.mwp import WORKLOADS
-
     return dict(WORKLOADS)
 
 
@@ -50,9 +53,6 @@ class MWPPlugin:
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
                       progress: bool = False, log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any]:
-        from raykd.data import load_splits, require_splits
-        from raykd.task.teacher import train_teacher
-
         splits = load_splits(data, seed=seed)
         require_splits(splits, data, ("train", "valid"), why="the teacher trains on train and early-stops on valid")
         spec, fit = teacher_recipe(settings, seed=seed)
@@ -61,10 +61,6 @@ class MWPPlugin:
         return report.to_dict()
 
     def load(self, directory: Path, data: str, *, seed: int = 0) -> LoadedModel:
-        from raykd.data import load_splits
-        from raykd.task.io import SolverIO, load_solver
-        from raykd.task.mwp import MWPTask
-
         model, tokenizer, _ = load_solver(directory)
         task = MWPTask(tokenizer, model.vocab, load_splits(data, seed=seed), beam_size=self.beam_size)
         return LoadedModel(model, task, SolverIO(tokenizer))
@@ -77,9 +73,6 @@ def teacher_recipe(settings: Mapping[str, Any], *, seed: int = 0) -> tuple[Any, 
     """(SolverSpec, FitConfig) of a space's `teacher:` settings (a preset or an encoder, not a
     path): the one place they are read, by the sweep's teacher and by `raykd cv --from` (which
     trains the same recipe once per fold). ValueError on values the configs refuse."""
-    from raykd.task.teacher import SolverSpec
-    from raykd.training import FitConfig
-
     spec = SolverSpec(preset=settings.get("preset"), encoder=settings.get("encoder"))
     pretrained = "encoder" in settings
     fit = FitConfig(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from raykd.data import load_splits
 from raykd.errors import ConfigError
-
+from raykd.resume import problems_digest
 
 FIT_INTS = ("epochs", "batch_size", "patience", "max_steps")  # the training loop's integer settings
 
@@ -31,7 +32,4 @@ def check_teacher_keys(raw: Any, known: Iterable[str], *, example: str, ints: It
 def problems_fingerprint(data: str, *, seed: int = 0) -> str:
     """The digest of a problems data spec's splits (`raykd.resume.problems_digest`), as the
     MWP and causal-LM tasks' `fingerprint()` computes it."""
-    from raykd.data import load_splits
-    from raykd.resume import problems_digest
-
     return problems_digest(load_splits(data, seed=seed))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from raykd.errors import ConfigError, first_line, shown
+from raykd.errors import ConfigError, DataError, first_line, shown
 from raykd.task_interface import TaskPlugin, is_task_plugin
 
 BUILTIN_TASKS: dict[str, str] = {
@@ -243,8 +243,6 @@ def worker_pythonpath(spec: TaskSpec) -> str | None:
 def require_task_splits(task: Any, data: str, names: tuple[str, ...], *, why: str) -> None:
     """DataError (one line, exit 2, before any training) naming the data spec and every split
     the task has no examples in (as `raykd.data.require_splits` says it for problems)."""
-    from raykd.errors import DataError
-
     empty = [n for n in names if not task.has_split(n)]
     if empty:
         raise DataError(f"{data} gives no {' and no '.join(empty)} examples ({why}): add the split or use more data")

@@ -19,6 +19,11 @@ import torch
 from torch import nn
 
 from raykd.data.problem import Problem
+from raykd.errors import ConfigError, ModelFormatError
+from raykd.task.causal_lm import CausalLMTask
+from raykd.task.causal_lm_models import load_causal_lm
+from raykd.task.hf_io import HFModelIO
+from raykd.traces.filter import filter_traces
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,6 @@ class TraceSettings:
     use_chat_template: bool | None = None
 
     def __post_init__(self) -> None:
-        from raykd.errors import ConfigError
-
         for key in ("max_new_tokens", "batch_size", "max_prompt_len"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -55,10 +58,6 @@ class GeneratedTrace:
 def load_teacher(source: str | Path) -> tuple[nn.Module, Any]:
     """(model in eval mode, tokenizer) from a directory raykd saved, else any causal LM
     `raykd.task.causal_lm_models.load_causal_lm` reads (a hub name or a local directory)."""
-    from raykd.errors import ModelFormatError
-    from raykd.task.causal_lm_models import load_causal_lm
-    from raykd.task.hf_io import HFModelIO
-
     try:
         model, tokenizer, _io = HFModelIO.open(source)
     except ModelFormatError:
@@ -70,8 +69,6 @@ class TraceWriter:
     """Writes traces for problems with one teacher; called on one batch of problems at a time."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, settings: TraceSettings) -> None:
-        from raykd.task.causal_lm import CausalLMTask
-
         self.model, self.settings = model.eval(), settings
         self.task = CausalLMTask(tokenizer, {}, output="trace", max_new_tokens=settings.max_new_tokens,
                                  max_prompt_len=settings.max_prompt_len, eval_batch_size=settings.batch_size,
@@ -105,7 +102,5 @@ def generate_traces(teacher: str | Path | tuple[nn.Module, Any], problems: Seque
 def keep_correct(traces: Sequence[GeneratedTrace], problems: Sequence[Problem]) -> tuple[dict[str, str], dict[str, int]]:
     """(problem id -> trace text for the generations that reach the gold answer, rejections by
     reason) through raykd's correctness filter; the mapping is what `CausalLMTask(traces=...)` takes."""
-    from raykd.traces.filter import filter_traces
-
     outcome = filter_traces([t.text for t in traces], problems)
     return {problems[i].id: trace.render() for i, trace in outcome.kept}, dict(outcome.rejected)

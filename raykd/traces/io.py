@@ -21,6 +21,7 @@ from typing import Any
 
 from raykd.data.answers import AnswerError, parse_answer
 from raykd.data.build import row_id
+from raykd.data.readers import read_rows
 from raykd.errors import DataError, shown
 from raykd.traces.format import Trace, answer_text, parse_trace
 
@@ -173,7 +174,5 @@ def gsm8k_records(rows: Sequence[Any], where: str = "gsm8k") -> list[TraceRecord
 
 def read_gsm8k_traces(path: str | Path) -> list[TraceRecord]:
     """Source (b): the traces of a GSM8K file (JSON / JSON lines, as raykd's data readers read it)."""
-    from raykd.data.readers import read_rows
-
     rows, _ = read_rows(Path(path))
     return gsm8k_records(rows, str(path))

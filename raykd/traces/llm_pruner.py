@@ -62,7 +62,7 @@ class HFGenerator:
         return prompt
 
     def __call__(self, prompts: Sequence[str]) -> list[str]:
-        import torch
+        import torch  # deferred: torch; raykd.traces is the torch-free text form
 
         tok, model = self.tokenizer, self.model
         side, tok.padding_side = tok.padding_side, "left"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from raykd.data.problem import Problem
 from raykd.errors import ConfigError, DataError
+from raykd.traces.derive import DeriveError, derive_trace
 from raykd.traces.format import ANSWER_PREFIX, parse_trace
 from raykd.traces.prune import PruneOutcome, accept, apply_rules, rules_for_strength
 
@@ -70,7 +71,6 @@ def source_text(problem: Problem, given: Mapping[str, str] | None) -> tuple[str,
         if parse_trace(text) is None:
             raise DataError(f"the trace of problem {problem.id} has no '{ANSWER_PREFIX}' line")
         return text, "given"
-    from raykd.traces.derive import DeriveError, derive_trace
 
     try:
         return derive_trace(problem, seed=0).render(), "derived"

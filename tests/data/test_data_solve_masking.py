@@ -10,7 +10,7 @@ from raykd.data.expressions import (
     to_prefix,
 )
 from raykd.data.masking import mask_numbers
-from raykd.data.solve import solve_equation
+from raykd.data.equations import solve_equation
 
 
 @pytest.mark.parametrize(

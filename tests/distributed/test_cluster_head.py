@@ -36,20 +36,58 @@ def head(tmp_path_factory):
     token.write_text(secrets.token_hex(32))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     port, dash = _free_port(), _free_port()
-    start = subprocess.run(
-        ["ray", "start", "--head", f"--port={port}", "--num-cpus=2", '--resources={"trial_slot": 1}',
+    # --block in a session of its own: teardown stops exactly this head's processes (every process
+    # of that session: GCS, raylet, dashboard, workers, job drivers), never another Ray on the machine
+    # (`ray stop --force` would kill them all: it once killed a user's `raykd cv --parallel` run).
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2", '--resources={"trial_slot": 1}',
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true", "--disable-usage-stats",
          f"--temp-dir={tmp / 'ray'}"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    assert start.returncode == 0, start.stdout + start.stderr
     try:
+        _wait_for(lambda: _listening(port) and _listening(dash) or head.poll() is not None, 180, "the head to start")
+        assert head.poll() is None, f"ray start --head exited with {head.returncode}"
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env, "token": token}
     finally:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_session(head)
 
 
-def _submit(cmd: list[str], env: dict[str, str], agent_wait_s: float = 180) -> subprocess.CompletedProcess:
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _session_pids(sid: int) -> list[int]:
+    """The live processes of session `sid` (Linux /proc; the Ray tests run on Linux)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) == sid:
+                out.append(int(entry.name))
+        except (ProcessLookupError, PermissionError):
+            continue
+    return out
+
+
+def _stop_session(head: subprocess.Popen) -> None:
+    """SIGTERM to every process of the head's session, SIGKILL to what is left after 30 s."""
+    sid = head.pid
+    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        for pid in _session_pids(sid):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        end = time.time() + grace
+        while _session_pids(sid) and time.time() < end:
+            time.sleep(0.5)
+    head.wait(timeout=10)
+
+
+def _submit(cmd: list[str], env: dict[str, str], agent_wait_s: float = 480) -> subprocess.CompletedProcess:
     """`ray job submit`, again while the head answers "No available agent to submit job" (its
     dashboard agent is still starting: seen on a loaded 2-core box, where no job was created);
     any other outcome is returned as it is."""

@@ -3,7 +3,7 @@ user sees in the trial's row, never an empty history that passes for a trial wit
 
 import json
 
-from raykd.distributed.results import read_history
+from raykd.distributed.trial_results import read_history
 
 
 def test_a_readable_history_is_returned_and_no_checkpoint_means_no_rounds(tmp_path):

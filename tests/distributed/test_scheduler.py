@@ -86,7 +86,7 @@ class _EndedTrial:  # what the results callback reads of a Tune trial
 
 def _ended_rows(tmp_path: Path, early_stop: dict, ends: dict[str, dict]) -> dict[str, dict]:
     """Each trial reports `ends[trial]` (its last round, unfinished) and ends: the rows written."""
-    from raykd.distributed.results import ResultsCallback
+    from raykd.distributed.trial_results import ResultsCallback
     from raykd.results.store import read_trials, write_sweep_meta
 
     space = parse_space(small_space(tmp_path / "teacher", tmp_path / "store", early_stop=early_stop, fixed={"rounds": 3}))

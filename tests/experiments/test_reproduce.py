@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from raykd.errors import ConfigError
-from raykd.experiments import build_tables, plan_experiments, render_markdown
+from raykd.experiments.plan import plan_experiments
+from raykd.experiments.tables import build_tables, render_markdown
 from raykd.experiments.plan import EXPERIMENTS, TABLES
 from raykd.experiments.run import ReproductionResult
 from raykd.method.config import ChainConfig
@@ -182,9 +183,9 @@ def test_reproduction_writes_structure_stats_and_still_reads_an_older_head_stats
     """A new reproduction writes `structure_stats.json` (never the legacy `head_stats.json`); a
     directory an older raykd began, holding `head_stats.json`, is resumed on it without measuring again."""
     from raykd.data import load_splits
-    from raykd.experiments import run_reproduction
+    from raykd.experiments.run import run_reproduction
     from raykd.method.importance import StructureStats
-    from raykd.method.measurement import make_measure
+    from raykd.method.round_cost import make_measure
     from raykd.task.io import SolverIO, load_solver
     from raykd.task.mwp import MWPTask
 

@@ -13,7 +13,7 @@ import torch
 from raykd.errors import ConfigError
 from raykd.method.chain import Chain
 from raykd.method.config import ChainConfig
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.task.io import SolverIO, load_solver
 from raykd.task.mwp import MWPTask
 

@@ -11,7 +11,7 @@ from raykd.errors import ConfigError
 from raykd.structures import head_counts, total_heads
 from raykd.method.chain import Chain, last_complete_round
 from raykd.method.config import ChainConfig
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.task.io import SolverIO, load_solver
 from raykd.task.mwp import MWPTask
 

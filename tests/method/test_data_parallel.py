@@ -73,7 +73,7 @@ def _worker(rank: int, size: int, teacher_dir: str, out: str, mode: str) -> None
                 torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, f"{out}/weights.pt")
         else:
             from raykd.method.chain import Chain
-            from raykd.method.measurement import make_measure
+            from raykd.method.round_cost import make_measure
 
             cfg = ChainConfig(rounds=1, p_min=0.3, p_max=0.3, epochs_per_round=1, steps_per_round=4, batch_size=16,
                               lr=1e-3, calib_batches=2, latency_batch=4, latency_repeats=2, patience=2)

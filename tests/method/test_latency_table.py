@@ -11,7 +11,7 @@ from raykd.errors import ConfigError
 from raykd.structures import head_counts, prune_heads
 from raykd.measure import compare_latency
 from raykd.method.latency_table import LatencyTable, build_latency_table, table_key, uniform_variant
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.task.features import synthetic_batch
 from raykd.task.io import load_solver
 from raykd.task.mwp import MWPTask
@@ -61,7 +61,7 @@ def test_the_chain_measure_reports_predicted_and_measured_speed(teacher_task_bat
 def test_a_table_timed_under_other_conditions_is_refused_not_swapped_for_timing(teacher_task_batch, table):
     """Other threads (or batch, workload, device): the table's figures do not apply, and a quiet
     switch to the measured ratio would mix predicted and measured speeds on one front (issue 35)."""
-    from raykd.method.measurement import TableMismatchError
+    from raykd.method.round_cost import TableMismatchError
 
     teacher, task, batch = teacher_task_batch
     student = uniform_variant(teacher, "encoder_self", 2)

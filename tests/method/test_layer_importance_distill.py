@@ -16,7 +16,7 @@ from raykd.errors import ConfigError
 from raykd.method.chain import Chain
 from raykd.method.config import ChainConfig
 from raykd.method.importance import StructureStats, collect_stats, skipped
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.method.plan import OriginalShape, plan_round
 from raykd.structures import drop_layers, find_layer_stacks, layer_map
 from raykd.task.io import SolverIO, load_solver

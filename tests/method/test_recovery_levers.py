@@ -12,7 +12,7 @@ import pytest
 from raykd.errors import ConfigError
 from raykd.method.chain import Chain, distillation_loss, last_complete_round
 from raykd.method.config import ChainConfig
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.method.plan import round_ratios
 from raykd.method.schedule import fewest_rounds, pruning_ratio, ratios, step_fractions
 from raykd.resume import model_digest

@@ -15,7 +15,7 @@ from raykd.method.config import ChainConfig
 from raykd.method.distill import hidden_mse
 from raykd.method.importance import StructureStats, collect_head_stats, collect_stats
 from raykd.method.importance.ffn import channel_weight_norms
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.method.plan import OriginalShape, plan_round
 from raykd.structures import (
     QUERY_KIND_OF,

@@ -18,6 +18,7 @@ TRACE_TASK = {"name": "causal-lm", "output": "trace", "max_target_len": 256}
 def _raw(tmp_path, search, task=TRACE_TASK, teacher=None):
     raw = small_space(tmp_path / "teacher", tmp_path / "runs")
     raw.update(task=task, teacher=teacher or {"model": "tiny"})
+    raw["speed"] = {**raw["speed"], "source": "measured"}  # a trace table must time `generate` (raykd.traces.speed)
     raw["search"] = {**raw["search"], **search}
     return raw
 

@@ -16,7 +16,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from raykd.data import load_splits
 from raykd.errors import ConfigError, DataError
-from raykd.method.measurement import make_measure
+from raykd.method.round_cost import make_measure
 from raykd.stats import unpack_correct
 from raykd.task.causal_lm import (
     CausalLMTask,

@@ -10,6 +10,7 @@ loads). The model is left in eval mode.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from torch import nn
 from raykd.method.importance.ffn import ChannelStats, channel_weight_norms
 from raykd.method.importance.heads import HeadStats, collect_head_stats
 from raykd.method.importance.layers import LayerStats, block_influence_sums, distill_loss_increase
+from raykd.method.importance.registry import importance_of
 from raykd.structures import find_ffn_blocks, find_layer_stacks
 from raykd.structures.layers import QUERY_KIND_OF, STACK_OF, block_layer_ids, capture_hidden, layer_ids
 from raykd.structures.keys import BlockPosition
@@ -36,13 +38,17 @@ class StructureStats:
     heads: HeadStats
     ffn: dict[BlockPosition, ChannelStats] = field(default_factory=dict)
     layers: dict[BlockPosition, LayerStats] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # plug-in structure kinds' statistics, by kind name
 
     def to_json(self) -> str:
-        return json.dumps({
+        data: dict[str, Any] = {
             "heads": json.loads(self.heads.to_json()),
             "ffn": [{"kind": k, "layer": l, **vars(s)} for (k, l), s in sorted(self.ffn.items())],
             "layers": [{"kind": k, "layer": l, **s.to_row()} for (k, l), s in sorted(self.layers.items())],
-        }, indent=1)
+        }
+        if self.extra:  # (absent without plug-in kinds: the file is what it always was)
+            data["extra"] = {name: importance_of(name).to_json(v) for name, v in sorted(self.extra.items())}
+        return json.dumps(data, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "StructureStats":
@@ -51,7 +57,8 @@ class StructureStats:
             return cls(HeadStats.from_json(text))
         ffn = {(r.pop("kind"), int(r.pop("layer"))): ChannelStats(**r) for r in data.get("ffn", [])}
         layers = {(r.pop("kind"), int(r.pop("layer"))): LayerStats(**r) for r in data.get("layers", [])}
-        return cls(HeadStats.from_json(json.dumps(data["heads"])), ffn, layers)
+        extra = {name: importance_of(name).from_json(v) for name, v in data.get("extra", {}).items()}
+        return cls(HeadStats.from_json(json.dumps(data["heads"])), ffn, layers, extra)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json())
@@ -65,12 +72,18 @@ class StructureStats:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not readable importance statistics ({exc})") from None
 
-    def fits(self, model: nn.Module, *, ffn: bool, layers: bool, taylor: bool, distill_loss: bool = False) -> bool:
+    def fits(self, model: nn.Module, *, ffn: bool, layers: bool, taylor: bool, distill_loss: bool = False,
+             kinds: Iterable[str] = ()) -> bool:
         """True when these statistics describe `model`'s present structures and hold what the
         chain needs (FFN statistics when FFNs are pruned, layers' when layers are, Taylor, the
-        layers' distillation-loss increase)."""
+        layers' distillation-loss increase, the statistics of each plug-in kind in `kinds` that
+        collects its own)."""
         if not self.heads.matches(model):
             return False
+        for name in kinds:
+            entry = importance_of(name)
+            if entry.collect is not None and (name not in self.extra or not entry.fits(self.extra[name], model)):
+                return False
         if taylor and not all(len(b.taylor) == len(b.head_ids) for b in self.heads.blocks.values()):
             return False
         if ffn:
@@ -90,13 +103,16 @@ class StructureStats:
 
 def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batches: int = 8, batch_size: int = 32,
                   taylor: bool = False, ffn: bool = True, layers: bool = True, layer_distill: bool = False,
-                  tau: float = 1.0) -> StructureStats:
+                  tau: float = 1.0, kinds: Iterable[str] = ()) -> StructureStats:
     """Heads' statistics, and (by default) FFN channels' and layers', in one pass over `batches`
     batches of `split` (the calibration set). `layer_distill` adds each layer's distillation-loss
-    increase when skipped (KL at temperature `tau`), one more forward pass per layer and batch."""
+    increase when skipped (KL at temperature `tau`), one more forward pass per layer and batch.
+    `kinds`: structure kinds the chain prunes; a plug-in kind among them that collects its own
+    statistics (`KindImportance.collect`) does so after that pass, into `extra`."""
     from raykd.structures.coverage import check_supported
 
-    check_supported(model, ["heads"] + (["ffn"] if ffn else []) + (["layers"] if layers else []))
+    own = [name for name in kinds if importance_of(name).collect is not None]
+    check_supported(model, ["heads"] + (["ffn"] if ffn else []) + (["layers"] if layers else []) + own)
     ffn_blocks = find_ffn_blocks(model) if ffn else []
     ffn_layer = block_layer_ids(model, ffn_blocks)
     acts = _FFNActivations(ffn_blocks, taylor)
@@ -133,6 +149,10 @@ def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batch
         for key, value in distill_loss_increase(model, task, split=split, batches=batches, batch_size=batch_size,
                                                 tau=tau).items():
             out.layers[key].distill_loss = value
+    for name in own:
+        collect = importance_of(name).collect
+        assert collect is not None
+        out.extra[name] = collect(model, task, split=split, batches=batches, batch_size=batch_size)
     return out
 
 

@@ -4,15 +4,13 @@ Knows how each supported architecture lays out its attention heads; finds the bl
 heads physically, records attention maps, and rebuilds uneven head counts from a head map.
 Pure PyTorch + transformers: no Ray, no task knowledge. See docs/structures.md.
 
-Adapters: `raykd.structures.heads.bert` (BERT/RoBERTa family, transformers 5),
-`raykd.structures.heads.llama` (Llama/Mistral/Qwen2/Qwen3 grouped-query attention) and
-`raykd.structures.heads.mha` (`raykd.nn.MultiHeadAttention`). A new family is one file: subclass
-`HeadAdapter`, call `register_adapter`, import it here.
+Adapters (by layout): `raykd.structures.heads.bert` (BERT/RoBERTa, transformers 5),
+`raykd.structures.heads.llama` (Llama-layout grouped-query attention) and
+`raykd.structures.heads.mha` (`raykd.nn.MultiHeadAttention`). Which models each covers, and so
+which adapters `find_attention_blocks` asks, is said by the architecture families that register
+them (`raykd.structures.families`, one file per family; `registered_adapters()` reads them).
 """
 
-from raykd.structures.heads import bert as _bert  # noqa: F401  (registers the adapter)
-from raykd.structures.heads import llama as _llama  # noqa: F401  (registers the adapter)
-from raykd.structures.heads import mha as _mha  # noqa: F401  (registers the adapter)
 from raykd.structures.heads.base import (
     AttentionBlock,
     HeadAdapter,

@@ -10,6 +10,9 @@ Grouped-query attention (Llama, Qwen: K/V have fewer heads than Q): an adapter o
 `num_kv_heads` and `kv_heads_for` (which K/V heads survive when a set of query heads is kept, and
 a refusal when the kept groups would be uneven) and updates the module's group bookkeeping in
 `set_heads`; `raykd.structures.heads.llama` is the one that does. See docs/structures.md.
+
+An adapter is registered by its architecture family (`raykd.structures.families`), with the
+family's FFN and layer adapters.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from raykd.structures.family import Family, adapters_for, register_family, registered_families
 from raykd.structures.heads.kinds import Kind
 
 
@@ -205,23 +209,21 @@ class AttentionBlock:
 
 
 # --- registry ----------------------------------------------------------------------------------
-
-_ADAPTERS: list[HeadAdapter] = []
+# Head adapters are registered by their architecture families (`raykd.structures.families`).
 
 
 def register_adapter(adapter: HeadAdapter, *, first: bool = False) -> HeadAdapter:
-    """Add an adapter (asked in registration order; `first` puts it before the others)."""
-    if any(type(a) is type(adapter) for a in _ADAPTERS):
-        return adapter
-    if first:
-        _ADAPTERS.insert(0, adapter)
-    else:
-        _ADAPTERS.append(adapter)
+    """Register a family that has attention heads only (named after `adapter.family`, or its
+    class); a family with FFN channels or layers too registers a `Family` instead."""
+    name = adapter.family or type(adapter).__name__
+    if not any(f.name == name for f in registered_families()):
+        register_family(Family(name=name, supports=adapter.supports, structures={"heads": (adapter,)}), first=first)
     return adapter
 
 
 def registered_adapters() -> tuple[HeadAdapter, ...]:
-    return tuple(_ADAPTERS)
+    """Every registered family's head adapters, in the order they are asked."""
+    return adapters_for("heads")
 
 
 # --- helpers shared by adapters -------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Adapter for the BERT / RoBERTa family of Hugging Face transformers (v5).
+"""Head adapter for the BERT / RoBERTa family of Hugging Face transformers (v5).
 
 Block = the `BertAttention`-like module (e.g. `encoder.layer.3.attention`) whose `.self` is one of
 the supported self/cross-attention classes and whose `.output.dense` is the output projection O.
-Q/K/V are `.self.query/.key/.value`. Supported (matched by class, subclasses included): BERT
-(MiniLM checkpoints are BertModels), RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA, whose attention
-code is the same in transformers 5. Kinds: `encoder_self` for an encoder's self-attention,
-`decoder_self` for a causal (is_decoder) self-attention, `decoder_cross` for cross-attention.
+Q/K/V are `.self.query/.key/.value`. Which transformers families it matches (by class, subclasses
+included) is said by the family that registers it, `raykd.structures.families.bert`. Kinds:
+`encoder_self` for an encoder's self-attention, `decoder_self` for a causal (is_decoder)
+self-attention, `decoder_cross` for cross-attention.
 
 transformers 5 reshapes with `view(..., -1, head_size)`, so the head count follows the Linear
 widths; we also keep `num_attention_heads` / `all_head_size` in step. `view(..., -1, d)` cannot
@@ -22,48 +22,28 @@ on the `.self` module.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from raykd.structures.heads.base import (
-    AttentionBlock,
-    HeadAdapter,
-    Projections,
-    Recorder,
-    register_adapter,
-)
+from raykd.structures.family import class_in, transformers_classes
+from raykd.structures.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder
 from raykd.structures.heads.hf_capture import capture_hf
 from raykd.structures.heads.kinds import DECODER_CROSS, DECODER_SELF, ENCODER_SELF, Kind
 
-_FAMILIES = {
-    "bert": "Bert",
-    "roberta": "Roberta",
-    "xlm_roberta": "XLMRoberta",
-    "camembert": "Camembert",
-    "electra": "Electra",
-}
-
-
-def family_classes(suffix: str, families: dict[str, str] = _FAMILIES) -> set[tuple[str, str]]:
-    """(module, class name) of each family's `<Prefix><suffix>` class, e.g. "Layer" (`families`:
-    transformers module name -> class prefix; the BERT family by default, whose FFN and layer
-    adapters of `raykd.structures` match the same families)."""
-    return {(f"transformers.models.{m}.modeling_{m}", f"{p}{suffix}") for m, p in families.items()}
-
-
-def class_in(cls: type, names: set[tuple[str, str]]) -> bool:
-    """Whether `cls` or a base class is one of `names` (subclasses match too)."""
-    return any((c.__module__, c.__name__) in names for c in cls.__mro__)
-
-
-_SELF = family_classes("SelfAttention")
-_CROSS = family_classes("CrossAttention")
 
 class BertFamilyAdapter(HeadAdapter):
+    """The attention of every transformers family in `classes` (module name -> class prefix) whose
+    `<Prefix>SelfAttention` / `<Prefix>CrossAttention` are BERT's; registered by
+    `raykd.structures.families.bert`."""
+
     family = "bert"
-    supports = "BERT/RoBERTa/XLM-RoBERTa/CamemBERT/ELECTRA attention (transformers)"
+
+    def __init__(self, classes: Mapping[str, str], supports: str) -> None:
+        self.supports = supports
+        self._self = transformers_classes(classes, "SelfAttention")
+        self._cross = transformers_classes(classes, "CrossAttention")
 
     def match(self, module: nn.Module) -> Kind | None:
         inner = getattr(module, "self", None)
@@ -71,9 +51,9 @@ class BertFamilyAdapter(HeadAdapter):
         if inner is None or not isinstance(dense, nn.Linear) or not isinstance(inner, nn.Module):
             return None
         cls = type(inner)
-        if class_in(cls, _CROSS):
+        if class_in(cls, self._cross):
             return DECODER_CROSS
-        if class_in(cls, _SELF):
+        if class_in(cls, self._self):
             return DECODER_SELF if getattr(inner, "is_causal", False) else ENCODER_SELF
         return None
 
@@ -97,7 +77,7 @@ class BertFamilyAdapter(HeadAdapter):
         s.all_head_size = len(head_ids) * s.attention_head_size
         s.head_ids = list(head_ids)
         if not head_ids:
-            s.__class__ = _empty_class(type(s))
+            s.__class__ = _empty_class(type(s), cross=class_in(type(s), self._cross))
 
     def capture(self, model: nn.Module, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
         return capture_hf(model, blocks, record, attention_of=lambda b: b.module.self)
@@ -128,7 +108,7 @@ def _empty_forward(self, hidden_states: torch.Tensor, *args, **kwargs):
     return context, weights
 
 
-def _empty_class(cls: type) -> type:
+def _empty_class(cls: type, *, cross: bool) -> type:
     if getattr(cls, "_raykd_empty", False):
         return cls
     if cls not in _EMPTY_CLASSES:
@@ -138,7 +118,7 @@ def _empty_class(cls: type) -> type:
             {
                 "forward": _empty_forward,
                 "_raykd_empty": True,
-                "_raykd_cross": class_in(cls, _CROSS),
+                "_raykd_cross": cross,
                 "__module__": __name__,
                 "__doc__": f"{cls.__name__} with every head removed (raykd): contributes nothing.",
             },
@@ -146,5 +126,3 @@ def _empty_class(cls: type) -> type:
         globals()[_EMPTY_CLASSES[cls].__name__] = _EMPTY_CLASSES[cls]
     return _EMPTY_CLASSES[cls]
 
-
-register_adapter(BertFamilyAdapter())

@@ -1,6 +1,7 @@
-"""Adapter for Llama-family decoder-only LLMs of Hugging Face transformers (v5): grouped-query attention.
+"""Head adapter for Llama-layout decoder-only LLMs of Hugging Face transformers (v5): grouped-query attention.
 
-Llama, Mistral, Qwen2 (2.5) and Qwen3 share the layout (SmolLM2 checkpoints are LlamaForCausalLM):
+Llama, Mistral, Qwen2 (2.5) and Qwen3 share the layout (SmolLM2 checkpoints are LlamaForCausalLM),
+and so does Gemma (the families are `raykd.structures.families.llama` and `.gemma`):
 a `*Attention` module with `q_proj/k_proj/v_proj/o_proj`, an explicit `head_dim`, and
 `num_key_value_groups` query heads reading each K/V head (query head h reads K/V head
 h // groups). Qwen2 adds Q/K/V biases (sliced with their rows), Qwen3 adds `q_norm/k_norm`, which
@@ -20,26 +21,14 @@ Capture: the attention-interface switch of `raykd.structures.heads.hf_capture`, 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from torch import nn
 
-from raykd.structures.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder, register_adapter
-from raykd.structures.heads.bert import class_in, family_classes
+from raykd.structures.family import class_in, transformers_classes
+from raykd.structures.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder
 from raykd.structures.heads.hf_capture import capture_hf
 from raykd.structures.heads.kinds import DECODER_SELF, Kind
-
-LLAMA_FAMILIES: dict[str, str] = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}
-"""transformers module name -> class prefix of each Llama-layout family."""
-LLAMA_SUPPORTS = "Llama/Mistral/Qwen2/Qwen3/SmolLM2"
-
-
-def llama_family_classes(suffix: str) -> set[tuple[str, str]]:
-    """(module, class name) of each Llama-layout family's `<Prefix><suffix>` class."""
-    return family_classes(suffix, LLAMA_FAMILIES)
-
-
-_ATTENTION = llama_family_classes("Attention")
 
 
 class UnevenGroupsError(ValueError):
@@ -47,12 +36,19 @@ class UnevenGroupsError(ValueError):
 
 
 class LlamaFamilyAdapter(HeadAdapter):
+    """The `<Prefix>Attention` of every transformers family in `classes` (module name -> class
+    prefix) with Llama's layout; registered by `raykd.structures.families.llama` (and by each
+    family built with its `llama_layout`)."""
+
     family = "llama"
-    supports = f"{LLAMA_SUPPORTS} grouped-query attention (transformers)"
     min_heads = 1  # a block with no K/V head cannot run: the layer is dropped instead
 
+    def __init__(self, classes: Mapping[str, str], supports: str) -> None:
+        self.supports = supports
+        self._attention = transformers_classes(classes, "Attention")
+
     def match(self, module: nn.Module) -> Kind | None:
-        return DECODER_SELF if class_in(type(module), _ATTENTION) else None
+        return DECODER_SELF if class_in(type(module), self._attention) else None
 
     def projections(self, module: nn.Module) -> Projections:
         return Projections(module.q_proj, module.k_proj, module.v_proj, module.o_proj)
@@ -87,5 +83,3 @@ class LlamaFamilyAdapter(HeadAdapter):
     def capture(self, model: nn.Module, blocks: Sequence[AttentionBlock], record: Recorder) -> contextlib.AbstractContextManager:
         return capture_hf(model, blocks, record, attention_of=lambda b: b.module)
 
-
-register_adapter(LlamaFamilyAdapter())

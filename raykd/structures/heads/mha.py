@@ -1,4 +1,5 @@
-"""Adapter for raykd's own `raykd.nn.MultiHeadAttention` (the solver's decoder).
+"""Head adapter for raykd's own `raykd.nn.MultiHeadAttention` (the solver's decoder; its family
+is `raykd.structures.families.raykd_nn`).
 
 Layout: `q`, `k`, `v`, `o` Linears, `num_heads` heads of `head_dim`, `head_ids`; the kind is the
 module's `kind` attribute. The module already runs with zero heads (output = O's bias), so a fully
@@ -16,14 +17,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from raykd.structures.heads.base import (
-    AttentionBlock,
-    HeadAdapter,
-    Projections,
-    Recorder,
-    hooks_removed,
-    register_adapter,
-)
+from raykd.structures.heads.base import AttentionBlock, HeadAdapter, Projections, Recorder, hooks_removed
 from raykd.structures.heads.kinds import KINDS, Kind
 from raykd.nn.attention import MultiHeadAttention
 
@@ -73,5 +67,3 @@ class RaykdMHAAdapter(HeadAdapter):
             handles.append(module.register_forward_hook(post, with_kwargs=True))
         return hooks_removed(handles)
 
-
-register_adapter(RaykdMHAAdapter())

@@ -16,9 +16,12 @@ from typing import Any
 from ray.tune import Callback
 
 from raykd import storage
-from raykd.errors import ConfigError
-from raykd.search.space import SweepSpace
+from raykd.distributed.scheduler import ACCURACY_FLOOR, below_accuracy_floor
 from raykd.distributed.worker import CHAIN_DONE
+from raykd.errors import ConfigError
+from raykd.results.store import update_pareto, write_trial
+from raykd.search.constraints import forecast_values, violations
+from raykd.search.space import SweepSpace
 from raykd.search.successive_halving import SCHEDULER_TYPE
 
 FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
@@ -96,7 +99,6 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if space.constraints:  # judged on the final figures; the forecast stands in where the trial has none
-        from raykd.search.constraints import forecast_values, violations
 
         figures = {**forecast_values(result), **{k: v for k, v in row.items() if v is not None}}
         found = violations(space.constraints, figures)
@@ -110,8 +112,6 @@ def unfinished_end(space: SweepSpace, result: dict[str, Any], halved: bool) -> t
     by the rule that stopped it (successive halving, else the accuracy floor, judged on the result
     that ended it), or `failed` saying so when no rule did: a chain that stopped by itself is not
     an early stop, and labelling it one would hide the fault."""
-    from raykd.distributed.scheduler import ACCURACY_FLOOR, below_accuracy_floor
-
     if halved:
         return "pruned", SCHEDULER_TYPE, None
     if below_accuracy_floor(space, result):
@@ -139,8 +139,6 @@ class ResultsCallback(Callback):
         self.last[trial.trial_id] = dict(result)
 
     def _write(self, trial: Any, status: str, error: str | None, stopped_by: str | None = None) -> None:
-        from raykd.results.store import update_pareto, write_trial
-
         result = self.last.get(trial.trial_id) or dict(getattr(trial, "last_result", {}) or {})
         row = trial_row(self.sweep, self.space, trial, result, status, error, self.root)
         if stopped_by is not None and row["status"] == "pruned":

@@ -9,6 +9,8 @@ measured figure.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -21,19 +23,18 @@ from raykd.distributed.remote_result import get_logged
 from raykd.search.space import SweepSpace
 
 
-
 def prepare_teacher_as_ray_work(space: SweepSpace, sweep_uri: str, *, log=print) -> dict[str, Any]:
     """`prepare_teacher` as one Ray task on the resources one trial worker gets (its CPUs, its
     GPU when the space asks for GPUs), so the teacher trains, and its statistics and latency
     table are measured, on the hardware the trials use; the driver never needs a GPU. What it
     writes goes to the sweep's storage, where every trial reads it. Its log comes back with it.
     A bad-input error inside it is raised here as itself (one line, exit 2)."""
-    import ray
+    import ray  # deferred: Ray (seconds), once the sweep runs
 
     res = space.resources
 
     def teacher_work(space: SweepSpace, sweep_uri: str) -> tuple[dict[str, Any], list[str]]:
-        import torch
+        import torch  # deferred: torch, in the Ray task only; the sweep driver needs no torch
 
         lines: list[str] = []
         device = "cuda" if res.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
@@ -64,6 +65,7 @@ def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True,
 
 def _prepare(space: SweepSpace, target: str, info: dict[str, Any], work: Path, progress: bool, log: Any,
              device: str) -> dict[str, Any]:
+    # deferred: torch; the sweep driver imports this module and needs no torch
     from raykd.method.importance import STATS_NAME, StructureStats, collect_stats
     from raykd.task.registry import require_task_splits
 
@@ -117,9 +119,7 @@ def weights_digest(directory: str) -> str | None:
     config.json records (every model raykd writes), else the hash of its model.safetensors (a
     plug-in's own format); None when it has neither. OSError/ValueError when config.json is
     unreadable."""
-    import hashlib
-    import json
-
+    # deferred: torch; the sweep driver imports this module and needs no torch
     from raykd.structures.serialization import CHECKSUM_KEY, WEIGHTS_NAME
 
     config = json.loads(storage.read_bytes(storage.join(directory, "config.json")))
@@ -133,6 +133,7 @@ def weights_digest(directory: str) -> str | None:
 def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: dict[str, Any], log: Any) -> None:
     """The sweep's latency table (teacher/latency_table.json), built once, on the batch and thread
     count the trials time with; kept as it is when the teacher directory already has one."""
+    # deferred: torch; the sweep driver imports this module and needs no torch
     from raykd.method.latency_table import TABLE_NAME, LatencyTable, cached_latency_table
 
     path = local / TABLE_NAME
