@@ -53,6 +53,14 @@ from raykd.structures.keys import BlockId, BlockPosition
 from raykd.structures.registry import StructureKind, shape_order, structure_kind, structure_kinds
 
 
+def _layer_ids_of(model: nn.Module, blocks: Sequence[Any]) -> list[int]:
+    """Original layer id per block; a kind whose blocks have no `.module` (one block per model:
+    hidden channels) is outside any layer stack, so its positions are its ids."""
+    if all(hasattr(b, "module") for b in blocks):
+        return block_layer_ids(model, blocks)
+    return [b.layer for b in blocks]
+
+
 @dataclass(frozen=True)
 class OriginalShape:
     """The chain's starting model, by original layer id: per kind, units per block
@@ -80,7 +88,7 @@ class OriginalShape:
                 continue
             assert kind.blocks is not None and kind.block_size is not None
             blocks = kind.blocks(model)
-            units[kind.name] = {(b.kind, lid): kind.block_size(b) for b, lid in zip(blocks, block_layer_ids(model, blocks))}
+            units[kind.name] = {(b.kind, lid): kind.block_size(b) for b, lid in zip(blocks, _layer_ids_of(model, blocks))}
         return cls(units)
 
 
@@ -194,7 +202,7 @@ def plan_round(model: nn.Module, stats: StructureStats, config: ChainConfig, rou
         assert kind.blocks is not None and kind.block_size is not None
         importance = importance_of(kind.name)
         blocks = kind.blocks(model)
-        keys, counts = _counts(blocks, block_layer_ids(model, blocks), kind.block_size, original.units[kind.name],
+        keys, counts = _counts(blocks, _layer_ids_of(model, blocks), kind.block_size, original.units[kind.name],
                                survivors, ratios[kind.name], pool_fn(kind), kind.unit)
         all_scores = importance.scores(stats, config, round_index)
         floor = config.floor(kind)

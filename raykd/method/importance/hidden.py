@@ -115,9 +115,11 @@ def _stats_from_json(data: Mapping[str, Any]) -> HiddenStats:
 
 def _stats_fit(stats: HiddenStats, model: nn.Module) -> bool:
     """The statistics describe `model` as it is now: same hidden kind, same channels present."""
+    from raykd.structures.coverage import UnsupportedModelError
+
     try:
         own = find_hidden(model)
-    except ValueError:  # UnsupportedModelError: no hidden dimension raykd can place
+    except UnsupportedModelError:  # no hidden dimension raykd can place
         return False
     return stats.kind == own.kind and stats.channel_ids == own.ids
 
