@@ -186,6 +186,9 @@ class ChainConfig:
                 start = self.setting(kind.start_round_field)
                 if not 1 <= start <= self.rounds:
                     raise ConfigError(f"{kind.start_round_field} must be in 1..rounds ({self.rounds}), got {start}")
+            if kind.narrows_hidden_states and self.lambda3 > 0 and self.distill_hidden and self.prunes.get(kind.name):
+                raise ConfigError(f"lambda3 (the hidden-state term) compares teacher and student hidden states, which "
+                                  f"{kind.unit} pruning makes of different widths: set lambda3: 0 or {kind.p_max}: 0")
 
     def _check_step_sizes(self) -> None:
         """max_step_ratio (ModelOpt's "prune <= 30% a step, distill, repeat"): no round may remove more

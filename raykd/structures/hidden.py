@@ -466,4 +466,4 @@ def register_hidden_structure() -> Any:
     return registry.register_structure(registry.StructureKind(
         name="hidden", unit="hidden channels", count_key="hidden_channels", shape_key="hidden_map",
         p_min="hidden_p_min", p_max="hidden_p_max", sizes=hidden_sizes, shape_of=hidden_map,
-        apply_shape=apply_hidden_map, remove=remove_hidden, blocks=hidden_blocks, block_size=lambda b: b.width))
+        apply_shape=apply_hidden_map, remove=remove_hidden, blocks=hidden_blocks, block_size=lambda b: b.width, narrows_hidden_states=True))

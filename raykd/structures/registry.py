@@ -54,6 +54,7 @@ class StructureKind:
     floor_field: str | None = None  # chain setting: units every block keeps (`min_heads_per_block`)
     start_round_field: str | None = None  # chain setting: the first round this kind is pruned in (1 when None)
     depth: bool = False  # a unit is a whole layer: planned first, removed last, its map applied first
+    narrows_hidden_states: bool = False  # pruning it makes the student's hidden states narrower than the teacher's
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

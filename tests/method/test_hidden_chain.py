@@ -61,6 +61,15 @@ def test_without_the_registration_hidden_p_max_is_refused():
         ChainConfig.from_dict({"hidden_p_max": P_MAX})
 
 
+def test_the_hidden_state_term_is_refused_with_hidden_pruning(hidden_kind):
+    """lambda3 compares teacher and student hidden states, which hidden pruning makes of different
+    widths: one line, not a shape error mid-round."""
+    with pytest.raises(ConfigError, match=r"^lambda3 \(the hidden-state term\) .* set lambda3: 0 or hidden_p_max: 0$"):
+        ChainConfig.from_dict({"hidden_p_max": P_MAX, "lambda3": 1.0})
+    assert ChainConfig.from_dict({"hidden_p_max": P_MAX, "lambda3": 1.0, "distill_hidden": False}).lambda3 == 1.0
+    assert ChainConfig.from_dict({"ffn_p_max": P_MAX, "lambda3": 1.0}).lambda3 == 1.0
+
+
 def test_the_chain_prunes_hidden_channels(hidden_kind, quick_teacher_dir, synthetic_splits, tmp_path):
     teacher, tok, _ = load_solver(quick_teacher_dir)
     task = MWPTask(tok, teacher.vocab, synthetic_splits)
