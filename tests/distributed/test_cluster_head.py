@@ -36,21 +36,35 @@ def head(tmp_path_factory):
     token.write_text(secrets.token_hex(32))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     port, dash = _free_port(), _free_port()
-    # --block in a session of its own: teardown stops exactly this head's processes (every process
-    # of that session: GCS, raylet, dashboard, workers, job drivers), never another Ray on the machine
-    # (`ray stop --force` would kill them all: it once killed a user's `raykd cv --parallel` run).
-    head = subprocess.Popen(
-        ["ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2", '--resources={"trial_slot": 1}',
+    # `ray start` in a session of its own: the head's processes (GCS, raylet, dashboard and its agents,
+    # workers, job drivers) stay in that session, and teardown stops exactly them, never another Ray on
+    # the machine (`ray stop --force` kills them all: it once killed a user's `raykd cv --parallel`).
+    start = subprocess.run(
+        ["ray", "start", "--head", f"--port={port}", "--num-cpus=2", '--resources={"trial_slot": 1}',
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true", "--disable-usage-stats",
          f"--temp-dir={tmp / 'ray'}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env, capture_output=True, text=True, timeout=120, start_new_session=True,
     )
+    sid = _session_of_port(port)
     try:
-        _wait_for(lambda: _listening(port) and _listening(dash) or head.poll() is not None, 180, "the head to start")
-        assert head.poll() is None, f"ray start --head exited with {head.returncode}"
+        assert start.returncode == 0, start.stdout + start.stderr
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "env": env, "token": token}
     finally:
-        _stop_session(head)
+        _stop_session(sid)
+
+
+def _session_of_port(port: int) -> int | None:
+    """The session of the head's GCS server (the process whose command line names --gcs_server_port)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            if any(arg == f"--gcs_server_port={port}".encode() for arg in cmd):
+                return os.getsid(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return None
 
 
 def _listening(port: int) -> bool:
@@ -72,9 +86,10 @@ def _session_pids(sid: int) -> list[int]:
     return out
 
 
-def _stop_session(head: subprocess.Popen) -> None:
+def _stop_session(sid: int | None) -> None:
     """SIGTERM to every process of the head's session, SIGKILL to what is left after 30 s."""
-    sid = head.pid
+    if sid is None or sid == os.getsid(0):
+        return  # never signal the test's own session
     for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
         for pid in _session_pids(sid):
             try:
@@ -84,7 +99,6 @@ def _stop_session(head: subprocess.Popen) -> None:
         end = time.time() + grace
         while _session_pids(sid) and time.time() < end:
             time.sleep(0.5)
-    head.wait(timeout=10)
 
 
 def _submit(cmd: list[str], env: dict[str, str], agent_wait_s: float = 480) -> subprocess.CompletedProcess:
