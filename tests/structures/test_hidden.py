@@ -123,6 +123,25 @@ def test_pruned_model_equals_the_unpruned_one_with_norms_over_the_kept_channels(
     assert (got - full).abs().max() > 1e-3  # the norms' statistics matter: the reference is not the unpruned model
     assert pruned.config.hidden_size == len(KEEP) and hidden_width(pruned) == len(KEEP)
 
+def _zero_channels(model, drop, *, biases_and_norms: bool = False):
+    """A copy of `model` whose hidden channels `drop` are zero in every embedding and every writer to
+    the residual stream (and, for LayerNorm models, in the writers' biases and the norms' weights and biases)."""
+    zeroed = copy.deepcopy(model)
+    own = find_hidden(zeroed)
+    with torch.no_grad():
+        for emb in own.embeds:
+            emb.weight[:, drop] = 0
+        for lin in own.writes:
+            lin.weight[drop] = 0
+            if biases_and_norms:
+                lin.bias[drop] = 0
+        if biases_and_norms:
+            for norm in own.norms:
+                norm.weight[drop] = 0
+                norm.bias[drop] = 0
+    return zeroed
+
+
 
 def test_repeated_pruning_composes_original_ids_and_equals_one_cut():
     model = _build("llama-tied")
@@ -144,13 +163,7 @@ def test_llama_zeroed_channels_equal_pruned_only_with_rmsnorm_eps_0_and_rescaled
     torch.manual_seed(0)
     model = _spread(tf.LlamaForCausalLM(_llama_cfg(rms_norm_eps=0.0)))
     drop = torch.tensor(sorted(set(range(H)) - set(KEEP)))
-    zeroed = copy.deepcopy(model)
-    own = find_hidden(zeroed)
-    with torch.no_grad():
-        for emb in own.embeds:
-            emb.weight[:, drop] = 0
-        for lin in own.writes:
-            lin.weight[drop] = 0
+    zeroed = _zero_channels(model, drop)
     pruned = copy.deepcopy(model)
     prune_hidden(pruned, KEEP)
     assert (_out(pruned) - _out(zeroed)).abs().max() > 1e-3  # without the rescale they differ
@@ -160,17 +173,7 @@ def test_llama_zeroed_channels_equal_pruned_only_with_rmsnorm_eps_0_and_rescaled
     torch.testing.assert_close(_out(pruned), _out(zeroed), atol=ATOL, rtol=ATOL)
 
     bert = _build("bert")
-    zeroed = copy.deepcopy(bert)
-    own = find_hidden(zeroed)
-    with torch.no_grad():
-        for emb in own.embeds:
-            emb.weight[:, drop] = 0
-        for lin in own.writes:
-            lin.weight[drop] = 0
-            lin.bias[drop] = 0
-        for norm in own.norms:
-            norm.weight[drop] = 0
-            norm.bias[drop] = 0
+    zeroed = _zero_channels(bert, drop, biases_and_norms=True)
     pruned = copy.deepcopy(bert)
     prune_hidden(pruned, KEEP)
     assert (_out(pruned) - _out_kept(zeroed, KEEP)).abs().max() > 1e-3  # LayerNorm: zeroing is not pruning
