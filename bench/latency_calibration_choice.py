@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raykd.method.latency_table import COMPONENTS, LatencyTable, fit_scale, speedup_from_savings  # noqa: E402
+from raykd.measure.latency import LatencyTable, fit_scale, latency_names, speedup_from_savings  # noqa: E402
 
 
 def fits(table: LatencyTable) -> dict[str, dict[str, float]]:
@@ -26,7 +26,7 @@ def fits(table: LatencyTable) -> dict[str, dict[str, float]]:
     comps, saved = [r["components_ms"] for r in rows], [r["saved_ms"] for r in rows]
     total = [{"heads": sum(c.values())} for c in comps]  # one factor: every saving summed under one key
     one = fit_scale(total, saved).get("heads")
-    return {"additive": {}, "one factor": dict.fromkeys(COMPONENTS, one) if one else {},
+    return {"additive": {}, "one factor": dict.fromkeys(latency_names(), one) if one else {},
             "per structure type": fit_scale(comps, saved)}
 
 

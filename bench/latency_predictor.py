@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from raykd.data import load_splits
 from raykd.structures import drop_layers, ffn_widths, head_counts, layer_counts, prune_ffn, prune_heads, structure_counts
 from raykd.measure import compare_latency
-from raykd.method.latency_table import build_latency_table
+from raykd.measure.latency import build_latency_table
 from raykd.task.io import load_solver
 from raykd.task.mwp import MWPTask
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency_table_under_load import errors, sweep_inputs  # noqa: E402
 
-from raykd.method.latency_table import build_latency_table  # noqa: E402
+from raykd.measure.latency import build_latency_table  # noqa: E402
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency_calibration_choice import score  # noqa: E402
 
-from raykd.method.latency_table import LatencyTable, build_latency_table, dense_now_ms, reuse_verdict  # noqa: E402
+from raykd.measure.latency import LatencyTable, build_latency_table, dense_now_ms, reuse_verdict  # noqa: E402
 
 
 def _spin() -> None:  # pragma: no cover - runs in a child process until terminated

@@ -9,7 +9,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 from raykd.data import load_splits
 from raykd.structures import prune_heads
 from raykd.measure import compare_latency
-from raykd.method.latency_table import uniform_variant
+from raykd.measure.latency import uniform_variant
 from raykd.task.mwp import MWPTask
 from raykd.task.teacher import SolverSpec, build_solver_from_spec
 torch.set_num_threads(1)

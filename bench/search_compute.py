@@ -347,7 +347,7 @@ def summarise(results: dict[str, Any], budget: int, default_sampler: str) -> dic
 def make_report(args: Any, argv: Any, space: Any, budget: int, info: dict[str, Any], determinism: dict[str, Any],
                 cache: dict[str, Any], cached_at_start: int, t_start: float, results: dict[str, Any],
                 latency_table: dict[str, Any] | None) -> dict[str, Any]:
-    from raykd.method.latency_table import _cpu_model
+    from raykd.measure.latency.cache import _cpu_model
 
     chain_walls = [c["rounds"][-1]["wall_s"] for c in cache.values() if not c.get("error")]
     return {

@@ -134,7 +134,7 @@ def _latency_table(space: SweepSpace, model: Any, task: Any, local: Path, info: 
     """The sweep's latency table (teacher/latency_table.json), built once, on the batch and thread
     count the trials time with; kept as it is when the teacher directory already has one."""
     # deferred: torch; the sweep driver imports this module and needs no torch
-    from raykd.method.latency_table import TABLE_NAME, LatencyTable, cached_latency_table
+    from raykd.measure.latency import TABLE_NAME, LatencyTable, cached_latency_table
 
     path = local / TABLE_NAME
     if path.is_file():

@@ -1,9 +1,10 @@
 """What a model costs: parameters, analytic FLOPs, measured latency and memory.
 
 Analytic numbers (params, FLOPs, ideal speedup) are computed here from the model's structure;
-measured numbers (latency, speedup, peak memory) are timed here, side by side in one process.
-Needs only torch (and raykd.structures for per-block head counts); never imports Ray, datasets or
-optuna, so it runs on a bare GPU box. See docs/structures.md#measure.
+measured numbers (latency, speedup, peak memory) are timed here, side by side in one process;
+the per-device latency table that predicts a shape's speedup lives in `raykd.measure.latency`.
+Needs only torch (and raykd.structures, the task interface and storage); never imports Ray,
+datasets, optuna or the method, so it runs on a bare GPU box. See docs/structures.md#measure.
 """
 
 from raykd.measure.flops import BlockFlops, FlopsReport, flops, ideal_speedup

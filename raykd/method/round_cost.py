@@ -5,7 +5,7 @@ which cached decoding of the same length matches to first order), the FLOPs-idea
 Measured, in this process, interleaved with the reference on the same batch, on the config's
 `latency_workload` (MWP default: encoding + cached constrained decoding): median latency and the
 speedup ratio (`measured_speedup`), and peak memory (weights + peak activations of one call).
-`speedup` is the latency table's prediction when a table is given (`raykd.method.latency_table`:
+`speedup` is the latency table's prediction when a table is given (`raykd.measure.latency`:
 deterministic per shape), else the measured ratio; `speedup_source` says which. A given table must
 have been timed under this measure's conditions (workload, device, dtype, threads, batch shape,
 torch): otherwise `require_table` raises, never a quiet switch to the measured ratio, which would
@@ -21,6 +21,7 @@ from torch import nn
 
 from raykd.errors import ConfigError
 from raykd.measure import compare_latency, count_params, peak_memory
+from raykd.measure.latency import table_key
 from raykd.task_interface import Batch, Task, resolve_workload
 
 
@@ -30,7 +31,7 @@ class TableMismatchError(ConfigError):
 
 def require_table(table: Any, key: dict[str, Any]) -> None:
     """TableMismatchError, naming what differs, unless `table` was timed under `key`
-    (`raykd.method.latency_table.table_key`)."""
+    (`raykd.measure.latency.table_key`)."""
     if table.matches(key):
         return
     differ = [f"{k} {table.key.get(k)!r} vs {key.get(k)!r}" for k in sorted(set(table.key) | set(key))
@@ -49,8 +50,6 @@ def make_measure(task: Task, *, repeats: int = 15, warmup: int = 3, threads: int
     """A `MeasureFn(reference, model, batch) -> dict` for the chain (`table`: a LatencyTable that
     must fit every call's conditions, else TableMismatchError; `workload`: which of the task's
     workloads is timed)."""
-    from raykd.method.latency_table import table_key
-
     workload = resolve_workload(task, workload)  # a bad name fails before any training
 
     def measure(reference: nn.Module, model: nn.Module, batch: Batch) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from raykd.distributed.worker import load_teacher_inputs
 from raykd.errors import ConfigError
-from raykd.method.latency_table import TABLE_NAME
+from raykd.measure.latency import TABLE_NAME
 
 DATA = "synthetic:400:7"
 

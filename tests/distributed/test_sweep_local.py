@@ -37,7 +37,7 @@ def test_two_trial_two_round_sweep_writes_results_study_and_front(real_sweep):
     assert (front.retimed_low <= front.retimed_speedup).all() and (front.retimed_speedup <= front.retimed_high).all()
 
     # the speed objective is the sweep's latency table: deterministic per shape, measured kept beside it
-    from raykd.method.latency_table import LatencyTable
+    from raykd.measure.latency import LatencyTable
     from raykd.task.io import load_solver
 
     table = LatencyTable.load(root / "teacher" / "latency_table.json")

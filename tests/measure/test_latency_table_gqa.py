@@ -5,7 +5,7 @@ within-groups student from the same table deterministically."""
 from __future__ import annotations
 
 from raykd.data import load_splits
-from raykd.method.latency_table import build_latency_table, kept_head_ids, uniform_variant
+from raykd.measure.latency import build_latency_table, kept_head_ids, uniform_variant
 from raykd.structures import head_counts
 from raykd.structures.heads import blocks_by_kind
 from raykd.task.causal_lm import CausalLMTask, target_expression

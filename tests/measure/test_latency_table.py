@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -10,7 +11,7 @@ from raykd.errors import ConfigError
 
 from raykd.structures import head_counts, prune_heads
 from raykd.measure import compare_latency
-from raykd.method.latency_table import LatencyTable, build_latency_table, table_key, uniform_variant
+from raykd.measure.latency import LatencyTable, build_latency_table, table_key, uniform_variant
 from raykd.method.round_cost import make_measure
 from raykd.task.features import synthetic_batch
 from raykd.task.io import load_solver
@@ -43,6 +44,9 @@ def test_the_same_shape_gets_the_same_speedup_to_the_last_digit(teacher_task_bat
     table.save(path)
     again = LatencyTable.load(path)  # a resumed sweep reads the same table: the same figures
     assert again == table and again.predicted_speedup(head_counts(a)) == table.predicted_speedup(head_counts(a))
+    # the built-in kinds' table is the file format 3 always wrote (users' cached tables stay readable, and alike)
+    assert set(json.loads(path.read_text())) == {"format", "key", "dense_ms", "layers", "heads", "saving_ms", "meta", "ffn_width",
+                                                 "ffn_grid", "ffn_saving_ms", "stacks", "layer_ms", "scale"}
     fewer = copy.deepcopy(a)
     prune_heads(fewer, {"encoder_self": {1: [0]}})
     assert table.predicted_speedup(head_counts(fewer)) >= table.predicted_speedup(head_counts(a))
@@ -119,7 +123,7 @@ def test_noise_in_a_trials_timing_cannot_displace_a_faster_model_of_the_same_acc
 
     teacher, task, batch = teacher_task_batch
     busy = _BusyMachineTask(task.tokenizer, task.vocab, task.splits)
-    from raykd.method.latency_table import depth_variant
+    from raykd.measure.latency import depth_variant
 
     faster = depth_variant(teacher, "decoder_layers", 1)  # genuinely faster (a decoder layer runs every step) ...
     busy.slowed = {id(faster)}  # ... but timed while the node was busy
@@ -139,77 +143,8 @@ def test_noise_in_a_trials_timing_cannot_displace_a_faster_model_of_the_same_acc
     assert rows["measured"] == ["unpruned"]  # per-trial timing lets the noise decide, as issue 11 found
 
 
-def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_task_batch, tmp_path, monkeypatch):
-    """Two sweeps on one machine must predict the same figures (BENCHMARKS 12: re-measured tables
-    moved 11% with the machine's state and the sweeps diverged after their start-up trials)."""
-    from raykd.method.latency_table import cache_root, cached_latency_table, calibration_summary
-
-    monkeypatch.setenv("RAYKD_CACHE", str(tmp_path))
-    teacher, task, batch = teacher_task_batch
-    logs: list[str] = []
-    first = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
-    said = len(logs)
-    # (check_rounds=0: no timing of the present machine; the next test covers that check)
-    again = cached_latency_table(task, copy.deepcopy(teacher), batch, rounds=2, warmup=0, threads=1, check_rounds=0, log=logs.append)
-    assert again == first and "reusing the one this machine measured" in logs[said]
-    # what the reused table says of itself: the same line as when it was built (calibrated, or additive when
-    # two timing rounds fitted a factor of 0: which one depends on the machine's noise, not on the cache)
-    assert logs[said + 1] == calibration_summary(first) == logs[said - 1]
-    assert len(list(cache_root().glob("*.json"))) == 1
-    # another batch shape, thread count, workload or architecture is another table
-    other_batch = {k: v[:2] for k, v in batch.items()}
-    smaller = uniform_variant(teacher, "decoder_self", 2)
-    for kwargs in ({"batch": other_batch}, {"threads": 2}, {"workload": "forward"}, {"dense": smaller}):
-        args = {"dense": teacher, "batch": batch, "threads": 1, **kwargs}
-        cached_latency_table(task, args.pop("dense"), args.pop("batch"), rounds=2, warmup=0, log=logs.append, **args)
-    assert len(list(cache_root().glob("*.json"))) == 5
-    # asked not to use the cache: measured again
-    said = len(logs)
-    fresh = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, use_cache=False, log=logs.append)
-    assert logs[said:] == [calibration_summary(fresh)] and fresh.meta["variant_median_ms"] != first.meta["variant_median_ms"]
-    # a damaged entry is measured again and replaced
-    for path in cache_root().glob("*.json"):
-        path.write_text("{")
-    said = len(logs)
-    cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
-    assert "cache entry unusable" in logs[said]
-
-
-def test_a_cached_table_timed_on_a_busier_machine_is_measured_again(teacher_task_batch, tmp_path, monkeypatch):
-    """A table timed under load must not stay in the cache for good: before reuse the dense model
-    is timed again; a table whose dense model took far longer then is replaced, and one that was
-    far faster then (this machine is busy now) is kept with a warning. The stored dense figure is
-    scaled 3x either way, far outside the 0.8-1.25 band the check allows."""
-    import json
-
-    from raykd.method.latency_table import cache_root, cached_latency_table, reuse_verdict
-
-    assert [reuse_verdict(100.0, now) for now in (79.0, 81.0, 124.0, 126.0)] == ["rebuild", "ok", "ok", "busy"]
-    monkeypatch.setenv("RAYKD_CACHE", str(tmp_path))
-    teacher, task, batch = teacher_task_batch
-    first = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=lambda _m: None)
-    (path,) = cache_root().glob("*.json")
-
-    def stored_with_dense(scale: float) -> LatencyTable:
-        d = json.loads(path.read_text())
-        d["dense_ms"] = first.dense_ms * scale
-        path.write_text(json.dumps(d))
-        return LatencyTable.from_dict(d)
-
-    logs: list[str] = []
-    busy_then = stored_with_dense(3.0)
-    fresh = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
-    assert "was timed when it was busier" in logs[0] and "measuring again" in logs[0]
-    assert fresh != busy_then and LatencyTable.load(path) == fresh  # replaced in the cache too
-    logs.clear()
-    quiet_then = stored_with_dense(1 / 3)
-    kept = cached_latency_table(task, teacher, batch, rounds=2, warmup=0, threads=1, log=logs.append)
-    assert kept == quiet_then and "reusing the one this machine measured" in logs[0] and "ms now" in logs[0]
-    assert "WARNING: this machine is" in logs[1] and "slower than when the table was timed" in logs[1]
-
-
 def test_the_table_covers_ffn_widths_and_dropped_layers(teacher_task_batch, table, tmp_path):
-    from raykd.method.latency_table import depth_variant, ffn_variant
+    from raykd.measure.latency import depth_variant, ffn_variant
     from raykd.structures import ffn_widths, layer_counts
 
     teacher, task, batch = teacher_task_batch
@@ -259,7 +194,7 @@ def test_a_model_with_layers_and_channels_removed_is_measured_faster_than_its_te
 
 
 def test_the_calibration_fit_recovers_known_factors_and_refuses_what_it_cannot_fit():
-    from raykd.method.latency_table import fit_scale
+    from raykd.measure.latency import fit_scale
 
     rows = [{"heads": 3.0, "ffn": 1.0, "layers": 0.0}, {"heads": 1.0, "ffn": 4.0, "layers": 5.0},
             {"heads": 2.0, "ffn": 2.0, "layers": 10.0}, {"heads": 6.0, "ffn": 0.5, "layers": 5.0}]
@@ -278,9 +213,9 @@ def test_the_calibration_fit_recovers_known_factors_and_refuses_what_it_cannot_f
 
 
 def test_the_table_is_calibrated_on_mixed_shapes_and_says_how_well_it_predicts_them(teacher_task_batch, table):
-    from raykd.method.latency_table import calibration_summary
+    from raykd.measure.latency import calibration_summary
 
-    from raykd.method.latency_table import CALIBRATION_SHAPES
+    from raykd.measure.latency import CALIBRATION_SHAPES
 
     report = table.meta["calibration"]
     assert CALIBRATION_SHAPES == 16  # the default (BENCHMARKS.md 18c: 8 shapes fitted unrepeatable factors)
@@ -325,7 +260,7 @@ def test_an_uncalibrated_table_of_an_older_sweep_predicts_what_it_always_did(tab
 def test_mixed_calibration_shapes_are_the_same_on_every_machine(teacher_task_batch):
     import random
 
-    from raykd.method.latency_table import mixed_variant
+    from raykd.measure.latency import mixed_variant
     from raykd.structures import ffn_widths, layer_counts
 
     teacher = teacher_task_batch[0]
