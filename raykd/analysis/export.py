@@ -22,6 +22,7 @@ from raykd import __version__, storage
 from raykd.analysis.confine import inside, recorded_root
 from raykd.errors import ModelFormatError, RaykdInputError
 from raykd.outputs import atomic_dir, check_model_dir, is_model_dir
+from raykd.results.columns import count_columns
 
 DROPPED = ("state.json",)
 PICK_KEYS = {"max-drop": "max_drop", "min-speedup": "min_speedup", "max-params": "max_params",
@@ -153,7 +154,7 @@ def _record(sw: Any, row: Any, src: str, selected_by: str) -> dict[str, Any]:
         "checkpoint_path": src, "selected_by": selected_by, "objectives": [f"{m}:{d}" for m, d in sw.objectives],
         "on_front": bool(row.get("on_front", False)), "hyperparameters": sw.hyperparameters(str(row["trial_id"])),
         "chain_config": sw.chain_config(str(row["trial_id"])),
-        "metrics": {k: json_safe(row.get(k)) for k in _METRICS if k in row.index},
+        "metrics": {k: json_safe(row.get(k)) for k in _metrics() if k in row.index},
         "teacher": sw.teacher, "data": sw.meta.get("data"), "seed": sw.meta.get("seed"),
         "rounds": json.loads(rounds.to_json(orient="records")) if len(rounds) else [],
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -163,8 +164,15 @@ def _record(sw: Any, row: Any, src: str, selected_by: str) -> dict[str, Any]:
 
 _METRICS = ("accuracy", "accuracy_drop", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup",
             "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher", "accuracy_lost", "accuracy_gained", "params", "flops", "memory_bytes",
-            "latency_ms", "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original",
-            "rounds_done", "rounds", "wall_s", "finished_at")
+            "latency_ms", "params_reduction", "flops_reduction", "memory_reduction", "rounds_done", "rounds", "wall_s",
+            "finished_at")
+
+
+def _metrics() -> tuple[str, ...]:
+    """The figures an export's metrics.json names: _METRICS with every registered structure kind's
+    final and original totals after memory_reduction (heads_total, heads_original, ffn_channels_total, ...)."""
+    at = _METRICS.index("rounds_done")
+    return _METRICS[:at] + count_columns() + _METRICS[at:]
 
 
 def readme(sw: Any, row: Any, src: str, selected_by: str) -> str:

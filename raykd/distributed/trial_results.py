@@ -19,24 +19,32 @@ from raykd import storage
 from raykd.distributed.scheduler import ACCURACY_FLOOR, below_accuracy_floor
 from raykd.distributed.worker import CHAIN_DONE
 from raykd.errors import ConfigError
+from raykd.results.columns import count_columns, forecast_columns, total_columns
 from raykd.results.store import update_pareto, write_trial
 from raykd.search.constraints import forecast_values, violations
 from raykd.search.space import SweepSpace
 from raykd.search.successive_halving import SCHEDULER_TYPE
 
 FINAL_COLUMNS = ("accuracy", "test_accuracy", "speedup", "measured_speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms",
-                 "params_reduction", "flops_reduction", "memory_reduction", "heads_total", "heads_original",
-                 "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size")
+                 "params_reduction", "flops_reduction", "memory_reduction", "world_size")
+# ... and each registered structure kind's final and original totals (raykd.results.columns.count_columns)
 # Accuracy with its n, 95% Wilson interval, per-problem bits, the paired test against the teacher and
 # the paired difference with its interval (raykd.stats.accuracy_fields), for the valid and the test split.
 STATS_COLUMNS = tuple(f"{split}_{key}" for split in ("accuracy", "test_accuracy")
                       for key in ("n", "ci_low", "ci_high", "p_vs_teacher", "lost", "gained", "correct",
                                   "diff", "diff_low", "diff_high"))
 FORECAST_COLUMNS = ("forecast_speedup", "forecast_ideal_speedup", "forecast_params", "forecast_params_reduction",
-                    "forecast_flops", "forecast_flops_reduction", "forecast_heads_total")
-ROUND_COLUMNS = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup", "params", "flops", "memory_bytes",
-                 "heads_total", "layers_total", "ffn_channels_total", "latency_ms", "train_s", "stats_s", "shared_stats",
-                 "accuracy_p_vs_teacher", "accuracy_diff", "accuracy_diff_low", "accuracy_diff_high")
+                    "forecast_flops", "forecast_flops_reduction")  # ... and each kind's forecast_<count_key>_total
+_ROUND_HEAD = ("round", "ratio", "accuracy", "test_accuracy", "speedup", "measured_speedup", "speedup_source", "ideal_speedup",
+               "params", "flops", "memory_bytes")
+_ROUND_TAIL = ("latency_ms", "train_s", "stats_s", "shared_stats", "accuracy_p_vs_teacher", "accuracy_diff", "accuracy_diff_low",
+               "accuracy_diff_high")
+
+
+def round_columns() -> tuple[str, ...]:
+    """The keys of a round kept in `rounds_json`: each registered structure kind's total sits
+    between memory_bytes and latency_ms (layers_total, heads_total, ffn_channels_total, plug-ins')."""
+    return _ROUND_HEAD + total_columns() + _ROUND_TAIL
 
 
 def _checkpoint_uri(result: dict[str, Any], root: str) -> str | None:
@@ -83,18 +91,18 @@ def trial_row(sweep: str, space: SweepSpace, trial: Any, result: dict[str, Any] 
         "sweep": sweep, "task": space.task_spec.name, "trial_id": trial.trial_id, "status": status, "error": error,
         **{f"hp_{p.name}": config.get(p.name) for p in space.search},
         "chain_config_json": chain_json,
-        **{c: _num(last.get(c, result.get(c))) for c in FINAL_COLUMNS},  # world_size: from the trial's report
+        **{c: _num(last.get(c, result.get(c))) for c in FINAL_COLUMNS + count_columns()},  # world_size: from the trial's report
         "speedup_source": last.get("speedup_source"),
         "latency_workload": last.get("latency_workload"),
         **{c: last.get(c) if c.endswith("_correct") else _num(last.get(c)) for c in STATS_COLUMNS},
         "rounds_done": int(last.get("round", 0) or 0),
         "rounds": int(json.loads(chain_json).get("rounds", 0) or 0),
-        "rounds_json": json.dumps([{c: r.get(c) for c in ROUND_COLUMNS} for r in records]),
+        "rounds_json": json.dumps([{c: r.get(c) for c in round_columns()} for r in records]),
         "checkpoint_path": checkpoint,
         "node_id": result.get("node_id"),  # the Ray node rank 0 ran the last round on
         "restored_from_round": _num(result.get("restored_from_round")),  # > 0: a restarted worker group continued from there
         "wall_s": _num(result.get("time_total_s")),
-        **{k: _num(result.get(k)) for k in FORECAST_COLUMNS},  # the final model as forecast before training
+        **{k: _num(result.get(k)) for k in FORECAST_COLUMNS + forecast_columns()},  # the final model as forecast before training
         **{k: _num(v) for k, v in result.items() if k.startswith("targets_")},  # the trial's targets (worker.target_metrics)
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -19,6 +19,7 @@ from typing import Any
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
 from raykd.storage import download_dir
+from raykd.structures.registry import structure_kinds
 
 CHAIN_DONE = "chain_done"
 
@@ -26,10 +27,9 @@ CHAIN_DONE = "chain_done"
 def flatten_record(record: dict[str, Any], rounds: int) -> dict[str, Any]:
     """Tune metrics of one round: every scalar, plus `chain_done` on the last round."""
     out: dict[str, Any] = {k: v for k, v in record.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    out["heads_kept_json"] = json.dumps(record.get("heads_kept", {}))
-    for key in ("ffn_kept", "layers_kept"):
-        if key in record:
-            out[f"{key}_json"] = json.dumps(record[key])
+    for kind in structure_kinds():  # each kind's kept units as JSON: heads_kept_json, ffn_kept_json, ...
+        if kind.kept_key in record:
+            out[f"{kind.kept_key}_json"] = json.dumps(record[kind.kept_key])
     out[CHAIN_DONE] = record["round"] >= rounds
     return out
 
@@ -40,7 +40,7 @@ def load_teacher_inputs(teacher_dir: Path, config: dict[str, Any]) -> tuple[Any,
     speed_source "table" the table must be there: ConfigError, never a quiet switch to measured speed."""
     # deferred: torch; the sweep driver imports this module and needs no torch
     from raykd.method.importance import LEGACY_STATS_NAME, STATS_NAME, StructureStats
-    from raykd.method.latency_table import TABLE_NAME, LatencyTable
+    from raykd.measure.latency import TABLE_NAME, LatencyTable
     from raykd.task.registry import load_task_plugin
 
     loaded = load_task_plugin(config.get("task")).load(teacher_dir, config["data"], seed=int(config.get("data_seed", 0)))
@@ -62,7 +62,7 @@ def forecast_for(teacher: Any, stats: Any, chain_config: Any, table: Any, task: 
     """The chain's final forecast (`raykd.method.forecast`), priced by the table only where the
     table applies (measured under the threads, batch and workload the chain's measure uses)."""
     from raykd.method.forecast import forecast  # deferred: torch; the sweep driver imports this module and needs no torch
-    from raykd.method.latency_table import table_key
+    from raykd.measure.latency import table_key
     from raykd.task_interface import resolve_workload
 
     device = next(teacher.parameters()).device
@@ -111,7 +111,7 @@ def chain_worker(config: dict[str, Any]) -> None:
 
     example = next(iter(task.batches("valid", chain_config.latency_batch)))
     if table is not None:  # one clear line before any training, not a front of mixed sources after it
-        from raykd.method.latency_table import table_key
+        from raykd.measure.latency import table_key
         from raykd.method.round_cost import require_table
         from raykd.task_interface import resolve_workload
 

@@ -1,10 +1,11 @@
 """What a chain configuration will end as, known before it trains.
 
 The schedule fixes every structure's final cumulative ratio (Eq. 5 at t = T is p_max), and the
-pools count against the starting model, so the final *counts* of heads, FFN channels and layers
-are the configuration's alone. Which layers lose them depends on statistics the chain collects
-round by round; the forecast takes them from the teacher's (the sweep's shared statistics) and
-plans the whole final ratio at once. So:
+pools count against the starting model, so the final *count* of every registered structure kind
+(`forecast_<count_key>_total`: forecast_heads_total, forecast_ffn_channels_total, ...) is the
+configuration's alone. Which layers lose them depends on statistics the chain collects round by
+round; the forecast takes them from the teacher's (the sweep's shared statistics) and plans the
+whole final ratio at once. So:
 
 - params and FLOPs are exact: every head (channel, layer) of one kind costs the same, wherever it is;
 - the latency table's predicted speedup is exact when every layer of a kind ends alike
@@ -26,7 +27,7 @@ from raykd.measure import count_params
 from raykd.method.config import ChainConfig
 from raykd.method.importance import StructureStats
 from raykd.method.plan import OriginalShape, plan_round
-from raykd.structures import total_heads
+from raykd.structures.registry import structure_kinds
 
 
 def final_model(teacher: nn.Module, stats: StructureStats, config: ChainConfig) -> nn.Module:
@@ -41,15 +42,12 @@ def forecast(teacher: nn.Module, stats: StructureStats | None, config: ChainConf
              task: Any = None, batch: Any = None) -> dict[str, Any]:
     """`forecast_*` figures of the configuration's final model ({} when `stats` cannot plan it:
     missing, or lacking what the configuration's importance needs)."""
-    on = config.prunes
-    distill = on["layers"] and config.layer_importance == "distill-loss" and config.importance != "random"
-    if stats is None or not stats.fits(teacher, ffn=on["ffn"], layers=on["layers"], taylor=config.importance == "taylor",
-                                       distill_loss=distill, kinds=[k for k, v in on.items() if v]):
+    if stats is None or not stats.fits_config(teacher, config):
         return {}
     model = final_model(teacher, stats, config)
     p_ref, p = count_params(teacher), count_params(model)
     out: dict[str, Any] = {"forecast_params": p, "forecast_params_reduction": 1 - p / p_ref,
-                           "forecast_heads_total": total_heads(model)}
+                           **{k.forecast_key: k.total(model) for k in structure_kinds()}}
     if task is not None and batch is not None:
         device = next(teacher.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}

@@ -27,6 +27,7 @@ from typing import Any
 
 from raykd import storage
 from raykd.errors import RaykdInputError
+from raykd.results.columns import kind_int_columns
 from raykd.results.pareto import pareto_mask, parse_objectives
 
 RESULTS_DIR = "results"
@@ -46,11 +47,20 @@ FLOAT_COLUMNS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "laten
                  "accuracy_p_vs_teacher", "test_accuracy_ci_low", "test_accuracy_ci_high", "test_accuracy_p_vs_teacher",
                  "accuracy_diff", "accuracy_diff_low", "accuracy_diff_high", "test_accuracy_diff", "test_accuracy_diff_low",
                  "test_accuracy_diff_high")
-INT_COLUMNS = ("params", "flops", "memory_bytes", "heads_total", "heads_original", "rounds_done", "rounds",
-               "layers_total", "layers_original", "ffn_channels_total", "ffn_channels_original", "world_size",
+INT_COLUMNS = ("params", "flops", "memory_bytes", "rounds_done", "rounds", "world_size",
                "accuracy_n", "accuracy_lost", "accuracy_gained", "test_accuracy_n", "test_accuracy_lost",
-               "test_accuracy_gained", "forecast_params", "forecast_flops", "forecast_heads_total", "retimed_threads", "retimed_rounds", "retimed_sessions", "retimed_with", "restored_from_round")
-# Column order of a trial row; hp_<name> columns come after "error", extra columns at the end.
+               "test_accuracy_gained", "forecast_params", "forecast_flops", "retimed_threads", "retimed_rounds", "retimed_sessions", "retimed_with", "restored_from_round")
+# ... and every registered structure kind's counts (heads_total, ffn_channels_original, forecast_layers_total, ...)
+
+
+def int_columns() -> tuple[str, ...]:
+    """The integer columns: INT_COLUMNS and the registered structure kinds' (`raykd.results.columns`)."""
+    return INT_COLUMNS + kind_int_columns()
+
+
+# Column order of a trial row; hp_<name> columns come after "error", extra columns (a structure
+# kind's counts among them) sorted at the end. heads_total and heads_original keep the place they
+# have had in every file since format 1.
 _HEAD = ("sweep", "trial_id", "status", "error")
 _TAIL = ("chain_config_json", "accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops",
          "memory_bytes", "latency_ms", "params_reduction", "flops_reduction", "memory_reduction", "heads_total",
@@ -142,7 +152,8 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = json.dumps(out[key], sort_keys=True, default=_json_default)
     if out["finished_at"] is None:
         out["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    typed = [k for k in (*STRING_COLUMNS, *FLOAT_COLUMNS, *INT_COLUMNS) if k not in TRIAL_COLUMNS]
+    ints = int_columns()
+    typed = [k for k in (*STRING_COLUMNS, *FLOAT_COLUMNS, *ints) if k not in TRIAL_COLUMNS]
     for key in typed:  # typed columns beyond TRIAL_COLUMNS (statistics, re-timing): null when a row lacks them
         out.setdefault(key, None)
     for key in STRING_COLUMNS:
@@ -150,7 +161,7 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = str(out[key])
     for key in FLOAT_COLUMNS:
         out[key] = _to_float(out[key], key)
-    for key in INT_COLUMNS:
+    for key in ints:
         out[key] = _to_int(out[key], key)
     for key, value in list(out.items()):
         if key in TRIAL_COLUMNS:
@@ -291,7 +302,7 @@ def _arrow_type(name: str, value: Any) -> Any:
         return pa.string()
     if name in FLOAT_COLUMNS:
         return pa.float64()
-    if name in INT_COLUMNS:
+    if name in int_columns():
         return pa.int64()
     if isinstance(value, bool):
         return pa.bool_()

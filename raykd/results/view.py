@@ -11,7 +11,8 @@ The results store has 26+ columns per trial; printed whole at 80-120 columns eve
   store has it, else the drop in points with the exact McNemar p;
 * speed is the side-by-side re-timing with its interval where the trial was re-timed, else the
   sweep's own `speedup` with its source named (in the header, or in the cell when rows differ);
-* the shape is compact: "4L·38H·3072F" (layers, heads, FFN channels kept).
+* the shape is compact: "4L·38H·3072F" (layers, heads, FFN channels kept: every registered
+  structure kind's total, `raykd.results.columns`; a kind with no one-letter mark by its name).
 
 `columns="params"` adds the searched hyperparameters as a second table, `columns="wide"` every
 stored column (in as many tables as the width needs). `fmt="csv"|"json"` writes the raw values
@@ -42,7 +43,9 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from raykd import stats
-from raykd.results.store import INT_COLUMNS
+from raykd.results.columns import original_columns, total_columns
+from raykd.results.store import int_columns
+from raykd.structures.registry import shape_order
 
 VIEWS = ("default", "params", "wide")
 FORMATS = ("table", "csv", "json", "markdown")
@@ -210,9 +213,9 @@ def _default_columns(df: pd.DataFrame, teacher: Mapping[str, Any], margin: float
                            ("speedup", *(("speedup_source",) if "speedup_source" in df else ()))))
     if "params" in df:
         cols.append(Column("params", "params", lambda r: _params(r.get("params")), ("params",)))
-    if any(_any(df, c) for c in ("layers_total", "heads_total", "ffn_channels_total")):
-        cols.append(Column("shape", "shape", lambda r: r.get("shape") or "–",
-                           ("shape", *(c for c in ("layers_total", "heads_total", "ffn_channels_total") if c in df))))
+    totals = total_columns()
+    if any(_any(df, c) for c in totals):
+        cols.append(Column("shape", "shape", lambda r: r.get("shape") or "–", ("shape", *(c for c in totals if c in df))))
     return cols
 
 
@@ -306,8 +309,9 @@ def _params(v: Any) -> str:
 
 
 def _shape(r: Mapping[str, Any]) -> str | None:
-    bits = [f"{int(r[c])}{unit}" for c, unit in (("layers_total", "L"), ("heads_total", "H"), ("ffn_channels_total", "F"))
-            if _finite(r.get(c))]
+    """"4L·38H·3072F": each registered kind's total, whole layers first; a kind with no `short`
+    mark by its name ("·512 hidden")."""
+    bits = [f"{int(r[k.total_key])}{k.short or ' ' + k.name}" for k in shape_order() if _finite(r.get(k.total_key))]
     return "·".join(bits) or None
 
 
@@ -337,8 +341,9 @@ def _machine(df: pd.DataFrame, groups: Sequence[Sequence[Column]], fmt: str) -> 
             names += [c for c in col.raw if c in df.columns and c not in names]
     out = df[names].copy()
 
+    ints = int_columns()
     for c in names:  # integer columns that NaN turned into floats: integers again
-        if c in INT_COLUMNS or c in ("layers_total", "heads_total", "ffn_channels_total"):
+        if c in ints:
             v = pd.to_numeric(out[c], errors="coerce")
             if ((v.dropna() % 1) == 0).all():
                 out[c] = v.round().astype("Int64")
@@ -454,13 +459,11 @@ def _with_teacher(rows: list[dict[str, Any]], teacher: Mapping[str, Any], groups
     if not teacher or not _finite(teacher.get("accuracy")):
         return rows
     valid = (teacher.get("metrics") or {}).get("valid") or {}
-    original = {k: next((r[k] for r in rows if _finite(r.get(k))), None)
-                for k in ("layers_original", "heads_original", "ffn_channels_original")}
+    original = {k: next((r[k] for r in rows if _finite(r.get(k))), None) for k in original_columns()}
     t = {"trial_id": "teacher", "_teacher": True, "accuracy": teacher.get("accuracy"),
          "accuracy_ci_low": valid.get("ci_low"), "accuracy_ci_high": valid.get("ci_high"), "params": teacher.get("params"),
          "retimed_speedup": 1.0, "speedup": 1.0}
-    t["shape"] = _shape({k.replace("_original", "_total"): original.get(k)
-                         for k in ("layers_original", "heads_original", "ffn_channels_original")}) or "–"
+    t["shape"] = _shape({k.total_key: original.get(k.original_key) for k in shape_order()}) or "–"
     for g in groups:
         for c in g:
             if c.key not in ("trial_id", "accuracy", "accuracy_diff", "accuracy_drop", "retimed_speedup", "speedup",
@@ -507,7 +510,7 @@ def _legend(df: pd.DataFrame, margin: float | None) -> list[str]:
     elif "speedup" in df:
         parts.append(f"speed: {' / '.join(sources)}" + (" (named in each cell)" if len(sources) > 1 else ""))
     if "shape" in df and df["shape"].notna().any():
-        parts.append("shape: L layers · H attention heads · F FFN channels kept")
+        parts.append("shape: L layers · H attention heads · F FFN channels kept")  # (the built-in marks; a kind with no mark is named in the cell)
     return ["; ".join(parts)]
 
 

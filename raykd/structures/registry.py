@@ -55,6 +55,7 @@ class StructureKind:
     start_round_field: str | None = None  # chain setting: the first round this kind is pruned in (1 when None)
     depth: bool = False  # a unit is a whole layer: planned first, removed last, its map applied first
     narrows_hidden_states: bool = False  # pruning it makes the student's hidden states narrower than the teacher's
+    short: str = ""  # its mark in a compact shape ("4L·38H·3072F"); empty: " <name>" ("512 hidden")
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -81,6 +82,11 @@ class StructureKind:
     @property
     def original_key(self) -> str:
         return f"{self.count_key}_original"
+
+    @property
+    def forecast_key(self) -> str:
+        """The forecast of its final count (`raykd.method.forecast`), a results column."""
+        return f"forecast_{self.total_key}"
 
     @property
     def record_keys(self) -> tuple[str, ...]:
@@ -157,20 +163,20 @@ def _layers() -> ModuleType:
 
 
 HEADS = register_structure(StructureKind(
-    name="heads", unit="heads", count_key="heads", shape_key="head_map", p_min="p_min", p_max="p_max",
+    name="heads", unit="heads", short="H", count_key="heads", shape_key="head_map", p_min="p_min", p_max="p_max",
     sizes=lambda m: _heads().head_counts(m), shape_of=lambda m: _heads().head_map(m),
     apply_shape=lambda m, kept: _heads().apply_head_map(m, kept), remove=lambda m, sel: _heads().prune_heads(m, sel),
     blocks=lambda m: _heads().find_attention_blocks(m), block_size=lambda b: b.num_heads, block_floor=lambda b: b.min_heads,
     floor_field="min_heads_per_block"))
 
 FFN = register_structure(StructureKind(
-    name="ffn", unit="FFN channels", count_key="ffn_channels", shape_key="ffn_map", p_min="ffn_p_min", p_max="ffn_p_max",
+    name="ffn", unit="FFN channels", short="F", count_key="ffn_channels", shape_key="ffn_map", p_min="ffn_p_min", p_max="ffn_p_max",
     sizes=lambda m: _ffn().ffn_widths(m), shape_of=lambda m: _ffn().ffn_map(m),
     apply_shape=lambda m, kept: _ffn().apply_ffn_map(m, kept), remove=lambda m, sel: _ffn().prune_ffn(m, sel),
     blocks=lambda m: _ffn().find_ffn_blocks(m), block_size=lambda b: b.width, floor_field="min_ffn_per_block"))
 
 LAYERS = register_structure(StructureKind(
-    name="layers", unit="layers", count_key="layers", shape_key="layer_map", p_min="layer_p_min", p_max="layer_p_max",
+    name="layers", unit="layers", short="L", count_key="layers", shape_key="layer_map", p_min="layer_p_min", p_max="layer_p_max",
     sizes=lambda m: _layers().layer_counts(m), shape_of=lambda m: _layers().layer_map(m),
     apply_shape=lambda m, kept: _layers().apply_layer_map(m, kept),
     remove=lambda m, sel: _layers().drop_layers(m, {k: v for k, v in sel.items() if v}),

@@ -9,7 +9,7 @@ from raykd.method.chain import Chain
 from raykd.method.config import ChainConfig
 from raykd.method.forecast import forecast
 from raykd.method.importance import collect_stats
-from raykd.method.latency_table import build_latency_table
+from raykd.measure.latency import build_latency_table
 from raykd.method.round_cost import make_measure
 from raykd.task.io import SolverIO, load_solver
 from raykd.task.mwp import MWPTask

@@ -27,6 +27,7 @@ from raykd.structures.layers import QUERY_KIND_OF, STACK_OF, block_layer_ids, ca
 from raykd.structures.keys import BlockPosition
 
 if TYPE_CHECKING:
+    from raykd.method.config import ChainConfig
     from raykd.task_interface import Task
 
 STATS_NAME = "structure_stats.json"
@@ -72,6 +73,14 @@ class StructureStats:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not readable importance statistics ({exc})") from None
 
+    def fits_config(self, model: nn.Module, config: "ChainConfig") -> bool:
+        """`fits` for what `config` prunes and ranks by: whether a chain (or the forecast) may plan
+        `model` with these statistics instead of collecting its own."""
+        on = config.prunes
+        return self.fits(model, ffn=on.get("ffn", False), layers=on.get("layers", False),
+                         taylor=config.importance == "taylor", distill_loss=needs_layer_distill(config),
+                         kinds=[k for k, v in on.items() if v])
+
     def fits(self, model: nn.Module, *, ffn: bool, layers: bool, taylor: bool, distill_loss: bool = False,
              kinds: Iterable[str] = ()) -> bool:
         """True when these statistics describe `model`'s present structures and hold what the
@@ -99,6 +108,11 @@ class StructureStats:
             if distill_loss and any(s.distill_loss is None for s in self.layers.values()):
                 return False
         return True
+
+
+def needs_layer_distill(config: "ChainConfig") -> bool:
+    """Layers are ranked by the distillation-loss increase when skipped (one pass per layer and batch)."""
+    return bool(config.prunes.get("layers")) and config.layer_importance == "distill-loss" and config.importance != "random"
 
 
 def collect_stats(model: nn.Module, task: "Task", *, split: str = "train", batches: int = 8, batch_size: int = 32,
