@@ -30,7 +30,10 @@ Every mistake (unknown key, wrong type, empty range, p_max >= 1, p_min ranges ab
 ranges, a number past its upper bound: `MAX_NUM_SAMPLES`, `CHAIN_LIMITS`, `TEACHER_LIMITS`,
 `RESOURCE_LIMITS`) raises ConfigError naming the key, so `raykd sweep` exits 2 before starting
 Ray; what a parsed space names (data, teacher, storage, constraints) is checked next, also
-before Ray, by `raykd.search.preflight`.
+before Ray, by `raykd.search.preflight`. The shape of each section (its keys, types and fixed
+ranges) is a pydantic model in `raykd.search.schema`, which words its errors as raykd does; this
+module checks what needs the rest of raykd: chain and task settings, and settings that constrain
+each other.
 
 A schedule's start (p_min: Eq. 5 at t = 0, so round 1 removes p_min + (p_max - p_min) * (1/T)^n)
 is searched as a fraction of its end, `p_min_fraction` in [0, 1]: every sampled pair is then a
@@ -58,17 +61,9 @@ from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig, plugin_setting_types, schedule_pairs
 from raykd.search.constraints import FORECAST_METRICS, parse_constraints
 from raykd.search.successive_halving import SCHEDULER_TYPE, HalvingConfig
-from raykd.storage import is_run_name
+from raykd.search.vocabulary import MAX_NUM_SAMPLES, SPEED_DEFAULTS, number_text
 from raykd.yaml_io import load_yaml_file, parse_yaml
 
-OBJECTIVE_METRICS = ("accuracy", "test_accuracy", "speedup", "ideal_speedup", "params", "flops", "memory_bytes", "latency_ms")
-SAMPLERS = ("tpe", "nsga2", "gp", "random")
-TOP_LEVEL = ("name", "task", "data", "teacher", "search", "fixed", "objectives", "sampler", "num_samples", "early_stop",
-             "constraints", "resources", "storage", "seed", "speed")
-SPEED_SOURCES = ("table", "measured")
-SPEED_DEFAULTS: dict[str, Any] = {"source": "table", "rounds": 60, "retime_rounds": 30, "retime_sessions": 3, "table_cache": True,
-                                  "calibration": 16}
-"""A space's `speed` section when it says nothing (see `SweepSpace.speed`)."""
 CHAIN_FIELDS = {f.name: f for f in dataclasses.fields(ChainConfig) if f.name != "plugin_settings"}
 
 
@@ -90,9 +85,8 @@ def is_chain_setting(name: str) -> bool:
 def _default(name: str) -> Any:
     """The chain's default for setting `name` (a plug-in kind's too)."""
     return ChainConfig().setting(name)
-MAX_NUM_SAMPLES = 10_000
-"""The most trials one sweep may ask for: more is a typo, not a plan (an integer past 2**63 made
-Ray Tune start an "infinite" sweep)."""
+
+
 CHAIN_LIMITS: dict[str, int] = {
     "rounds": 100, "epochs_per_round": 10_000, "steps_per_round": 10_000_000, "batch_size": 1 << 16, "patience": 10_000,
     "eval_every": 10_000_000, "calib_batches": 10_000, "calib_batch_size": 1 << 16, "latency_batch": 1 << 16,
@@ -155,39 +149,13 @@ class Param:
                               f"or {TASK_PREFIX}<setting> for a task's searchable settings)")
         else:
             check = _check_value
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"search.{name}: expected a mapping like {{low: 0, high: 1}} or {{choices: [...]}}")
-        unknown = set(spec) - {"low", "high", "log", "type", "choices"}
-        if unknown:
-            raise ConfigError(f"search.{name}: unknown key(s) {', '.join(sorted(unknown))}")
-        if "choices" in spec:
-            choices = spec["choices"]
-            if not isinstance(choices, list) or not choices:
-                raise ConfigError(f"search.{name}.choices must be a non-empty list")
-            for c in choices:  # each choice must make a valid chain (or task) setting
+        own_type = CHAIN_FIELDS[name].type if name in CHAIN_FIELDS else plugin_setting_types().get(name)
+        parsed = _shape("ParamSpec", spec, f"search.{name}", type=own_type)  # its shape (raykd.search.schema)
+        if parsed.choices is not None:
+            for c in parsed.choices:  # each choice must make a valid chain (or task) setting
                 check(f"search.{name}.choices", name, c)
-            return cls(name, choices=tuple(choices))
-        if "low" not in spec or "high" not in spec:
-            raise ConfigError(f"search.{name}: needs low and high (or choices)")
-        low, high = spec["low"], spec["high"]
-        for key, v in (("low", low), ("high", high)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ConfigError(f"search.{name}.{key} must be a number, got {v!r}")
-            if isinstance(v, int) and abs(v) > 2**63:  # (float() of a 400-digit int overflows)
-                raise ConfigError(f"search.{name}.{key} is too large: {_number_text(v)}")
-        kind = spec.get("type", "int" if (CHAIN_FIELDS[name].type if name in CHAIN_FIELDS else plugin_setting_types().get(name)) == "int"
-                        else "float")
-        if kind not in ("int", "float"):
-            raise ConfigError(f"search.{name}.type must be int or float, got {kind!r}")
-        if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
-            raise ConfigError(f"search.{name}: integer range needs integer bounds")
-        if not low < high:
-            raise ConfigError(f"search.{name}: empty range (low {low} must be below high {high})")
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            raise ConfigError(f"search.{name}.log must be true or false")
-        if log and low <= 0:
-            raise ConfigError(f"search.{name}: a log range needs low > 0")
+            return cls(name, choices=tuple(parsed.choices))
+        low, high, log, kind = parsed.low, parsed.high, parsed.log, parsed.kind(own_type)
         for key, v in (("low", low), ("high", high)):  # both ends must be valid chain (or task) settings
             check(f"search.{name}.{key}", name, int(v) if kind == "int" else float(v))
         return cls(name, float(low), float(high), log, kind == "int")
@@ -216,16 +184,6 @@ class Param:
         return FloatDistribution(float(self.low), float(self.high), log=self.log)  # type: ignore[arg-type]
 
 
-def _number_text(value: Any) -> str:
-    """A number as an error message shows it: short even when the input was 10**1000."""
-    try:
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**15:
-            return f"{value:,}"
-        return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)[:80]
-    except OverflowError:
-        return "a number of over 300 digits"
-
-
 def check_limits(where: str, values: Mapping[str, Any], limits: Mapping[str, int]) -> None:
     """ConfigError when a number in `values` is not finite or exceeds its entry in `limits`
     (`where` prefixes the key: "fixed.", "search.rounds.high: ")."""
@@ -236,7 +194,7 @@ def check_limits(where: str, values: Mapping[str, Any], limits: Mapping[str, int
             raise ConfigError(f"{where}{name} must be a finite number, got {value!r}")
         limit = limits.get(name)
         if limit is not None and value > limit:
-            raise ConfigError(f"{where}{name} must be at most {limit:,}, got {_number_text(value)}")
+            raise ConfigError(f"{where}{name} must be at most {limit:,}, got {number_text(value)}")
 
 
 def _check_value(where: str, name: str, value: Any) -> None:
@@ -325,7 +283,7 @@ class SweepSpace:
     # retime_sessions: the re-timing's rounds split over this many fresh processes, so that its
     # intervals carry the variation between processes (raykd.analysis.retime)
     # table_cache: reuse the table this machine measured before for the same architecture and batch
-    # (raykd.method.latency_table: the same machine then predicts the same figures in every sweep)
+    # (raykd.measure.latency.cache: the same machine then predicts the same figures in every sweep)
     # calibration: mixed shapes timed with the table, to fit one factor per structure type (0: additive)
     speed: dict[str, Any] = field(default_factory=lambda: dict(SPEED_DEFAULTS))
 
@@ -423,27 +381,18 @@ def parse_space(raw: Any, source: str = "space") -> SweepSpace:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def _shape(model: str, raw: Any, where: str = "", **context: Any) -> Any:
+    """`raw` as the pydantic model `model` of `raykd.search.schema`, which checks a section's keys and
+    types; ConfigError with one line, naming the key, at its first mistake."""
+    from raykd.search import schema  # deferred: pydantic and the models cost 0.2-0.4 s, and every command imports this module
+
+    return schema.validate(getattr(schema, model), raw, where, **context)
+
+
 def _parse_space(raw: Any, source: str) -> SweepSpace:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: a search space must be a YAML mapping")
-    unknown = set(raw) - set(TOP_LEVEL)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(TOP_LEVEL)})")
-    kw: dict[str, Any] = {}
-    for key in ("name", "data", "storage"):
-        if key in raw:
-            if not isinstance(raw[key], str) or not raw[key]:
-                raise ConfigError(f"{source}: {key} must be a non-empty string")
-            kw[key] = raw[key]
-    if "name" in kw and not is_run_name(kw["name"]):
-        raise ConfigError(f"{source}: name {kw['name']!r} must be one directory level: letters, digits, '-', '_', '.', "
-                          "starting with a letter or digit, at most 128 characters")
-    for key, low, high in (("num_samples", 1, MAX_NUM_SAMPLES), ("seed", 0, 2**32 - 1)):
-        if key in raw:
-            v = raw[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-                raise ConfigError(f"{source}: {key} must be an integer in {low}..{high}, got {_number_text(v)}")
-            kw[key] = v
+    top = _shape("SpaceFile", raw)  # the keys and their shapes (raykd.search.schema); what they name is checked below
+    kw: dict[str, Any] = {k: getattr(top, k) for k in ("name", "data", "storage", "num_samples", "seed")
+                          if k in top.model_fields_set}
     from raykd.task.registry import TaskSpec, load_task_plugin  # deferred: imports torch (~2 s)
 
     task_spec = TaskSpec.parse(raw.get("task"))
@@ -451,15 +400,10 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["task"] = task_spec.to_dict()
     kw["teacher"] = plugin.teacher_settings(raw.get("teacher"))
     check_limits("teacher.", kw["teacher"], TEACHER_LIMITS)
-    search = raw.get("search")
-    if not isinstance(search, Mapping) or not search:
-        raise ConfigError(f"{source}: search must map at least one chain setting to a range")
     task_search = TaskSearch(task_spec, tuple(getattr(plugin, "searchable_options", ()) or ()))
-    params = tuple(Param.parse(k, v, task_search) for k, v in search.items())
+    params = tuple(Param.parse(k, v, task_search) for k, v in top.search.items())
     kw["search"] = params
-    fixed = raw.get("fixed", {}) or {}
-    if not isinstance(fixed, Mapping):
-        raise ConfigError(f"{source}: fixed must be a mapping of chain settings")
+    fixed = top.fixed
     both = set(fixed) & {p.name for p in params}
     if both:
         raise ConfigError(f"{source}: {', '.join(sorted(both))} both fixed and searched")
@@ -474,12 +418,12 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["fixed"] = dict(fixed)
     _check_joint_ranges(params, dict(fixed), source)
     _check_fractions(params, dict(fixed), source)
-    kw["objectives"] = _objectives(raw.get("objectives"), source) if "objectives" in raw else SweepSpace.objectives
-    kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), source, raw.get("seed", 0))
+    kw["objectives"] = _objectives(top.objectives, source) if "objectives" in top.model_fields_set else SweepSpace.objectives
+    kw["sampler"] = _sampler(raw.get("sampler", {"type": "tpe"}), top.seed)
     kw["early_stop"] = _early_stop(raw.get("early_stop") or {}, source)
     kw["constraints"] = parse_constraints(raw.get("constraints"), source)
-    kw["resources"] = _resources(raw.get("resources") or {}, source)
-    kw["speed"] = _speed(raw.get("speed") or {}, source)
+    kw["resources"] = _resources(raw.get("resources") or {})
+    kw["speed"] = _speed(raw.get("speed") or {})
     if kw["speed"]["source"] == "table" and getattr(plugin, "output", None) == "trace":  # priced per token
         from raykd.traces.speed import check_priced_workload
 
@@ -501,61 +445,22 @@ def load_space(path: str | Path | None) -> SweepSpace:
     return parse_space(load_yaml_file(path, "search space"), str(path))
 
 
-def _objectives(raw: Any, source: str) -> tuple[Objective, ...]:
-    if not isinstance(raw, list) or len(raw) < 1:
-        raise ConfigError(f"{source}: objectives must be a non-empty list of {{metric, mode}}")
-    out = []
-    for o in raw:
-        if not isinstance(o, Mapping) or set(o) != {"metric", "mode"}:
-            raise ConfigError(f"{source}: each objective needs exactly metric and mode")
-        if o["metric"] not in OBJECTIVE_METRICS:
-            raise ConfigError(f"{source}: unknown objective metric {o['metric']!r} (known: {', '.join(OBJECTIVE_METRICS)})")
-        if o["mode"] not in ("max", "min"):
-            raise ConfigError(f"{source}: objective mode must be max or min, got {o['mode']!r}")
-        out.append(Objective(o["metric"], o["mode"]))
+def _objectives(raw: list[Any], source: str) -> tuple[Objective, ...]:
+    out = [Objective(o.metric, o.mode) for o in (_shape("ObjectiveSpec", o) for o in raw)]
     if len({o.metric for o in out}) != len(out):
         raise ConfigError(f"{source}: an objective metric is listed twice")
     return tuple(out)
 
 
-def _sampler(raw: Any, source: str, seed: int) -> dict[str, Any]:
-    if not isinstance(raw, Mapping) or raw.get("type") not in SAMPLERS:
-        raise ConfigError(f"{source}: sampler.type must be one of {', '.join(SAMPLERS)}")
-    unknown = set(raw) - {"type", "seed", "n_startup_trials", "population_size"}
-    if unknown:
-        raise ConfigError(f"{source}: sampler has unknown key(s) {', '.join(sorted(unknown))}")
-    for key in ("seed", "n_startup_trials", "population_size"):
-        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0):
-            raise ConfigError(f"{source}: sampler.{key} must be a non-negative integer")
-    check_limits("sampler.", raw, {"seed": 2**32 - 1, "n_startup_trials": MAX_NUM_SAMPLES, "population_size": MAX_NUM_SAMPLES})
+def _sampler(raw: Any, seed: int) -> dict[str, Any]:
+    _shape("SamplerSpec", raw, "sampler")
     return {"seed": seed, **raw}
-
-
-def _section(raw: Any, source: str, name: str, known: set[str], example: str) -> Mapping[str, Any]:
-    """A space section that must be a mapping of known keys."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: {name} must be a mapping like {example}")
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"{source}: {name} has unknown key(s) {', '.join(sorted(unknown))}")
-    return raw
 
 
 def _early_stop(raw: Any, source: str) -> dict[str, Any]:
     """`{accuracy_floor, after_round}` (a floor), `{type: mo-successive-halving, eta, min_rounds}`,
     or both in one mapping (the floor then stops what halving lets through)."""
-    _section(raw, source, "early_stop", {"type", "eta", "min_rounds", "accuracy_floor", "after_round"},
-             "{accuracy_floor: 0.3, after_round: 1} or {type: mo-successive-halving, eta: 3, min_rounds: 1}")
-    if "type" in raw and raw["type"] != SCHEDULER_TYPE:
-        raise ConfigError(f"{source}: early_stop.type must be {SCHEDULER_TYPE}, got {raw['type']!r}")
-    if ("eta" in raw or "min_rounds" in raw) and "type" not in raw:
-        raise ConfigError(f"{source}: early_stop.eta and min_rounds need type: {SCHEDULER_TYPE}")
-    if "accuracy_floor" in raw:
-        floor = raw["accuracy_floor"]
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
-            raise ConfigError(f"{source}: early_stop.accuracy_floor must be a number in [0, 1], got {floor!r}")
-    elif "after_round" in raw:
-        raise ConfigError(f"{source}: early_stop.after_round needs accuracy_floor")
+    _shape("EarlyStopSpec", raw, "early_stop")
     if "type" in raw:
         try:
             HalvingConfig(raw.get("eta", 3), raw.get("min_rounds", 1))
@@ -564,44 +469,13 @@ def _early_stop(raw: Any, source: str) -> dict[str, Any]:
     return dict(raw)
 
 
-def _speed(raw: Any, source: str) -> dict[str, Any]:
-    _section(raw, source, "speed", set(SPEED_DEFAULTS),
-             "{source: table, rounds: 60, retime_rounds: 30, retime_sessions: 3, table_cache: true, calibration: 16}")
-    out = {**SPEED_DEFAULTS, **raw}
-    if not isinstance(out["table_cache"], bool):
-        raise ConfigError(f"{source}: speed.table_cache must be true or false, got {out['table_cache']!r}")
-    if out["source"] not in SPEED_SOURCES:
-        raise ConfigError(f"{source}: speed.source must be one of {SPEED_SOURCES}, got {out['source']!r}")
-    if isinstance(out["rounds"], bool) or not isinstance(out["rounds"], int) or not 1 <= out["rounds"] <= 10_000:
-        raise ConfigError(f"{source}: speed.rounds must be an integer in 1..10000, got {out['rounds']!r}")
-    shapes = out["calibration"]
-    if isinstance(shapes, bool) or not isinstance(shapes, int) or not 0 <= shapes <= 64:
-        raise ConfigError(f"{source}: speed.calibration must be an integer in 0..64 (mixed shapes the latency table is "
-                          f"fitted to; 0: additive), got {shapes!r}")
-    retime = out["retime_rounds"]
-    if isinstance(retime, bool) or not isinstance(retime, int) or not (retime == 0 or 2 <= retime <= 10_000):
-        raise ConfigError(f"{source}: speed.retime_rounds must be 0 (off) or an integer in 2..10000, got {retime!r}")
-    sessions = out["retime_sessions"]
-    if isinstance(sessions, bool) or not isinstance(sessions, int) or not 1 <= sessions <= 16:
-        raise ConfigError(f"{source}: speed.retime_sessions must be an integer in 1..16, got {sessions!r}")
-    if retime and retime < 2 * sessions:
-        raise ConfigError(f"{source}: speed.retime_rounds ({retime}) must give each of the {sessions} retime_sessions "
-                          "at least 2 rounds")
-    return out
+def _speed(raw: Any) -> dict[str, Any]:
+    _shape("SpeedSpec", raw, "speed")
+    return {**SPEED_DEFAULTS, **raw}
 
 
-def _resources(raw: Any, source: str) -> Resources:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: resources must be a mapping")
-    fields_ = {f.name: f for f in dataclasses.fields(Resources)}
-    unknown = set(raw) - set(fields_)
-    if unknown:
-        raise ConfigError(f"{source}: resources has unknown key(s) {', '.join(sorted(unknown))}")
-    for k, v in raw.items():
-        if k == "worker_niceness" and v is None:  # null: Ray's default
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(f"{source}: resources.{k} must be a number")
+def _resources(raw: Any) -> Resources:
+    _shape("ResourcesSpec", raw, "resources")  # types; Resources checks the bounds
     return Resources(**raw)
 
 
