@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_llms import TINY_SHAPE, left_padded_batch, logits_of, tiny_causal_lm
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GemmaConfig, OlmoConfig
 
@@ -36,7 +37,12 @@ from raykd.structures import (
     zero_heads,
 )
 from raykd.structures.coverage import STRUCTURES, UnsupportedModelError, check_supported
-from raykd.structures.families import Family, register_family, registered_families, unregister_family
+from raykd.structures.families import (
+    Family,
+    register_family,
+    registered_families,
+    unregister_family,
+)
 from raykd.structures.hf_export import export_hf, hf_shape
 from raykd.structures.serialization import load_pruned, save_pruned
 
@@ -48,28 +54,19 @@ from raykd.structures.family import register_family
 FAMILY = register_family(llama_layout("olmo", "OLMo", {"olmo": "Olmo"}))
 '''
 
-SHAPE = dict(vocab_size=61, hidden_size=32, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=8, max_position_embeddings=64, tie_word_embeddings=False,
-             pad_token_id=0, bos_token_id=1, eos_token_id=2)
+SHAPE = dict(TINY_SHAPE, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 CONFIGS = {"olmo": OlmoConfig, "gemma": GemmaConfig}
 
 
 def _model(family: str, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(CONFIGS[family](**SHAPE)).eval()
+    return tiny_causal_lm(CONFIGS[family](**SHAPE), seed)
 
 
 def _batch() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, SHAPE["vocab_size"], (2, 9), generator=g)
-    mask = torch.ones_like(ids)
-    mask[1, :3] = 0  # left padding, as generation batches have
-    return {"input_ids": ids, "attention_mask": mask}
+    return left_padded_batch(SHAPE["vocab_size"], lowest_id=3)
 
 
-def _logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    with torch.no_grad():
-        return model(**batch).logits
+_logits = logits_of
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 import torch
+from tiny_llms import TINY_SHAPE, left_padded_batch, logits_of, tiny_causal_lm
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -45,8 +46,7 @@ from raykd.structures.heads.llama import UnevenGroupsError
 from raykd.structures.hf_export import NotExportableError, export_hf, hf_shape
 from raykd.structures.serialization import load_pruned, save_pruned
 
-SHAPE = dict(vocab_size=61, hidden_size=32, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
-             num_key_value_heads=2, head_dim=8, max_position_embeddings=64, tie_word_embeddings=False)
+SHAPE = TINY_SHAPE
 FAMILIES = {
     "llama": lambda: LlamaConfig(**SHAPE),
     "mistral": lambda: MistralConfig(**SHAPE),
@@ -56,26 +56,14 @@ FAMILIES = {
 
 
 def _model(family: str, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(FAMILIES[family]()).eval()
-    with torch.no_grad():  # biases are zero-initialised; make them count
-        for m in model.modules():
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                m.bias.normal_(0, 0.5)
-    return model
+    return tiny_causal_lm(FAMILIES[family](), seed, random_biases=True)
 
 
 def _batch() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, SHAPE["vocab_size"], (2, 9), generator=g)
-    mask = torch.ones_like(ids)
-    mask[1, :3] = 0  # left padding, as generation batches have
-    return {"input_ids": ids, "attention_mask": mask}
+    return left_padded_batch(SHAPE["vocab_size"])
 
 
-def _logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    with torch.no_grad():
-        return model(**batch).logits
+_logits = logits_of
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -12,7 +12,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import LlamaConfig, LlamaForCausalLM
+from trace_models import tiny_llama, trace_tokenizer
 
 from raykd.data import load_splits
 from raykd.errors import ConfigError, DataError
@@ -20,13 +20,11 @@ from raykd.method.round_cost import make_measure
 from raykd.stats import unpack_correct
 from raykd.task.causal_lm import (
     CausalLMTask,
-    add_newline_token,
     target_expression,
     token_stats,
     trace_value,
 )
 from raykd.task.causal_lm_plugin import CausalLMPlugin
-from raykd.task.encoders import train_tiny_tokenizer
 from raykd.traces.derive import derive_trace
 from raykd.traces.format import Trace, cut_at_answer
 from raykd.traces.tokens import count_tokens
@@ -42,20 +40,10 @@ def splits():
 
 @pytest.fixture(scope="module")
 def tokenizer(splits):
-    problems = [p for s in splits.values() for p in s]
-    texts = [p.text for p in problems] + [derive_trace(p).render() for p in problems] + [target_expression(p) for p in problems]
-    tok = train_tiny_tokenizer(texts + [WRONG + JUNK, "Problem: Expression: Answer: + - * / ^ ( ) . 0 1 2 3 4 5 6 7 8 9"],
-                               vocab_size=1000)
-    tok.eos_token = "[SEP]"
-    assert add_newline_token(tok)  # WordPiece alone drops newlines
-    return tok
+    return trace_tokenizer(splits, [WRONG + JUNK])
 
 
-def _llama(vocab: int, seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                                        max_position_embeddings=512, pad_token_id=0))
+_llama = tiny_llama
 
 
 def test_expression_mode_is_unchanged(splits, tokenizer):

@@ -13,19 +13,17 @@ from __future__ import annotations
 import copy
 
 import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from trace_models import tiny_llama, trace_tokenizer
+from transformers import LlamaForCausalLM
 
 from raykd.data import load_splits
 from raykd.errors import ConfigError
 from raykd.method.chain import Chain
 from raykd.method.config import ChainConfig
-from raykd.method.latency_table import build_latency_table
+from raykd.measure.latency import build_latency_table
 from raykd.method.round_cost import make_measure
-from raykd.task.causal_lm import CausalLMTask, add_newline_token, target_expression
-from raykd.task.encoders import train_tiny_tokenizer
+from raykd.task.causal_lm import CausalLMTask
 from raykd.task.hf_io import CausalLMIO
-from raykd.traces.derive import derive_trace
 from raykd.traces.speed import (
     TOKEN_PRICED_SOURCE,
     TokenCountError,
@@ -84,19 +82,11 @@ def splits():
 
 @pytest.fixture(scope="module")
 def tokenizer(splits):
-    problems = [p for s in splits.values() for p in s]
-    texts = [p.text for p in problems] + [derive_trace(p).render() for p in problems] + [target_expression(p) for p in problems]
-    tok = train_tiny_tokenizer(texts + ["Problem: Expression: Answer: + - * / ^ ( ) . 0 1 2 3 4 5 6 7 8 9"], vocab_size=1000)
-    tok.eos_token = "[SEP]"
-    assert add_newline_token(tok)
-    return tok
+    return trace_tokenizer(splits)
 
 
 def _llama(vocab: int, seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                                        max_position_embeddings=512, pad_token_id=0)).eval()
+    return tiny_llama(vocab, seed).eval()
 
 
 @pytest.fixture(scope="module")
