@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,8 +37,15 @@ from raykd.method.distill import (
     response_kl,
     total_loss,
 )
-from raykd.method.importance import StructureStats, collect_stats
+from raykd.method.importance.stats import (
+    StructureStats,
+    collect_stats,
+    needs_layer_distill,
+)
 from raykd.method.plan import OriginalShape, plan_round
+from raykd.resume import check_resume, model_digest
+from raykd.stats import accuracy_fields
+from raykd.storage import write_bytes_atomic
 from raykd.structures import (
     QUERY_KIND_OF,
     block_layer_ids,
@@ -46,12 +55,9 @@ from raykd.structures import (
 )
 from raykd.structures.keys import BlockId
 from raykd.structures.registry import structure_kinds
-from raykd.stats import accuracy_fields
-from raykd.resume import check_resume, model_digest
-from raykd.storage import write_bytes_atomic
-from raykd.task_interface import Batch, ModelIO, Task  # noqa: F401  (ModelIO: re-exported)
-from raykd.training import FitConfig, fit
+from raykd.task_interface import Batch, ModelIO, Task
 from raykd.traces.speed import token_priced_fields
+from raykd.training import FitConfig, fit
 
 STATE_NAME = "state.json"
 
@@ -174,19 +180,22 @@ class Chain:
             augmented = getattr(self.task, "augmented", None)
             if augmented is None:
                 raise ConfigError(f"task {type(self.task).__name__} cannot augment its training data: set augment: 0")
-            self._train_task = augmented(k, self.config.seed)
+            if self.config.augment_labels == "teacher":
+                if "teacher" not in inspect.signature(augmented).parameters:
+                    raise ConfigError(f"task {type(self.task).__name__} labels its variants with the gold answer only "
+                                      "(its distillation terms already follow the teacher): set augment_labels: gold")
+                self._train_task = augmented(k, self.config.seed, teacher=self.teacher)
+            else:
+                self._train_task = augmented(k, self.config.seed)
         return self._train_task
 
     def _shared_stats_fit(self, model: nn.Module) -> bool:
         """The shared teacher statistics describe `model` and hold what the importance needs."""
-        st, on = self.teacher_stats, self.config.prunes
-        return st is not None and st.fits(model, ffn=on["ffn"], layers=on["layers"], taylor=self.config.importance == "taylor",
-                                          distill_loss=self._layer_distill(), kinds=[k for k, v in on.items() if v])
+        return self.teacher_stats is not None and self.teacher_stats.fits_config(model, self.config)
 
     def _layer_distill(self) -> bool:
         """Layers are ranked by the distillation-loss increase when skipped (one pass per layer)."""
-        cfg = self.config
-        return cfg.prunes["layers"] and cfg.layer_importance == "distill-loss" and cfg.importance != "random"
+        return needs_layer_distill(self.config)
 
     def _teacher_metrics(self) -> dict[str, dict[str, Any]]:
         """The teacher's valid (and test) metrics, with per-problem bits for the paired tests."""

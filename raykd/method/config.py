@@ -7,9 +7,10 @@ them (unknown keys are an error, so a typo never silently falls back to a defaul
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from raykd.errors import ConfigError
 from raykd.precision import PRECISIONS
@@ -18,6 +19,7 @@ from raykd.structures.registry import StructureKind, structure_kind, structure_k
 IMPORTANCE = ("combined", "random", "taylor")
 LAYER_IMPORTANCE = ("influence", "random", "distill-loss")
 FINAL_TEACHERS = ("original", "previous")  # the final recovery phase distils from the unpruned teacher or the last round's
+AUGMENT_LABELS = ("gold", "teacher")  # "teacher": sequence-level targets a generating task's teacher writes
 RANKING = ("per-kind", "global")
 
 
@@ -91,6 +93,7 @@ class ChainConfig:
     epochs_per_round: int = 3
     steps_per_round: int = 0  # 0: epochs only
     augment: int = 0  # number-substituted variants of each training problem (raykd.data.augment); 0: off
+    augment_labels: str = "gold"  # who labels the variants for the task loss: "gold" equation, or "teacher" (its generations)
     batch_size: int = 32
     lr: float = 5e-5
     head_lr: float = 0.0
@@ -152,6 +155,7 @@ class ChainConfig:
             (self.epochs_per_round >= 1, "epochs_per_round must be >= 1"),
             (self.steps_per_round >= 0, "steps_per_round must be >= 0"),
             (isinstance(self.augment, int) and 0 <= self.augment <= 32, f"augment must be an integer in [0, 32], got {self.augment!r}"),
+            (self.augment_labels in AUGMENT_LABELS, f"augment_labels must be one of {AUGMENT_LABELS}, got {self.augment_labels!r}"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.lr > 0 and self.head_lr >= 0, "lr must be > 0 and head_lr >= 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
@@ -237,7 +241,7 @@ class ChainConfig:
         return {s: self.prune and self.setting(high) > 0 for s, _, high in schedule_pairs()}
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ChainConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> ChainConfig:
         known = {f.name: f for f in fields(cls) if f.name != "plugin_settings"}
         plugin = plugin_setting_types()
         unknown = sorted(set(values) - set(known) - set(plugin))
@@ -255,7 +259,7 @@ class ChainConfig:
         return cls(**typed)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "ChainConfig":
+    def from_yaml(cls, path: str | Path) -> ChainConfig:
         from raykd.yaml_io import load_yaml_file
 
         data = load_yaml_file(path, "chain config")

@@ -41,6 +41,7 @@ excluded, `generated_tokens`). Its default workload is "generate-e2e".
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -54,6 +55,7 @@ from tokenizers import AddedToken
 from torch import nn
 
 from raykd.data.answers import answers_match, apply_post_op
+from raykd.data.augment import augment_problems
 from raykd.data.expressions import (
     ExpressionError,
     evaluate,
@@ -125,6 +127,25 @@ def answer_line_complete(text: str) -> bool:
     return parse_trace(text) is not None and len(cut_at_answer(text)) < len(text)
 
 
+def teacher_targets(predictions: Sequence[tuple[Problem, str, bool]], *, trace: bool) -> dict[str, str]:
+    """Problem id -> target text, from a teacher's (problem, generated text, correct) predictions:
+    only those that reach the gold answer. A trace is kept as cut at its answer line; an expression
+    only where its first line (left of any "=") is itself an expression with the gold value, never
+    where the answer came from the last-number fallback ("The answer is 43.")."""
+    out: dict[str, str] = {}
+    for problem, text, correct in predictions:
+        if not correct:
+            continue
+        if trace:
+            out[problem.id] = cut_at_answer(text).strip()
+            continue
+        line = text.strip().split("\n", 1)[0].split("=", 1)[0].strip().rstrip(".").strip()
+        value = _value(re.sub(r"\s+", "", line), problem) if line else None
+        if value is not None and answers_match(value, problem.answer, gold_text=problem.answer_text or None):
+            out[problem.id] = line
+    return out
+
+
 def _value(expression: str, problem: Problem) -> float | None:
     try:
         return apply_post_op(evaluate(parse_infix(expression), problem.numbers), problem.meta.get("post_op"))
@@ -146,6 +167,8 @@ class CausalLMTask:
     output: str = "expression"
     traces: Mapping[str, str] | None = None  # trace mode: problem id -> trace text (else derived)
     trace_strength: float = 0.0  # trace mode: pruning strength of the targets (raykd.traces.prune)
+    expressions: Mapping[str, str] | None = None  # expression mode: problem id -> a teacher's expression (else gold)
+    augmentation: dict[str, Any] | None = None  # set on a task `augmented` made: what was added, who labelled it
     workloads: dict[str, str] = field(default_factory=dict)
     _encoded: dict[str, list[tuple[list[int], list[int]]]] = field(default_factory=dict, repr=False)
     _prompts: dict[str, list[list[int]]] = field(default_factory=dict, repr=False)
@@ -157,6 +180,8 @@ class CausalLMTask:
             raise ConfigError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.traces is not None and self.output != "trace":
             raise ConfigError("traces are targets of output: trace only")
+        if self.expressions is not None and self.output != "expression":
+            raise ConfigError("expressions are targets of output: expression only")
 
         check_trace_strength(self.trace_strength, self.output)
         if not self.workloads:
@@ -189,6 +214,8 @@ class CausalLMTask:
     def target_text(self, problem: Problem) -> str:
         """What the model learns to write for `problem` (before EOS)."""
         if self.output == "expression":
+            if self.expressions is not None and problem.id in self.expressions:
+                return " " + self.expressions[problem.id]
             return " " + target_expression(problem)
 
         return target_text(problem, self.traces, self.trace_strength)
@@ -230,6 +257,32 @@ class CausalLMTask:
             if self.output == "trace":
                 self._records[split] = record
         return self._encoded[split]
+
+    def augmented(self, k: int, seed: int, *, teacher: nn.Module | None = None) -> CausalLMTask:
+        """This task with `k` number-substituted variants of each "train" problem added to "train"
+        (`raykd.data.augment`: variants come only from "train" and none has the text of a problem in
+        another split, so nothing held out leaks into training). Each variant's target is gold-derived
+        (its expression, or its derived trace), or with `teacher`, what the teacher writes for it
+        greedily where that reaches the variant's gold answer: sequence-level distillation (Kim &
+        Rush, 2016) on the augmented transfer set. `augmentation` counts who labelled what."""
+        originals = list(self.splits.get("train", []))
+        others = {p.text for name, problems in self.splits.items() if name != "train" for p in problems}
+        problems, short = augment_problems(originals, k, seed, avoid_texts=others)
+        variants = problems[len(originals):]
+        info: dict[str, Any] = {"k": k, "seed": seed, "originals": len(originals), "variants": len(variants),
+                                "short": dict(sorted(short.items())), "labels": "gold" if teacher is None else "teacher"}
+        trace = self.output == "trace"
+        given = dict((self.traces if trace else self.expressions) or {})
+        if teacher is not None and variants:
+            probe = dataclasses.replace(self, splits={"variants": variants}, _encoded={}, _prompts={}, _records={})
+            written = teacher_targets(probe.predict(teacher, "variants"), trace=trace)
+            given.update(written)
+            info.update(teacher_labelled=len(written), gold_labelled=len(variants) - len(written))
+        targets = {("traces" if trace else "expressions"): given or (self.traces if trace else self.expressions)}
+        keep = {"_encoded": {s: v for s, v in self._encoded.items() if s != "train"},
+                "_prompts": {s: v for s, v in self._prompts.items() if s != "train"},
+                "_records": {s: v for s, v in self._records.items() if s != "train"}}
+        return dataclasses.replace(self, splits={**self.splits, "train": problems}, augmentation=info, **targets, **keep)
 
     def set_split(self, split: str, problems: Sequence[Problem]) -> None:
         """Replace (or add) a split, dropping what was encoded for it (a teacher writing traces
@@ -301,7 +354,9 @@ class CausalLMTask:
                  until_done: bool = False) -> torch.Tensor:
         """Generated token ids (B, new) for the batch's prompts (greedy, KV cache); `until_done`:
         a sequence also stops at the end of its answer line (trace mode) or first line."""
-        from transformers import StoppingCriteriaList  # deferred: transformers (~2 s), only when generating
+        from transformers import (
+            StoppingCriteriaList,  # deferred: transformers (~2 s), only when generating
+        )
 
         device = next(model.parameters()).device
         ids, mask = batch["prompt_ids"].to(device), batch["prompt_mask"].to(device)
@@ -390,6 +445,9 @@ class CausalLMTask:
     def fingerprint(self) -> str:
         digest = problems_digest(self.splits)
         if self.output == "expression":
+            if self.expressions:  # a teacher's targets: another run
+                given = json.dumps(sorted(self.expressions.items()), ensure_ascii=False)
+                return hashlib.sha256(f"{digest}\nexpressions\n{given}".encode()).hexdigest()
             return digest
 
         traces = json.dumps(sorted((self.traces or {}).items()), ensure_ascii=False)  # other targets: another run
