@@ -1,7 +1,7 @@
 """The speed of a model that writes traces: generation time per problem, priced per token.
 
 A reasoning model's user waits for prompt + tokens x time per token. A latency table
-(`raykd.method.latency_table`) prices a *shape*: timed on the `generate` workload (exactly
+(`raykd.measure.latency`) prices a *shape*: timed on the `generate` workload (exactly
 `max_new_tokens` tokens a call), its figure for a shape is that shape's cost per call, so its
 ratio to the teacher's is the per-token speedup of the shape. It cannot see how many tokens a
 model writes, which trace pruning changes on the same weights. The trial's own validation
@@ -15,13 +15,20 @@ spread over the timed tokens, inside the per-token price). Same tokens: the tabl
 fewer tokens at the same price: faster. A missing token count is an error, never the table's
 figure alone: that would put shape-only and token-priced figures on one front.
 
-Pure Python (no torch, no Ray): the chain calls `token_priced_fields` after its measure.
+`prompt_tokens` can be measured rather than assumed: `prefill` runs a generation's prompt work
+alone (one token, so the prefill and nothing after it), and `split_prefill` takes it apart from a
+timed end-to-end generation of the same batch: decode time per token, and the prompt's cost in
+decode steps of that shape (the `prompt_tokens` above).
+
+No torch or Ray import (`prefill` only calls the model's `generate`): the chain calls
+`token_priced_fields` after its measure; timing is the caller's (`raykd.measure.compare_latency`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from raykd.errors import ConfigError
 
@@ -105,3 +112,44 @@ def token_priced_fields(task: Any, measured: Mapping[str, Any], model_valid: Map
             "speedup": token_priced_speedup(measured["speedup"], ref, own, prompt_tokens=prompt_tokens),
             "speedup_source": TOKEN_PRICED_SOURCE, "speedup_tokens": float(own), "speedup_reference_tokens": float(ref),
             "speedup_prompt_tokens": float(prompt_tokens)}
+
+
+def prefill(model: Any, batch: Mapping[str, Any], *, pad_token_id: int, eos_token_id: int | None = None) -> Any:
+    """A generation's prompt work alone: greedy generation of ONE token for the batch's left-padded
+    prompts (`prompt_ids`, `prompt_mask`), i.e. the forward pass over the prompts that fills the KV
+    cache and picks the first token, through the very code path `generate` takes before its first
+    decode step (no second forward). Returns the (B, prompt width + 1) ids. Time it beside the
+    task's `generate-e2e` workload on the same batch and give both to `split_prefill`."""
+    device = next(model.parameters()).device
+    return model.generate(input_ids=batch["prompt_ids"].to(device), attention_mask=batch["prompt_mask"].to(device),
+                          max_new_tokens=1, do_sample=False, pad_token_id=pad_token_id, eos_token_id=eos_token_id)
+
+
+def split_prefill(e2e_ms: float, prefill_ms: float, generated: int) -> dict[str, float]:
+    """A timed end-to-end generation of a batch taken apart: `e2e_ms` the whole generation,
+    `prefill_ms` the prompt work alone (`prefill`, same batch), `generated` the tokens the batch
+    generated (its longest answer: a batch decodes until its last sequence is done). The prefill
+    gives the first token; each of the other `generated - 1` costs one decode step, so
+
+        decode_ms_per_token = (e2e_ms - prefill_ms) / (generated - 1)
+        prompt_tokens       = prefill_ms / decode_ms_per_token - 1
+
+    (e2e = decode_ms_per_token x (prompt_tokens + generated): the prompt's cost in decode steps
+    beyond its first token's own, at least 0), which is what `token_priced_speedup` takes: with
+    it, the token-priced figure of two generations of one shape is their measured time ratio.
+    TokenCountError where the figures cannot be split: fewer than 2 tokens generated (no decode
+    step to price), or a prefill timed no faster than the whole generation (noise on a short one)."""
+    for value, what in ((e2e_ms, "the end-to-end time"), (prefill_ms, "the prefill time")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise TokenCountError(f"{what} must be a finite number of ms > 0, got {value!r}")
+    if isinstance(generated, bool) or not isinstance(generated, int) or generated < 2:
+        raise TokenCountError(f"a generation of {generated!r} tokens has no decode step to price: the prompt's cost "
+                              "cannot be told from the tokens'")
+    if e2e_ms <= prefill_ms:
+        raise TokenCountError(f"the prefill ({prefill_ms:.3g} ms) timed no faster than the whole generation "
+                              f"({e2e_ms:.3g} ms) of {generated} tokens: time more repeats or longer generations")
+    per_token = (e2e_ms - prefill_ms) / (generated - 1)
+    return {"e2e_ms": float(e2e_ms), "prefill_ms": float(prefill_ms), "decode_ms": float(e2e_ms - prefill_ms),
+            "decode_ms_per_token": per_token, "generated": generated,
+            "prompt_tokens": max(0.0, prefill_ms / per_token - 1.0),
+            "prefill_share": prefill_ms / e2e_ms}
