@@ -52,13 +52,45 @@ def tiny_teacher_dir(tmp_path_factory, synthetic_splits) -> Path:
 
 
 @pytest.fixture(scope="session")
+def quick_teacher_dir(tmp_path_factory, synthetic_splits) -> Path:
+    """A tiny-preset solver after 4 steps: real weights and a real checkpoint, for tests that need a
+    model to prune or forecast rather than a good teacher (cheaper than `tiny_teacher_dir`)."""
+    from raykd.task.teacher import SolverSpec, train_teacher
+    from raykd.training import FitConfig
+
+    out = tmp_path_factory.mktemp("quick_teacher") / "tiny"
+    train_teacher(synthetic_splits, SolverSpec(preset="tiny"), FitConfig(epochs=1, max_steps=4, lr=2e-3, seed=0), out,
+                  progress=False)
+    return out
+
+
+@pytest.fixture
+def hidden_kind():
+    """The hidden-size kind registered (structure and importance) for one test, then unregistered."""
+    from raykd.method.importance.hidden import register_hidden_importance
+    from raykd.method.importance.registry import unregister_importance
+    from raykd.structures.hidden import register_hidden_structure
+    from raykd.structures.registry import unregister_structure
+
+    register_hidden_structure()
+    register_hidden_importance()
+    try:
+        yield
+    finally:
+        unregister_importance("hidden")
+        unregister_structure("hidden")
+
+
+@pytest.fixture(scope="session")
 def real_sweep(tmp_path_factory, tiny_teacher_dir) -> Path:
     """A real small sweep (local Ray; Tune + Optuna; 2 trials x 2 rounds; DDP over 2 workers),
     run once per session and shared by the sweep and analysis tests."""
     from sweep_spaces import small_space
 
+    from raykd.cli.sweep import (
+        sweep_then_retime as run_sweep,  # the sweep, then its front re-timed (as `raykd sweep`)
+    )
     from raykd.search.space import parse_space
-    from raykd.cli.sweep import sweep_then_retime as run_sweep  # the sweep, then its front re-timed (as `raykd sweep`)
 
     storage = tmp_path_factory.mktemp("sweeps")
     raw = small_space(tiny_teacher_dir, storage, resources={"workers": 2, "cpus_per_worker": 1, "concurrent_trials": 1})

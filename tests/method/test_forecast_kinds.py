@@ -4,48 +4,20 @@ and it is exactly what the chain's final round counts."""
 
 from __future__ import annotations
 
-import pytest
-
 from raykd.method.chain import Chain
 from raykd.method.config import ChainConfig
 from raykd.method.forecast import forecast
 from raykd.method.importance import collect_stats
-from raykd.method.importance.hidden import register_hidden_importance
-from raykd.method.importance.registry import unregister_importance
 from raykd.method.round_cost import make_measure
 from raykd.method.schedule import units_removed_by
 from raykd.structures import structure_counts
-from raykd.structures.hidden import find_hidden, register_hidden_structure
-from raykd.structures.registry import unregister_structure
+from raykd.structures.hidden import find_hidden
 from raykd.task.io import SolverIO, load_solver
 from raykd.task.mwp import MWPTask
 
 FAST = dict(rounds=2, p_min=0.0, p_max=0.0, epochs_per_round=1, steps_per_round=2, lr=1e-3, calib_batches=2,
             calib_batch_size=16, latency_batch=4, latency_repeats=1, patience=1, test_every_round=False)
 P_MAX = 0.25
-
-
-@pytest.fixture
-def hidden_kind():
-    register_hidden_structure()
-    register_hidden_importance()
-    try:
-        yield
-    finally:
-        unregister_importance("hidden")
-        unregister_structure("hidden")
-
-
-@pytest.fixture(scope="module")
-def quick_teacher_dir(tmp_path_factory, synthetic_splits):
-    """A tiny-preset solver after a few steps (the forecast needs real weights, not a good teacher)."""
-    from raykd.task.teacher import SolverSpec, train_teacher
-    from raykd.training import FitConfig
-
-    out = tmp_path_factory.mktemp("forecast_teacher") / "tiny"
-    train_teacher(synthetic_splits, SolverSpec(preset="tiny"), FitConfig(epochs=1, max_steps=4, lr=2e-3, seed=0), out,
-                  progress=False)
-    return out
 
 
 def test_the_built_in_kinds_are_each_forecast(quick_teacher_dir, synthetic_splits):

@@ -14,14 +14,17 @@ from raykd.errors import ConfigError
 from raykd.method.chain import STATE_NAME, Chain, round_dir
 from raykd.method.config import ChainConfig
 from raykd.method.importance import StructureStats, collect_stats
-from raykd.method.importance.hidden import collect_hidden_stats, register_hidden_importance
-from raykd.method.importance.registry import importance_of, unregister_importance
+from raykd.method.importance.hidden import (
+    collect_hidden_stats,
+    register_hidden_importance,
+)
+from raykd.method.importance.registry import importance_of
 from raykd.method.plan import round_ratios
 from raykd.method.round_cost import make_measure
 from raykd.method.schedule import units_removed_by
 from raykd.structures import structure_counts
-from raykd.structures.hidden import find_hidden, hidden_map, register_hidden_structure
-from raykd.structures.registry import structure_names, unregister_structure
+from raykd.structures.hidden import find_hidden, hidden_map
+from raykd.structures.registry import structure_names
 from raykd.task.io import SolverIO, load_solver
 from raykd.task.mwp import MWPTask
 
@@ -30,29 +33,8 @@ FAST = dict(rounds=2, p_min=0.0, p_max=0.0, epochs_per_round=1, steps_per_round=
 P_MAX = 0.25
 
 
-@pytest.fixture
-def hidden_kind():
-    register_hidden_structure()
-    register_hidden_importance()
-    assert register_hidden_importance() is importance_of("hidden")  # idempotent
-    try:
-        yield
-    finally:
-        unregister_importance("hidden")
-        unregister_structure("hidden")
-
-
-@pytest.fixture(scope="module")
-def quick_teacher_dir(tmp_path_factory, synthetic_splits):
-    """A tiny-preset solver after a few steps (cheaper than the session's trained teacher; the chain
-    only needs real weights and a real checkpoint)."""
-    from raykd.task.teacher import SolverSpec, train_teacher
-    from raykd.training import FitConfig
-
-    out = tmp_path_factory.mktemp("hidden_teacher") / "tiny"
-    train_teacher(synthetic_splits, SolverSpec(preset="tiny"), FitConfig(epochs=1, max_steps=4, lr=2e-3, seed=0), out,
-                  progress=False)
-    return out
+def test_the_importance_registration_is_idempotent(hidden_kind):
+    assert register_hidden_importance() is importance_of("hidden")
 
 
 def test_without_the_registration_hidden_p_max_is_refused():

@@ -12,17 +12,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.parquet as pq
-import pytest
 
 from raykd.distributed.trial_results import trial_row
-from raykd.method.importance.hidden import register_hidden_importance
-from raykd.method.importance.registry import unregister_importance
 from raykd.results.columns import count_columns, forecast_columns, total_columns
 from raykd.results.store import read_trials, trial_uri, write_sweep_meta, write_trial
 from raykd.results.view import render_front
 from raykd.search.space import load_space
-from raykd.structures.hidden import register_hidden_structure
-from raykd.structures.registry import structure_kinds, unregister_structure
+from raykd.structures.registry import structure_kinds
 
 FORMAT1 = Path(__file__).parent / "data" / "format1_trial.parquet"
 RECORD = {"round": 1, "ratio": 0.2, "accuracy": 0.7, "test_accuracy": 0.69, "speedup": 1.3, "measured_speedup": 1.25,
@@ -33,17 +29,6 @@ RECORD = {"round": 1, "ratio": 0.2, "accuracy": 0.7, "test_accuracy": 0.69, "spe
 RESULT = {"time_total_s": 12.0, "forecast_speedup": 1.28, "forecast_ideal_speedup": 1.4, "forecast_params": 1000,
           "forecast_params_reduction": 0.3, "forecast_flops": 5000, "forecast_flops_reduction": 0.2,
           "forecast_heads_total": 40, "forecast_layers_total": 5, "forecast_ffn_channels_total": 900}
-
-
-@pytest.fixture
-def hidden_kind():
-    register_hidden_structure()
-    register_hidden_importance()
-    try:
-        yield
-    finally:
-        unregister_importance("hidden")
-        unregister_structure("hidden")
 
 
 def _sweep(tmp_path: Path) -> Path:
