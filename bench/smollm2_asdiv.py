@@ -63,11 +63,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    splits = load_splits(args.data, seed=0)
-    if args.limit:
-        splits = {k: list(v)[: args.limit] for k, v in splits.items()}
-    if args.train_limit:
-        splits["train"] = list(splits["train"])[: args.train_limit]
+    full = load_splits(args.data, seed=0)
+    splits = {k: list(v)[: args.limit] for k, v in full.items()} if args.limit else dict(full)
+    if args.train_limit:  # from the full train split: --train-limit may exceed --limit
+        splits["train"] = list(full["train"])[: args.train_limit]
     t0 = time.perf_counter()
     if args.teacher:
         from raykd.task.hf_io import HFModelIO
