@@ -8,8 +8,6 @@ import copy
 import hashlib
 import json
 
-import pytest
-
 from raykd.measure.latency import (
     FORMAT,
     LatencyTable,
@@ -20,16 +18,6 @@ from raykd.measure.latency import (
     table_key,
     uniform_variant,
 )
-from raykd.task.io import load_solver
-from raykd.task.mwp import MWPTask
-
-
-@pytest.fixture(scope="module")
-def teacher_task_batch(tiny_teacher_dir, synthetic_splits):
-    teacher, tok, _ = load_solver(tiny_teacher_dir)
-    task = MWPTask(tok, teacher.vocab, synthetic_splits)
-    batch = next(iter(task.batches("valid", 4)))
-    return teacher, task, batch
 
 
 def test_a_machine_reuses_its_table_for_the_same_architecture_and_batch(teacher_task_batch, tmp_path, monkeypatch):

@@ -8,22 +8,18 @@ import json
 import pytest
 
 from raykd.errors import ConfigError
-
-from raykd.structures import head_counts, prune_heads
 from raykd.measure import compare_latency
-from raykd.measure.latency import LatencyTable, build_latency_table, table_key, uniform_variant
+from raykd.measure.latency import (
+    LatencyTable,
+    build_latency_table,
+    table_key,
+    uniform_variant,
+)
 from raykd.method.round_cost import make_measure
+from raykd.structures import head_counts, prune_heads
 from raykd.task.features import synthetic_batch
 from raykd.task.io import load_solver
 from raykd.task.mwp import MWPTask
-
-
-@pytest.fixture(scope="module")
-def teacher_task_batch(tiny_teacher_dir, synthetic_splits):
-    teacher, tok, _ = load_solver(tiny_teacher_dir)
-    task = MWPTask(tok, teacher.vocab, synthetic_splits)
-    batch = next(iter(task.batches("valid", 4)))
-    return teacher, task, batch
 
 
 @pytest.fixture(scope="module")
@@ -213,9 +209,7 @@ def test_the_calibration_fit_recovers_known_factors_and_refuses_what_it_cannot_f
 
 
 def test_the_table_is_calibrated_on_mixed_shapes_and_says_how_well_it_predicts_them(teacher_task_batch, table):
-    from raykd.measure.latency import calibration_summary
-
-    from raykd.measure.latency import CALIBRATION_SHAPES
+    from raykd.measure.latency import CALIBRATION_SHAPES, calibration_summary
 
     report = table.meta["calibration"]
     assert CALIBRATION_SHAPES == 16  # the default (BENCHMARKS.md 18c: 8 shapes fitted unrepeatable factors)
@@ -264,7 +258,7 @@ def test_mixed_calibration_shapes_are_the_same_on_every_machine(teacher_task_bat
     from raykd.structures import ffn_widths, layer_counts
 
     teacher = teacher_task_batch[0]
-    shape = lambda m: (head_counts(m), ffn_widths(m), layer_counts(m))  # noqa: E731
+    shape = lambda m: (head_counts(m), ffn_widths(m), layer_counts(m))
     first = [shape(mixed_variant(teacher, rng)) for rng in [random.Random(0)] for _ in range(4)]
     again = [shape(mixed_variant(teacher, rng)) for rng in [random.Random(0)] for _ in range(4)]
     assert first == again and len({repr(s) for s in first}) > 1  # seeded, and not one shape four times

@@ -19,9 +19,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_llms import TINY_SHAPE, left_padded_batch, logits_of, tiny_causal_lm
+from tiny_llms import (
+    TINY_SHAPE,
+    from_base_config,
+    left_padded_batch,
+    logits_of,
+    tiny_causal_lm,
+)
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, GemmaConfig, OlmoConfig
+from transformers import AutoModelForCausalLM, GemmaConfig, OlmoConfig
 
 from raykd.errors import RaykdInputError
 from raykd.structures import (
@@ -149,11 +155,7 @@ def test_layers_of_the_new_family_drop_renumber_and_round_trip_through_raykd(olm
 
     save_pruned(model, tmp_path / "m", extra_config={"base_config": base})
 
-    def build(config):
-        cfg = dict(config["base_config"])
-        return AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
-
-    loaded, _config = load_pruned(tmp_path / "m", build)
+    loaded, _config = load_pruned(tmp_path / "m", from_base_config)
     assert shape_of(loaded) == shape_of(model)
     assert shape_of(loaded)["layer_map"] == {"decoder_layers": [1, 2]}
     assert torch.allclose(_logits(loaded.eval(), batch), _logits(model, batch), atol=1e-6)

@@ -14,10 +14,15 @@ import sys
 
 import pytest
 import torch
-from tiny_llms import TINY_SHAPE, left_padded_batch, logits_of, tiny_causal_lm
+from tiny_llms import (
+    TINY_SHAPE,
+    from_base_config,
+    left_padded_batch,
+    logits_of,
+    tiny_causal_lm,
+)
 from torch import nn
 from transformers import (
-    AutoConfig,
     AutoModelForCausalLM,
     GPT2Config,
     GPT2LMHeadModel,
@@ -145,11 +150,7 @@ def test_an_uneven_shape_round_trips_through_raykd_and_is_refused_as_a_stock_con
     drop_layers(model, {"decoder_layers": [1]})
     save_pruned(model, tmp_path / "m", extra_config={"base_config": base})
 
-    def build(config):
-        cfg = dict(config["base_config"])
-        return AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
-
-    loaded, config = load_pruned(tmp_path / "m", build)
+    loaded, config = load_pruned(tmp_path / "m", from_base_config)
     assert shape_of(loaded) == shape_of(model)
     assert torch.allclose(_logits(loaded.eval(), batch), _logits(model, batch), atol=1e-6)
     with pytest.raises(NotExportableError, match=r"K/V heads per layer differ across layers \(\[2, 1\]\)"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, PretrainedConfig
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 TINY_SHAPE = {"vocab_size": 61, "hidden_size": 32, "intermediate_size": 24, "num_hidden_layers": 3, "num_attention_heads": 4,
               "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 64, "tie_word_embeddings": False}
@@ -36,3 +36,10 @@ def left_padded_batch(vocab_size: int, *, lowest_id: int = 0) -> dict[str, torch
 def logits_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     with torch.no_grad():
         return model(**batch).logits
+
+
+def from_base_config(config: dict) -> nn.Module:
+    """`load_pruned`'s builder for a model saved with `extra_config={"base_config": ...}`: the
+    unpruned model of that stock config, which raykd's saved shape then shrinks."""
+    cfg = dict(config["base_config"])
+    return AutoModelForCausalLM.from_config(AutoConfig.for_model(cfg.pop("model_type"), **cfg))
