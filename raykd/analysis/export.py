@@ -21,6 +21,7 @@ from typing import Any
 from raykd import __version__, storage
 from raykd.analysis.confine import inside, recorded_root
 from raykd.errors import ModelFormatError, RaykdInputError
+from raykd.method.optional_kinds import activate_for_model_dir
 from raykd.outputs import atomic_dir, check_model_dir, is_model_dir
 from raykd.results.columns import count_columns
 
@@ -119,6 +120,7 @@ def load_saved_model(d: str | Path) -> tuple[Any, Any]:
     from raykd.task.hf_io import BASE_CONFIG, HFModelIO  # deferred: torch, transformers; raykd.analysis reads sweeps without them
     from raykd.task.io import load_solver
 
+    activate_for_model_dir(d)  # a model pruned in an optional kind (hidden_map) rebuilds with it
     try:
         config = json.loads((Path(d) / "config.json").read_text())
     except (OSError, ValueError):

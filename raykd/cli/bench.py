@@ -7,6 +7,7 @@ import argparse
 from raykd.cli.args import BATCH, POSITIVE, REPEATS, add_device, add_threads, int_at_least
 from raykd.cli.common import add_json_flag, print_json, set_threads
 from raykd.errors import ConfigError
+from raykd.method.optional_kinds import activate_for_model_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from raykd.task.mwp import MWPTask
 
     set_threads(args.threads)
+    for d in (args.model, args.baseline):  # a model pruned in an optional kind (hidden_map) rebuilds with it
+        if d:
+            activate_for_model_dir(d)
     model, tokenizer, _ = load_solver(args.model)
     baseline = load_solver(args.baseline)[0] if args.baseline else None
     for name, m in (("--model", model), ("--baseline", baseline)):

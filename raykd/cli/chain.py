@@ -10,7 +10,10 @@ from raykd.cli.args import SEED, add_device, add_threads
 from raykd.cli.common import add_json_flag, add_output, add_task, parse_assignments, print_json, set_threads, task_plugin
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
+from raykd.method.optional_kinds import activate_for_model_dir, activate_for_settings
 from raykd.stats import format_accuracy
+from raykd.structures.registry import structure_kinds
+from raykd.yaml_io import load_yaml_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_chain_config(path: str | None, overrides: list[str]) -> Any:
-    base = {**(ChainConfig.from_yaml(path).to_dict() if path else {}), **parse_assignments(overrides, "--set")}
+    given = load_yaml_file(path, "chain config") if path else None  # the settings it names activate optional kinds
+    assignments = parse_assignments(overrides, "--set")
+    activate_for_settings([*(given if isinstance(given, dict) else {}), *assignments])
+    base = {**(ChainConfig.from_yaml(path).to_dict() if path else {}), **assignments}
     try:
         return ChainConfig.from_dict(base)
     except ConfigError as exc:
@@ -45,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_chain_config(args.config, args.set)
     plugin = task_plugin(args)
     set_threads(args.threads)
+    activate_for_model_dir(args.teacher)  # a teacher pruned in an optional kind (hidden_map) rebuilds with it
     loaded = plugin.load(Path(args.teacher), args.data, seed=args.seed)
     task, model = loaded.task, loaded.model.to(args.device)
     require_task_splits(task, args.data, ("train", "valid"), why="each round trains on train and is scored on valid")
@@ -69,13 +76,12 @@ def round_line(rec: dict[str, Any]) -> str:
 
 
 def _shape(rec: dict[str, Any]) -> str:
-    """'heads 60/104, layers 5/8, FFN 4608/6144' (layers and FFN where the record has them)."""
-    parts = [f"heads {rec['heads_total']}/{rec['heads_original']}"]
+    """'heads 60/104, FFN channels 4608/6144, layers 5/8': every registered structure kind the
+    record counts, in registration order (a record from before `structures` existed: heads only)."""
     now, original = rec.get("structures") or {}, rec.get("structures_original") or {}
-    for key, label in (("layers", "layers"), ("ffn_channels", "FFN")):
-        if key in now and key in original:
-            parts.append(f"{label} {now[key]}/{original[key]}")
-    return ", ".join(parts)
+    parts = [f"{k.unit} {now[k.count_key]}/{original[k.count_key]}" for k in structure_kinds()
+             if k.count_key in now and k.count_key in original]
+    return ", ".join(parts) or f"heads {rec['heads_total']}/{rec['heads_original']}"
 
 
 def _acc(rec: dict[str, Any], prefix: str = "accuracy") -> str:

@@ -8,6 +8,7 @@ from raykd.cli.args import BATCH, BEAM, add_device, add_threads
 from raykd.cli.common import add_json_flag, print_json, set_threads
 from raykd.data import load_problems
 from raykd.errors import DataError
+from raykd.method.optional_kinds import activate_for_model_dir
 from raykd.stats import format_accuracy
 
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from raykd.task.mwp import MWPTask
 
     set_threads(args.threads)
+    activate_for_model_dir(args.model)  # a model pruned in an optional kind (hidden_map) rebuilds with it
     model, tokenizer, _ = load_solver(args.model)
     loaded = load_problems(args.data, strict=args.strict)
     if not loaded.problems:

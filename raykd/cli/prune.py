@@ -13,6 +13,7 @@ from raykd.cli.common import add_json_flag, add_output, add_task, print_json, se
 from raykd.data import load_problems
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
+from raykd.method.optional_kinds import activate_for_model_dir, activate_for_settings
 from raykd.outputs import atomic_dir, is_model_dir
 
 
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fraction of FFN channels to remove (of the layers that stay), in [0, 1)")
     p.add_argument("--layer-ratio", type=number(0.0, 1.0, high_open=True), default=0.0,
                    help="fraction of each stack's layers to drop (by Block Influence), in [0, 1); one always stays")
+    p.add_argument("--hidden-ratio", type=number(0.0, 1.0, high_open=True), default=0.0,
+                   help="fraction of hidden (embedding) channels to remove, one set for the whole model, in [0, 1); "
+                        "activates the optional hidden kind (docs/structures.md)")
     p.add_argument("--uniform", action="store_true", help="remove the same number from every layer (an exportable uniform shape)")
     p.add_argument("--gqa-heads", choices=["within-groups", "groups"], default="within-groups",
                    help="grouped-query attention: remove query heads evenly within K/V groups, or whole groups")
@@ -49,10 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from raykd.method.plan import OriginalShape, plan_round
     from raykd.structures import ffn_widths, head_counts, layer_counts, structure_kinds
 
+    activate_for_model_dir(args.model)  # a model pruned in an optional kind (hidden_map) rebuilds with it
+    hidden = {"hidden_p_min": args.hidden_ratio, "hidden_p_max": args.hidden_ratio} if args.hidden_ratio else {}
+    activate_for_settings(hidden)
     cfg = ChainConfig(alpha=args.alpha, ffn_alpha=args.ffn_alpha, importance=args.importance, normalisation=args.normalisation,
                       ranking=args.ranking, uniform_shape=args.uniform, seed=args.seed, rounds=1, gqa_heads=args.gqa_heads,
                       p_min=args.ratio, p_max=args.ratio, ffn_p_min=args.ffn_ratio, ffn_p_max=args.ffn_ratio,
-                      layer_p_min=args.layer_ratio, layer_p_max=args.layer_ratio)
+                      layer_p_min=args.layer_ratio, layer_p_max=args.layer_ratio, plugin_settings=tuple(sorted(hidden.items())))
     plugin = task_plugin(args)
     set_threads(args.threads)
     if plugin.name == "mwp":
@@ -68,18 +75,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no usable calibration problems in {args.calib}")
     on = cfg.prunes
     stats = collect_stats(model, task, batches=args.calib_batches, taylor=args.importance == "taylor",
-                          ffn=on["ffn"], layers=on["layers"])
+                          ffn=on["ffn"], layers=on["layers"], kinds=[k for k, v in on.items() if v])
     plan = plan_round(model, stats, cfg, 1, OriginalShape.of(model))
     before = count_params(model)
     plan.apply(model)
     after = count_params(model)
     settings = {k: getattr(args, k) for k in ("task", "ratio", "ffn_ratio", "layer_ratio", "uniform", "gqa_heads", "alpha",
                                               "ffn_alpha", "calib", "importance", "normalisation", "ranking", "calib_batches", "seed")}
+    if args.hidden_ratio:  # only when asked: a prune without it records exactly what it always did
+        settings["hidden_ratio"] = args.hidden_ratio
     save({"pruned_from": args.model, "prune": settings})
     removed = plan.removed()
     summary = {"removed": plan.heads, "removed_ffn": plan.ffn, "removed_layers": plan.layers, "heads": head_counts(model),
                "ffn": ffn_widths(model), "layers": layer_counts(model), "params_before": before, "params_after": after,
                "out": args.out}
+    if args.hidden_ratio:
+        summary["removed_hidden"] = removed["hidden_channels"]
     if args.json:
         print_json(summary)
         return 0

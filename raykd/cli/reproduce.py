@@ -17,6 +17,7 @@ from raykd.cli.common import add_json_flag, add_output, print_json, set_threads
 from raykd.data import load_splits, require_splits
 from raykd.errors import ConfigError
 from raykd.experiments.plan import TABLES, plan_experiments
+from raykd.method.optional_kinds import activate_for_model_dir
 from raykd.storage import write_bytes_atomic
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     experiments = plan_experiments(args.tables)
     stored = ReproductionResult.load(out) if args.remeasure else None  # checked before any model is loaded
     set_threads(args.threads)
+    activate_for_model_dir(args.teacher)  # a teacher pruned in an optional kind (hidden_map) rebuilds with it
     teacher, tokenizer, _ = load_solver(args.teacher)
     teacher.to(args.device)
     splits = load_splits(args.data, seed=args.seed)

@@ -8,6 +8,7 @@ from raykd.cli.args import BEAM, problem_text
 from raykd.cli.common import add_json_flag, print_json
 from raykd.data.numbers import NumberTooLarge
 from raykd.errors import RaykdInputError
+from raykd.method.optional_kinds import activate_for_model_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from raykd.task.free_text import solve_text  # deferred: torch (~3 s) at `raykd` start-up
     from raykd.task.io import load_solver
 
+    activate_for_model_dir(args.model)  # a model pruned in an optional kind (hidden_map) rebuilds with it
     model, tokenizer, _ = load_solver(args.model)
     try:
         result = solve_text(model, tokenizer, args.text, beam_size=args.beam_size)

@@ -16,6 +16,7 @@ from raykd.results.store import read_pareto
 from raykd.search.preflight import check_new_sweep
 from raykd.search.space import MAX_NUM_SAMPLES, SweepSpace, load_space
 from raykd.storage import check_storage_uri
+from raykd.structures.registry import structure_kinds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     front = outcome.front
     cols = [c for c in ("trial_id", "accuracy", "accuracy_n", "accuracy_ci_low", "accuracy_ci_high", "accuracy_p_vs_teacher",
                         "test_accuracy", "speedup", "measured_speedup", "retimed_speedup", "retimed_low", "retimed_high",
-                        "latency_workload", "ideal_speedup", "params", "heads_total", "layers_total", "ffn_channels_total")
+                        "latency_workload", "ideal_speedup", "params", *(f"{k.count_key}_total" for k in structure_kinds()))
             if c in front]
     hp = [c for c in front.columns if c.startswith("hp_")]
     if args.json:

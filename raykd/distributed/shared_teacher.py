@@ -20,6 +20,7 @@ from typing import Any
 
 from raykd import storage
 from raykd.distributed.remote_result import get_logged
+from raykd.method.optional_kinds import activate_for_settings
 from raykd.search.space import SweepSpace
 
 
@@ -53,6 +54,8 @@ def prepare_teacher(space: SweepSpace, sweep_uri: str, *, progress: bool = True,
     The task plug-in (`space.task_plugin()`) trains or copies the teacher and loads it with its
     task; everything else here (statistics, latency table, reference metrics) is task-agnostic
     and runs on `device`."""
+    # a Ray task starts without the optional kinds the space names: its statistics and latency table need them
+    activate_for_settings([*space.fixed, *(p.name for p in space.search)])
     target = storage.join(sweep_uri, "teacher")
     info: dict[str, Any] = {"dir": target, "task": space.task_spec.name, "trained_here": False, "train_s": 0.0, "stats_s": 0.0,
                             "device": device}

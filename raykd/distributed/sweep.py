@@ -321,7 +321,7 @@ def run_sweep(
         if not resume:
             teacher = prepare_teacher_as_ray_work(space, paths.root, log=log)
             meta = {
-                "name": paths.root.rstrip("/").rsplit("/", 1)[-1], "space": space.to_dict(), "space_raw": _raw(space),
+                "name": paths.root.rstrip("/").rsplit("/", 1)[-1], "space": space.to_dict(), "space_raw": space.to_raw(),
                 "objectives": [{"metric": o.metric, "mode": o.mode} for o in space.objectives], "teacher": teacher,
                 "task": space.task, "data": space.data, "data_given": given_data, "seed": space.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "raykd_version": _version(), "shared_teacher_work_s": teacher["train_s"] + teacher["stats_s"],
@@ -412,21 +412,6 @@ def check_resume_inputs(meta: dict[str, Any], space: SweepSpace, paths: SweepPat
             raise ConfigError(f"the sweep's teacher at {teacher_dir} is missing or damaged") from None
     check_resume(stored, current, what="sweep", where=paths.root,
                  hint=f"restore the data at {space.data!r} (and the sweep's teacher) or start a new sweep")
-
-
-def _raw(space: SweepSpace) -> dict[str, Any]:
-    """The space as a parseable mapping (what --resume re-validates)."""
-    d = space.to_dict()
-    search = {}
-    for p in space.search:
-        if p.choices:
-            search[p.name] = {"choices": list(p.choices)}
-        else:
-            search[p.name] = {"low": int(p.low) if p.integer else p.low, "high": int(p.high) if p.integer else p.high,
-                              "log": p.log, "type": "int" if p.integer else "float"}
-    d["search"] = search
-    d["objectives"] = list(d["objectives"])  # asdict gives a tuple; the parser wants a YAML list
-    return d
 
 
 def _local_runtime_env(space: SweepSpace) -> dict[str, Any]:

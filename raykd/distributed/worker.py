@@ -18,6 +18,7 @@ from typing import Any
 
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig
+from raykd.method.optional_kinds import activate_for_settings
 from raykd.storage import download_dir
 from raykd.structures.registry import structure_kinds
 
@@ -80,6 +81,15 @@ def target_metrics(task: Any) -> dict[str, Any]:
     return {f"targets_{k}": v for k, v in (record("train") if callable(record) else {}).items()}
 
 
+def trial_chain_config(chain: dict[str, Any]) -> ChainConfig:
+    """A trial's chain config, on a Train worker. The worker process starts without the optional
+    structure kinds the driver registered (`raykd.method.optional_kinds`): the settings the trial
+    names (`hidden_p_max`) activate theirs here too, before the config, the shared statistics and
+    the latency table are read."""
+    activate_for_settings(chain)
+    return ChainConfig.from_dict(chain)
+
+
 def chain_worker(config: dict[str, Any]) -> None:
     """`train_loop_per_worker` of the trial's TorchTrainer."""
     import ray.train  # deferred: Ray Train and torch, inside the trial's worker only
@@ -91,7 +101,7 @@ def chain_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
     node_id = ray.get_runtime_context().get_node_id()
-    chain_config = ChainConfig.from_dict(config["chain"])
+    chain_config = trial_chain_config(config["chain"])
     threads = int(config.get("threads_per_worker") or 0)
     if threads:
         torch.set_num_threads(threads)

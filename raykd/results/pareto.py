@@ -35,6 +35,7 @@ import moocore
 import numpy as np
 
 from raykd.errors import RaykdInputError
+from raykd.results.columns import original_columns
 
 COMPLETE = "complete"
 MODES = ("max", "min")
@@ -122,7 +123,7 @@ def metric_columns(df: Any) -> list[str]:
     """Columns that can be objectives: numeric, not hyperparameters, not bookkeeping."""
     import pandas as pd  # deferred: pandas (~0.6 s); `raykd` start-up imports raykd.results
 
-    skip = {"rounds_done", "rounds", "heads_original", "on_front"}
+    skip = {"rounds_done", "rounds", "on_front", *original_columns()}  # a kind's original total is the teacher's
     return [c for c in df.columns
             if not c.startswith("hp_") and c not in skip
             and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]

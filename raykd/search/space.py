@@ -59,6 +59,7 @@ from typing import Any, Mapping
 
 from raykd.errors import ConfigError
 from raykd.method.config import ChainConfig, plugin_setting_types, schedule_pairs
+from raykd.method.optional_kinds import activate_for_settings
 from raykd.search.constraints import FORECAST_METRICS, parse_constraints
 from raykd.search.successive_halving import SCHEDULER_TYPE, HalvingConfig
 from raykd.search.vocabulary import MAX_NUM_SAMPLES, SPEED_DEFAULTS, number_text
@@ -334,6 +335,7 @@ class SweepSpace:
 
     def chain_config(self, sampled: Mapping[str, Any]) -> ChainConfig:
         """The chain config of one trial: fixed settings + the sampled ones."""
+        activate_for_settings([*self.fixed, *sampled])  # a trial's process starts without the optional kinds it names
         values = {**self.fixed, **{k: v for k, v in sampled.items() if is_chain_setting(k)}}
         for name, (low, high) in fractions().items():  # the start as a share of the end: always <= it
             if name in sampled:
@@ -341,9 +343,26 @@ class SweepSpace:
         return ChainConfig.from_dict(values)  # a p_min above its p_max is an error, never lowered quietly
 
     def to_dict(self) -> dict[str, Any]:
+        """The space as a record (every field, search entries as dataclass fields: `integer`, not
+        `type`): what a sweep stores to compare on resume. `to_raw` is the form `parse_space` reads."""
         d = dataclasses.asdict(self)
         d["search"] = {p.name: {k: v for k, v in dataclasses.asdict(p).items() if k != "name"} for p in self.search}
         d["constraints"] = [c.to_dict() for c in self.constraints]
+        return d
+
+    def to_raw(self) -> dict[str, Any]:
+        """The space as a mapping `parse_space` accepts and parses back to an equal space (what
+        `--resume` re-validates, and what a user can write out as YAML)."""
+        d = self.to_dict()
+        search: dict[str, Any] = {}
+        for p in self.search:
+            if p.choices:
+                search[p.name] = {"choices": list(p.choices)}
+            else:
+                search[p.name] = {"low": int(p.low) if p.integer else p.low, "high": int(p.high) if p.integer else p.high,
+                                  "log": p.log, "type": "int" if p.integer else "float"}
+        d["search"] = search
+        d["objectives"] = list(d["objectives"])  # asdict gives a tuple; the parser wants a YAML list
         return d
 
 
@@ -401,6 +420,7 @@ def _parse_space(raw: Any, source: str) -> SweepSpace:
     kw["teacher"] = plugin.teacher_settings(raw.get("teacher"))
     check_limits("teacher.", kw["teacher"], TEACHER_LIMITS)
     task_search = TaskSearch(task_spec, tuple(getattr(plugin, "searchable_options", ()) or ()))
+    activate_for_settings([*top.search, *top.fixed])  # an optional kind's settings (hidden_p_max) register it
     params = tuple(Param.parse(k, v, task_search) for k, v in top.search.items())
     kw["search"] = params
     fixed = top.fixed

@@ -9,7 +9,8 @@ modules of `raykd.structures.families`, one file each (docs/structures.md, "How 
 This module is the registry they fill and that `heads`, `ffn`, `layers`, `coverage` and
 `hf_export` read. The family modules import those structure modules (for the adapter base
 classes), so the structure modules reach the families only through this leaf, which imports
-nothing of raykd: the built-in family modules are loaded on first use of the registry, by name,
+nothing of raykd but the foundation `raykd.registry` (the generic `Registry` it keeps the families
+in, in order): the built-in family modules are loaded on first use of the registry, by name,
 the way plug-ins are (`_load_builtin`). A module-level import of them here would be the cycle the
 import-linter contract `acyclic` forbids; loading them by name keeps this module free of torch
 and the structure modules free of any list of families.
@@ -23,6 +24,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from raykd.registry import Refusal, Registry
 
 StockConfig = Callable[[Any], dict[str, Any]]  # (model) -> stock Transformers config fields
 BUILTIN_FAMILIES = "raykd.structures.families"
@@ -66,7 +69,10 @@ class Family:
         return self.structures.get(structure, ())
 
 
-_FAMILIES: list[Family] = []
+_FAMILIES: Registry[Family] = Registry(
+    "family",
+    unknown=Refusal(ValueError, "no family named {name!r} is registered (registered: {known})"),
+    duplicate=Refusal(ValueError, "a family named {name!r} is already registered"))
 _builtin_loaded = False
 _loading = threading.RLock()  # another thread waits until every built-in family is registered
 
@@ -90,43 +96,34 @@ def register_family(family: Family, *, first: bool = False) -> Family:
     _load_builtin()
     if not isinstance(family, Family):
         raise TypeError(f"register_family takes a Family, got {type(family).__name__}")
-    if any(f.name == family.name for f in _FAMILIES):
-        raise ValueError(f"a family named {family.name!r} is already registered")
-    _FAMILIES.insert(0 if first else len(_FAMILIES), family)
-    return family
+    return _FAMILIES.register(family.name, family, first=first)
 
 
 def unregister_family(name: str) -> Family:
     """Remove the family called `name` and return it (tests, and plug-ins that replace one)."""
     _load_builtin()
-    for i, family in enumerate(_FAMILIES):
-        if family.name == name:
-            return _FAMILIES.pop(i)
-    raise ValueError(f"no family named {name!r} is registered (registered: {', '.join(f.name for f in _FAMILIES)})")
+    return _FAMILIES.unregister(name)
 
 
 def add_adapters(name: str, structure: str, *adapters: Any) -> Family:
     """Give the registered family `name` adapters for one more `structure`: a structure kind that
     comes later registers where it lives in existing families from its own module."""
     _load_builtin()
-    for i, family in enumerate(_FAMILIES):
-        if family.name == name:
-            structures = {**family.structures, structure: (*family.adapters(structure), *adapters)}
-            _FAMILIES[i] = dataclasses.replace(family, structures=structures)
-            return _FAMILIES[i]
-    raise ValueError(f"no family named {name!r} is registered (registered: {', '.join(f.name for f in _FAMILIES)})")
+    family = _FAMILIES.get(name)
+    structures = {**family.structures, structure: (*family.adapters(structure), *adapters)}
+    return _FAMILIES.replace(name, dataclasses.replace(family, structures=structures))
 
 
 def registered_families() -> tuple[Family, ...]:
     """Every registered family, in the order they are asked."""
     _load_builtin()
-    return tuple(_FAMILIES)
+    return _FAMILIES.values()
 
 
 def adapters_for(structure: str) -> tuple[Any, ...]:
     """Every family's adapters for `structure`, family by family (the first that matches wins)."""
     _load_builtin()
-    return tuple(adapter for family in _FAMILIES for adapter in family.adapters(structure))
+    return tuple(adapter for family in _FAMILIES.values() for adapter in family.adapters(structure))
 
 
 def family_of(model: Any, structure: str = "layers") -> Family | None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from raykd.registry import Refusal, Registry
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -94,47 +96,48 @@ class StructureKind:
         return (self.removed_now_key, self.kept_key, self.total_key, self.original_key)
 
 
-_KINDS: dict[str, StructureKind] = {}
+def _clash(kind: StructureKind, other: StructureKind) -> None:
+    """ValueError when `kind` takes a name, schedule setting, count key or shape key of `other`."""
+    clash = {"name": (kind.name, other.name), "count_key": (kind.count_key, other.count_key),
+             "shape_key": (kind.shape_key, other.shape_key)}
+    for what, (mine, theirs) in clash.items():
+        if mine == theirs:
+            raise ValueError(f"structure kind {kind.name!r}: {what} {mine!r} is already registered (by {other.name!r})")
+    if {kind.p_min, kind.p_max} & {other.p_min, other.p_max}:
+        raise ValueError(f"structure kind {kind.name!r}: a schedule setting of {other.name!r} "
+                         f"({other.p_min}, {other.p_max}) is taken")
+
+
+_KINDS: Registry[StructureKind] = Registry(
+    "structure kind", clash=_clash,
+    unknown=Refusal(ValueError, "unknown structure {name!r} (known: {known})"),
+    missing=Refusal(KeyError, "no structure kind {name!r} is registered"),
+    duplicate=Refusal(ValueError, "structure kind {name!r}: name {name!r} is already registered (by {name!r})"))
 
 
 def register_structure(kind: StructureKind) -> StructureKind:
     """Add `kind` after the ones registered so far. ValueError for a name, schedule setting, count
     key or shape key another kind already uses."""
-    for other in _KINDS.values():
-        clash = {"name": (kind.name, other.name), "count_key": (kind.count_key, other.count_key),
-                 "shape_key": (kind.shape_key, other.shape_key)}
-        for what, (mine, theirs) in clash.items():
-            if mine == theirs:
-                raise ValueError(f"structure kind {kind.name!r}: {what} {mine!r} is already registered (by {other.name!r})")
-        if {kind.p_min, kind.p_max} & {other.p_min, other.p_max}:
-            raise ValueError(f"structure kind {kind.name!r}: a schedule setting of {other.name!r} "
-                             f"({other.p_min}, {other.p_max}) is taken")
-    _KINDS[kind.name] = kind
-    return kind
+    return _KINDS.register(kind.name, kind)
 
 
 def unregister_structure(name: str) -> None:
     """Remove a registered kind (tests and plug-ins that registered one for a while)."""
-    if name not in _KINDS:
-        raise KeyError(f"no structure kind {name!r} is registered")
-    del _KINDS[name]
+    _KINDS.unregister(name)
 
 
 def structure_kinds() -> tuple[StructureKind, ...]:
     """Every registered kind, in registration order (heads, ffn, layers, then plug-ins)."""
-    return tuple(_KINDS.values())
+    return _KINDS.values()
 
 
 def structure_names() -> tuple[str, ...]:
-    return tuple(_KINDS)
+    return _KINDS.names()
 
 
 def structure_kind(name: str) -> StructureKind:
     """The kind called `name`; ValueError naming the known ones otherwise."""
-    try:
-        return _KINDS[name]
-    except KeyError:
-        raise ValueError(f"unknown structure {name!r} (known: {', '.join(_KINDS)})") from None
+    return _KINDS.get(name)
 
 
 def shape_order() -> tuple[StructureKind, ...]:

@@ -202,11 +202,12 @@ def test_stored_space_parses_back_to_the_same_space(name):
     import json
     from pathlib import Path
 
-    from raykd.distributed.sweep import _raw
+    import yaml
 
     space = load_space(Path(__file__).resolve().parents[2] / "search_spaces" / name)
-    stored = json.loads(json.dumps(_raw(space), default=str))
+    stored = json.loads(json.dumps(space.to_raw(), default=str))
     assert parse_space(stored) == space
+    assert parse_space(yaml.safe_load(yaml.safe_dump(space.to_raw(), sort_keys=False))) == space  # written out as a YAML file
 
 
 def test_worker_niceness_is_optional_and_kept():

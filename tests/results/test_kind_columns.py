@@ -94,3 +94,19 @@ def test_a_trial_file_of_format_1_loads_beside_a_new_one(tmp_path):
     assert {k: now[k] for k in was} == was  # the same round, every key it had (a plug-in kind may add its own)
     assert df.loc["t1", "forecast_layers_total"] == 5 and df["forecast_layers_total"].isna().sum() == 1  # t0 never had it
     assert render_front(df.reset_index(), fmt="table", width=200).count("5L·40H·900F") == 2
+
+
+def test_no_kind_s_original_total_is_offered_as_an_objective(hidden_kind):
+    """A kind's original count is the teacher's, the same in every row: bookkeeping, not an objective
+    (its final total is one)."""
+    import pandas as pd
+
+    from raykd.results.columns import original_columns
+    from raykd.results.pareto import metric_columns
+
+    row = {"accuracy": 0.7, "speedup": 1.3, **{c: 10 for c in count_columns()}}
+    known = metric_columns(pd.DataFrame([row]))
+    assert set(original_columns()) == {"heads_original", "ffn_channels_original", "layers_original",
+                                       "hidden_channels_original"}
+    assert not set(original_columns()) & set(known)
+    assert set(total_columns()) <= set(known)

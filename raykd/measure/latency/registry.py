@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from raykd.errors import ConfigError
+from raykd.registry import Refusal, Registry
 from raykd.structures.registry import structure_kind, structure_names
 
 if TYPE_CHECKING:
@@ -59,42 +60,41 @@ class KindLatency:
         return self.dropped is not None
 
 
-_LATENCY: dict[str, KindLatency] = {}
+def _structure_known(entry: KindLatency) -> None:
+    if entry.name not in structure_names():
+        raise ValueError(f"no structure kind {entry.name!r} is registered (raykd.structures.registry): register it first")
+
+
+_LATENCY: Registry[KindLatency] = Registry(
+    "latency", check=_structure_known,
+    unknown=Refusal(ConfigError, "structure kind {name!r} has no latency registered: a latency table cannot time or price it"),
+    missing=Refusal(KeyError, "no latency is registered for structure kind {name!r}"),
+    duplicate=Refusal(ValueError, "the latency of structure kind {name!r} is already registered"))
 
 
 def register_latency(entry: KindLatency) -> KindLatency:
     """Register what the table does with kind `entry.name` (ValueError when it already is, or when
     no structure kind of that name is registered)."""
-    if entry.name in _LATENCY:
-        raise ValueError(f"the latency of structure kind {entry.name!r} is already registered")
-    if entry.name not in structure_names():
-        raise ValueError(f"no structure kind {entry.name!r} is registered (raykd.structures.registry): register it first")
-    _LATENCY[entry.name] = entry
-    return entry
+    return _LATENCY.register(entry.name, entry)
 
 
 def unregister_latency(name: str) -> None:
-    if name not in _LATENCY:
-        raise KeyError(f"no latency is registered for structure kind {name!r}")
-    del _LATENCY[name]
+    _LATENCY.unregister(name)
 
 
 def latency_kinds() -> tuple[KindLatency, ...]:
     """Every registered kind, in registration order (the order variants are timed and mixed shapes drawn)."""
-    return tuple(_LATENCY.values())
+    return _LATENCY.values()
 
 
 def latency_names() -> tuple[str, ...]:
     """The registered kinds' names: the calibration's components, in order."""
-    return tuple(_LATENCY)
+    return _LATENCY.names()
 
 
 def latency_of(name: str) -> KindLatency:
     """What the table does with kind `name`; ConfigError when nothing registered it."""
-    try:
-        return _LATENCY[name]
-    except KeyError:
-        raise ConfigError(f"structure kind {name!r} has no latency registered: a latency table cannot time or price it") from None
+    return _LATENCY.get(name)
 
 
 def pricing_order() -> tuple[KindLatency, ...]:

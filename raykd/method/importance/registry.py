@@ -21,6 +21,7 @@ from raykd.method.importance.ffn import ffn_random_scores, ffn_scores, ffn_taylo
 from raykd.method.importance.heads import random_scores, scores, taylor_scores
 from raykd.method.importance.layers import layer_distill_scores, layer_random_scores, layer_scores
 from raykd.method.pruner import Selection
+from raykd.registry import Refusal, Registry
 from raykd.structures.keys import BlockPosition
 
 if TYPE_CHECKING:
@@ -54,29 +55,25 @@ class KindImportance:
     fits: Callable[[Any, "nn.Module"], bool] = lambda stats, model: True  # they describe `model` as it is now
 
 
-_IMPORTANCE: dict[str, KindImportance] = {}
+_IMPORTANCE: Registry[KindImportance] = Registry(
+    "importance",
+    unknown=Refusal(ConfigError, "structure kind {name!r} has no importance registered: it cannot be pruned by the chain"),
+    missing=Refusal(KeyError, "no importance is registered for structure kind {name!r}"),
+    duplicate=Refusal(ValueError, "the importance of structure kind {name!r} is already registered"))
 
 
 def register_importance(entry: KindImportance) -> KindImportance:
     """Register how kind `entry.name` is scored (ValueError when it already is)."""
-    if entry.name in _IMPORTANCE:
-        raise ValueError(f"the importance of structure kind {entry.name!r} is already registered")
-    _IMPORTANCE[entry.name] = entry
-    return entry
+    return _IMPORTANCE.register(entry.name, entry)
 
 
 def unregister_importance(name: str) -> None:
-    if name not in _IMPORTANCE:
-        raise KeyError(f"no importance is registered for structure kind {name!r}")
-    del _IMPORTANCE[name]
+    _IMPORTANCE.unregister(name)
 
 
 def importance_of(name: str) -> KindImportance:
     """How kind `name` is scored; ConfigError when nothing registered its importance."""
-    try:
-        return _IMPORTANCE[name]
-    except KeyError:
-        raise ConfigError(f"structure kind {name!r} has no importance registered: it cannot be pruned by the chain") from None
+    return _IMPORTANCE.get(name)
 
 
 # The built-in kinds. The seeds' offsets (0, 500, 900) keep every random baseline as it was.
