@@ -7,9 +7,10 @@ resumes at the next unfinished stage (every result is written atomically; a chai
   1 traces         verbose traces for train, derived from the gold equation (source (c),
                    `raykd.traces.derive`): traces.jsonl
   2 teacher        the base model fine-tuned on them, unpruned (`CausalLMPlugin.train_teacher_on`,
-                   as a trace sweep's teacher, zero-shot valid included): teacher/ (a raykd
-                   causal-LM directory). The trace teacher is this fine-tune on source (c); its
-                   own generations (source (a)) are not a further stage here
+                   as a trace sweep's teacher; the base model's zero-shot valid first, unless
+                   --no-zero-shot): teacher/ (a raykd causal-LM directory). The trace teacher is
+                   this fine-tune on source (c); its own generations (source (a)) are not a
+                   further stage here
   3 teacher_eval   the teacher on the eval split: per-problem correct bits, tokens per answer
                    (mean with interval, distribution), parse rate: eval-teacher.json
   4 prune          train traces pruned by the rule-based pruner at --strength
@@ -103,6 +104,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-prompt-len", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16, help="evaluation (generation) batch")
     ap.add_argument("--teacher-epochs", type=int, default=3)
+    ap.add_argument("--no-zero-shot", action="store_true",
+                    help="stage 2: skip the base model's zero-shot evaluation on valid before the fine-tune (teacher "
+                         "setting zero_shot: false; it only fills the report's zero_shot_valid)")
     ap.add_argument("--teacher-lr", type=float, default=5e-5)
     ap.add_argument("--student-epochs", type=int, default=3)
     ap.add_argument("--student-lr", type=float, default=5e-5)
@@ -136,7 +140,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the cached results depend on (device and threads are not: a run may resume elsewhere)."""
-    skip = {"out", "json", "device", "threads", "speed_batch", "speed_repeats", "speed_limit", "structural"}
+    skip = {"out", "json", "device", "threads", "speed_batch", "speed_repeats", "speed_limit", "structural",
+            "no_zero_shot"}  # (the zero-shot figure is reported, not used: the teacher trains the same without it)
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
 
 
@@ -281,7 +286,7 @@ def stage_teacher(run: Run) -> dict[str, Any]:
         shutil.rmtree(left, ignore_errors=True)
     t0 = time.perf_counter()
     settings = {"model": a.model, "epochs": a.teacher_epochs, "lr": a.teacher_lr, "batch_size": a.train_batch,
-                "patience": a.patience, "max_steps": a.max_steps}
+                "patience": a.patience, "max_steps": a.max_steps, **({"zero_shot": False} if a.no_zero_shot else {})}
     report = run.plugin().train_teacher_on({s: run.splits[s] for s in ("train", "valid")}, settings, staging,
                                            seed=a.seed, device=a.device, data=a.data)
     report["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -397,29 +402,26 @@ def time_side_by_side(run: Run, teacher_dir: Path, student_dir: Path) -> dict[st
     """End-to-end generation (`generate-e2e`) and prefill alone, teacher and student interleaved on
     the same batches of eval prompts; per batch and summed over the batches timed."""
     from raykd.measure import compare_latency
-    from raykd.traces.speed import TokenCountError, prefill, split_prefill
+    from raykd.traces.speed import TokenCountError, split_prefill
 
     a = run.args
     teacher, tokenizer, _io = run.load(teacher_dir)
     student, _tok, _io2 = run.load(student_dir)
     task = run.eval_task(tokenizer)
-    prompts = task.prompt_ids(a.eval_split)
-    if a.speed_limit:
-        prompts = prompts[: a.speed_limit]
-    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     batches, rounds = [], {"teacher": [0.0] * a.speed_repeats, "student": [0.0] * a.speed_repeats}
-    with torch.inference_mode():
-        for start in range(0, len(prompts), a.speed_batch):
-            index = list(range(start, min(start + a.speed_batch, len(prompts))))
-            batch = task._batch([(prompts[i], []) for i in index], index)  # prompts only, as evaluation builds them
+    problems = 0
+    with torch.inference_mode():  # prompts only, batched as evaluation batches them
+        for batch in task.prompt_batches(a.eval_split, a.speed_batch, limit=a.speed_limit or None):
+            index = batch["problem_index"].tolist()
+            problems += len(index)
             batch = {k: v.to(a.device) for k, v in batch.items()}
             steps = {n: int(task.run(m, batch, "generate-e2e").shape[1]) for n, m in (("teacher", teacher),
                                                                                      ("student", student))}
             lat = compare_latency({
                 "teacher": lambda b=batch: task.run(teacher, b, "generate-e2e"),
                 "student": lambda b=batch: task.run(student, b, "generate-e2e"),
-                "teacher_prefill": lambda b=batch: prefill(teacher, b, pad_token_id=pad, eos_token_id=eos),
-                "student_prefill": lambda b=batch: prefill(student, b, pad_token_id=pad, eos_token_id=eos),
+                "teacher_prefill": lambda b=batch: task.run(teacher, b, "prefill"),  # raykd.traces.speed.prefill
+                "student_prefill": lambda b=batch: task.run(student, b, "prefill"),
             }, warmup=1, rounds=a.speed_repeats, device=a.device, num_threads=a.threads or None)
             row: dict[str, Any] = {"problems": len(index), "prompt_width": int(batch["prompt_ids"].shape[1]),
                                    "generated": steps}
@@ -435,10 +437,10 @@ def time_side_by_side(run: Run, teacher_dir: Path, student_dir: Path) -> dict[st
                     rounds[n][r] += ms
             row["speedup"], row["paired_speedup"] = lat.speedup["student"], lat.paired_speedup["student"]
             batches.append(row)
-    n = len(prompts)
     total = {m: sum(b[m]["e2e_ms"] for b in batches) for m in ("teacher", "student")}
     prefill_total = {m: sum(b[m]["prefill_ms"] for b in batches) for m in ("teacher", "student")}
     per_round = sorted(t / s for t, s in zip(rounds["teacher"], rounds["student"]))
+    n = problems
     return {
         "problems": n, "batch": a.speed_batch, "repeats": a.speed_repeats, "device": a.device,
         "threads": torch.get_num_threads() if a.device == "cpu" else None, "workload": "generate-e2e",

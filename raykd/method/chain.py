@@ -4,6 +4,9 @@ for r in 1..R:  score the current teacher's structures (heads, FFN channels, lay
                 copy to each structure's ratio p_r (Eq. 5, cumulative; `raykd.method.plan`) ->
                 train the student against the teacher (task + distillation loss, early stopping)
                 -> measure it -> checkpoint -> the student becomes the teacher.
+A round that removes nothing (`prune: false`, distillation alone) skips the scoring: no
+calibration pass, `stats_s` 0; it is still measured against the teacher (a trace student of the
+teacher's shape is faster by the tokens it does not write) and its record has every key.
 
 Pure PyTorch over the `Task` interface and a `ModelIO` (how to save/load the task's models), so it
 runs in a notebook as well as inside a Ray Train worker. A checkpoint is a directory per round
@@ -37,12 +40,13 @@ from raykd.method.distill import (
     response_kl,
     total_loss,
 )
+from raykd.method.importance.heads import HeadStats
 from raykd.method.importance.stats import (
     StructureStats,
     collect_stats,
     needs_layer_distill,
 )
-from raykd.method.plan import OriginalShape, plan_round
+from raykd.method.plan import OriginalShape, plan_round, round_ratios
 from raykd.resume import check_resume, model_digest
 from raykd.stats import accuracy_fields
 from raykd.storage import write_bytes_atomic
@@ -276,10 +280,13 @@ class Chain:
         main = rank == 0
         for r in range(start_round + 1, cfg.rounds + 1):
             t0 = time.perf_counter()
-            stats = self.teacher_stats if r == 1 and self._shared_stats_fit(current) else None
+            prunes_now = any(round_ratios(cfg, r).values())
+            stats = self.teacher_stats if r == 1 and prunes_now and self._shared_stats_fit(current) else None
             shared = stats is not None
             on = cfg.prunes
-            if stats is None:  # rank 0 scores and every rank prunes by its figures, so the replicas stay alike
+            if not prunes_now:  # nothing removed this round (prune: false): no statistics to rank by
+                stats = StructureStats(HeadStats({}))
+            elif stats is None:  # rank 0 scores and every rank prunes by its figures, so the replicas stay alike
                 mine = collect_stats(current, self.task, batches=cfg.calib_batches, batch_size=cfg.calib_batch_size,
                                      taylor=cfg.importance == "taylor", ffn=on["ffn"], layers=on["layers"],
                                      layer_distill=self._layer_distill(), tau=cfg.tau,

@@ -23,7 +23,11 @@ Workloads: "generate" (default: what evaluation runs, greedy generation of exact
 `max_new_tokens` tokens for the batch, so every shape is timed on the same work), "forward"
 (one teacher-forced pass, as training runs it) and "generate-e2e" (greedy generation until every
 sequence of the batch has finished, at EOS or its answer line, or `max_new_tokens`: what a user
-waits for, so a model that writes fewer tokens is faster on the same weights).
+waits for, so a model that writes fewer tokens is faster on the same weights) and "prefill" (the
+prompt's work alone: one forward pass over the prompts filling the KV cache and picking the first
+token, `raykd.traces.speed.prefill`; timed beside "generate-e2e" it splits a generation's time into
+prompt and decode, `raykd.traces.speed.split_prefill`). Every workload but "forward" reads only the
+prompts: `prompt_batch` / `prompt_batches` build such batches, as evaluation does.
 
 Trace mode (`output="trace"`). The instruction asks for step-by-step reasoning, one step a line,
 ending in a line `Answer: <number>` (`raykd.traces.format`); the target is a trace's text + EOS,
@@ -72,6 +76,7 @@ from raykd.structures.heads import blocks_by_kind
 from raykd.task_interface import Batch, TaskOutput, resolve_workload
 from raykd.traces.filter import trace_value as answer_of_trace
 from raykd.traces.format import ANSWER_PREFIX, cut_at_answer, parse_trace
+from raykd.traces.speed import prefill
 from raykd.traces.targets import TargetRecord, check_trace_strength, target_text
 
 INSTRUCTION = ("Write one arithmetic expression that computes the answer. Use only numbers and + - * / ^ ( ).\n"
@@ -85,6 +90,8 @@ WORKLOADS: dict[str, str] = {
     "forward": "one teacher-forced forward pass over prompt + target, as training runs it",
     "generate-e2e": "greedy generation with the KV cache until every sequence of the batch has finished (EOS or its "
                     "answer line; a newline in expression mode) or max_new_tokens, on the batch's real prompts",
+    "prefill": "the prompt's work alone: one forward pass over the left-padded prompts that fills the KV cache and "
+               "picks the first token (greedy generation of one token, raykd.traces.speed.prefill)",
 }
 
 
@@ -93,6 +100,8 @@ def workloads_for(output: str) -> dict[str, str]:
     if output == "trace":
         return {"generate-e2e": WORKLOADS["generate-e2e"], **{k: v for k, v in WORKLOADS.items() if k != "generate-e2e"}}
     return dict(WORKLOADS)
+
+
 _PLACEHOLDER = re.compile(r"N(\d+)")
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
@@ -300,6 +309,27 @@ class CausalLMTask:
                                     for p in self.splits[split]]
         return self._prompts[split]
 
+    def prompt_batch(self, split: str, indices: Sequence[int]) -> Batch:
+        """The prompts of `split`'s problems at `indices`, without targets, as evaluation batches
+        them (left-padded `prompt_ids` / `prompt_mask`, `problem_index`): what the generating
+        workloads ("generate", "generate-e2e", "prefill") read. Nothing is derived or pruned."""
+        prompts = self.prompt_ids(split)
+        index = [int(i) for i in indices]
+        if not index:
+            raise ValueError("a prompt batch needs at least one problem")
+        if not all(0 <= i < len(prompts) for i in index):
+            raise IndexError(f"split {split!r} has {len(prompts)} problems: indices {index} are out of range")
+        return self._batch([(prompts[i], []) for i in index], index)
+
+    def prompt_batches(self, split: str, batch_size: int, *, limit: int | None = None) -> Iterator[Batch]:
+        """`prompt_batch`es of `batch_size` consecutive problems of `split`, in order (the first
+        `limit` problems only, where given): the batches `predict` generates on."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        n = len(self.prompt_ids(split)) if limit is None else min(limit, len(self.prompt_ids(split)))
+        for start in range(0, n, batch_size):
+            yield self.prompt_batch(split, range(start, min(start + batch_size, n)))
+
     def _batch(self, rows: list[tuple[list[int], list[int]]], index: list[int]) -> Batch:
         pad = self.tokenizer.pad_token_id
         full = [p + t for p, t in rows]
@@ -380,10 +410,7 @@ class CausalLMTask:
         model.eval()
         out: list[tuple[Problem, str, bool, int]] = []
         with torch.inference_mode():
-            prompts = self.prompt_ids(split)
-            for start in range(0, len(prompts), self.eval_batch_size):
-                index = list(range(start, min(start + self.eval_batch_size, len(prompts))))
-                batch = self._batch([(prompts[i], []) for i in index], index)
+            for batch in self.prompt_batches(split, self.eval_batch_size):
                 new = self.generate(model, batch, until_done=trace)
                 for index, seq in zip(batch["problem_index"].tolist(), new.tolist()):
                     p = problems[index]
@@ -460,6 +487,8 @@ class CausalLMTask:
             return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         if name == "generate-e2e":
             return self.generate(model, batch, until_done=True)
+        if name == "prefill":  # the same call as raykd.traces.speed.prefill: one forward, KV cache, first token
+            return prefill(model, batch, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
         return self.generate(model, batch, exact_length=True)
 
     def flops(self, model: nn.Module, batch: Batch) -> int:

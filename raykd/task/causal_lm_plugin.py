@@ -4,15 +4,18 @@ Data specs are those of the equation solver (`raykd data check`); the teacher is
 (`raykd.task.causal_lm_models`: `smollm2`, `tiny`, a hub name or a local directory) fine-tuned
 with the causal-LM loss on the target expression, early-stopping on valid accuracy
 (`raykd.task.causal_lm`), and saved with its unpruned config and tokenizer (`CausalLMIO`).
+Before the fine-tune the base model is evaluated on valid (`zero_shot_valid` in the report) unless
+the teacher setting `zero_shot: false` says not to (default: every model but `tiny`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 
@@ -37,7 +40,7 @@ from raykd.traces.io import read_traces
 from raykd.traces.targets import TRACE_SOURCES, check_trace_strength
 from raykd.training import FitConfig, fit
 
-TEACHER_KEYS = ("model", "path", "epochs", "lr", "batch_size", "patience", "max_steps", "time_budget_s")
+TEACHER_KEYS = ("model", "path", "epochs", "lr", "batch_size", "patience", "max_steps", "time_budget_s", "zero_shot")
 DEFAULT_TEACHER: dict[str, Any] = {"model": "smollm2", "epochs": 3}
 OPTION_LIMITS: dict[str, int] = {"max_new_tokens": 1024, "eval_batch_size": 1 << 16, "max_prompt_len": 8192,
                                  "max_target_len": 1024}
@@ -46,6 +49,13 @@ OPTION_LIMITS: dict[str, int] = {"max_new_tokens": 1024, "eval_batch_size": 1 <<
 
 def _workloads() -> dict[str, str]:
     return dict(WORKLOADS)
+
+
+def zero_shot_wanted(settings: Mapping[str, Any], source: str) -> bool:
+    """Whether a teacher's fine-tune first evaluates the base model on valid (`zero_shot_valid`):
+    the setting `zero_shot` where given, else for every model but `tiny` (random weights, nothing
+    to measure). Off saves a full generation pass over valid (minutes for SmolLM2 writing traces)."""
+    return bool(settings["zero_shot"]) if "zero_shot" in settings else source != "tiny"
 
 
 @task_plugin
@@ -150,6 +160,8 @@ class CausalLMPlugin:
         for key in ("model", "path"):
             if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
                 raise ConfigError(f"teacher.{key} must be a non-empty string")
+        if "zero_shot" in raw and not isinstance(raw["zero_shot"], bool):
+            raise ConfigError(f"teacher.zero_shot must be true or false, got {raw['zero_shot']!r}")
         return {**({"epochs": DEFAULT_TEACHER["epochs"]} if "model" in raw else {}), **raw}
 
     def train_teacher(self, data: str, settings: Mapping[str, Any], out: Path, *, seed: int = 0,
@@ -176,7 +188,7 @@ class CausalLMPlugin:
         model.to(device)
 
         task = replace(self, trace_strength=0.0).task(tokenizer, splits)  # the teacher learns the unpruned traces
-        zero_shot = task.evaluate(model, "valid") if source != "tiny" else None
+        zero_shot = task.evaluate(model, "valid") if zero_shot_wanted(settings, source) else None
         fit_config = FitConfig(epochs=int(settings.get("epochs", 3)), batch_size=int(settings.get("batch_size", 8)),
                                lr=float(settings.get("lr", 1e-3 if source == "tiny" else 5e-5)),
                                patience=int(settings.get("patience", 2)), max_steps=int(settings.get("max_steps", 0)),

@@ -29,8 +29,7 @@ def task():
 
 
 def _prompts(task: CausalLMTask, n: int):
-    prompts = task.prompt_ids("valid")[:n]
-    return task._batch([(p, []) for p in prompts], list(range(len(prompts))))
+    return task.prompt_batch("valid", range(n))
 
 
 def test_prefill_is_one_forward_over_the_prompts_and_gives_the_first_generated_token(task):
