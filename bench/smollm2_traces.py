@@ -67,6 +67,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raykd.errors import RaykdInputError
+from raykd.fit_checkpoint import FitCheckpoint
 from raykd.storage import write_bytes_atomic
 
 SETTINGS_FILE = "run.json"
@@ -107,6 +108,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-zero-shot", action="store_true",
                     help="stage 2: skip the base model's zero-shot evaluation on valid before the fine-tune (teacher "
                          "setting zero_shot: false; it only fills the report's zero_shot_valid)")
+    ap.add_argument("--checkpoint-every", type=int, default=10,
+                    help="stage 2: optimiser steps between checkpoints of the fine-tune (a killed run resumes there)")
     ap.add_argument("--teacher-lr", type=float, default=5e-5)
     ap.add_argument("--student-epochs", type=int, default=3)
     ap.add_argument("--student-lr", type=float, default=5e-5)
@@ -129,7 +132,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for key in ("limit", "train_limit", "threads", "max_steps", "speed_limit"):
         if getattr(args, key) < 0:
             raise RaykdInputError(f"--{key.replace('_', '-')} must be >= 0, got {getattr(args, key)}")
-    for key in ("batch", "train_batch", "teacher_epochs", "student_epochs", "patience", "speed_batch", "speed_repeats",
+    for key in ("checkpoint_every", "batch", "train_batch", "teacher_epochs", "student_epochs", "patience", "speed_batch", "speed_repeats",
                 "max_new_tokens", "max_target_len", "max_prompt_len"):
         if getattr(args, key) < 1:
             raise RaykdInputError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
@@ -141,7 +144,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the cached results depend on (device and threads are not: a run may resume elsewhere)."""
     skip = {"out", "json", "device", "threads", "speed_batch", "speed_repeats", "speed_limit", "structural",
-            "no_zero_shot"}  # (the zero-shot figure is reported, not used: the teacher trains the same without it)
+            "no_zero_shot", "checkpoint_every"}  # (the zero-shot figure is reported, not used: the teacher trains the same without it)
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
 
 
@@ -287,8 +290,13 @@ def stage_teacher(run: Run) -> dict[str, Any]:
     t0 = time.perf_counter()
     settings = {"model": a.model, "epochs": a.teacher_epochs, "lr": a.teacher_lr, "batch_size": a.train_batch,
                 "patience": a.patience, "max_steps": a.max_steps, **({"zero_shot": False} if a.no_zero_shot else {})}
+    # the fine-tune takes hours on CPU: checkpointed every --checkpoint-every steps, so a killed run
+    # resumes it mid-way (teacher-fit/, removed once the teacher is saved)
+    checkpoint = FitCheckpoint(run.out / "teacher-fit", every=a.checkpoint_every)
+    if checkpoint.exists():
+        print(f"[teacher] resuming the fine-tune from {checkpoint.directory}", flush=True)
     report = run.plugin().train_teacher_on({s: run.splits[s] for s in ("train", "valid")}, settings, staging,
-                                           seed=a.seed, device=a.device, data=a.data)
+                                           seed=a.seed, device=a.device, data=a.data, checkpoint=checkpoint)
     report["wall_s"] = round(time.perf_counter() - t0, 1)
     write_json(staging / "bench-stage.json", report)
     if target.exists():  # left by a run killed between the two renames below: not marked done

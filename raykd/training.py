@@ -21,8 +21,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from raykd import replicas
+from raykd import fit_checkpoint, replicas
 from raykd.errors import ConfigError
+from raykd.fit_checkpoint import FitCheckpoint
 from raykd.precision import PRECISIONS
 from raykd.task_interface import Batch, Task, batch_rows, loss_units
 
@@ -114,6 +115,7 @@ def fit(
     progress: bool = True,
     description: str = "train",
     on_eval: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: FitCheckpoint | None = None,
 ) -> FitResult:
     """Train `model` on the task's train split; early-stop on the valid split's primary metric.
 
@@ -122,7 +124,12 @@ def fit(
     `batch_size` rows, training on its share of each (`raykd.replicas.shard_batch`), so one step
     is one global batch on any number of workers and the learning rate needs no rescaling. Rank 0
     alone evaluates the valid split and takes the early-stopping (and time-budget) decisions,
-    which it broadcasts; at the end every rank gets rank 0's best weights."""
+    which it broadcasts; at the end every rank gets rank 0's best weights.
+
+    `checkpoint` (single process only): the whole training state is written there every
+    `checkpoint.every` steps and after each evaluation, and a fit given an existing checkpoint of the
+    same training resumes from it, to the same weights an uninterrupted fit reaches
+    (`raykd.fit_checkpoint`). The caller removes it once the model is saved."""
     from tqdm.auto import tqdm
 
     loss_fn = loss_fn or task_loss(task)
@@ -133,6 +140,8 @@ def fit(
     main = rank == 0
     if n_train < size:
         raise ConfigError(f"the training split has {n_train} example(s), fewer than the {size} data-parallel workers")
+    if checkpoint is not None and size > 1:
+        raise ConfigError("a fit checkpoint is for single-process training: a Ray Train worker group checkpoints per round")
     # a last partial batch too small to give every rank a row is left out (world size 1: never)
     steps_per_epoch = n_train // config.batch_size + (1 if n_train % config.batch_size >= size else 0)
     total = steps_per_epoch * config.epochs
@@ -151,14 +160,28 @@ def fit(
     best_value, best_metrics, best_state = -math.inf, {}, None
     stale, step, seen, stopped = 0, 0, 0, "epochs"
     history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    bar = tqdm(total=total, desc=description, disable=not (progress and main), leave=False)
+    epoch, skip, before = 0, 0, 0.0
+    fp = fit_checkpoint.fingerprint(config.to_dict(), model, n_train, description) if checkpoint else {}
+    if checkpoint is not None and checkpoint.exists():
+        loop, best_state = fit_checkpoint.load(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, fp=fp)
+        step, epoch, skip, seen, stale = loop.step, loop.epoch, loop.taken, loop.seen, loop.stale
+        best_value, best_metrics, history, before = loop.best_value, loop.best_metrics or {}, loop.history or [], loop.elapsed_s
+        stopped = loop.stopped
+    start = time.perf_counter() - before
+
+    def save_checkpoint(taken: int) -> None:
+        fit_checkpoint.save(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, best_state=best_state, fp=fp,
+                            loop=fit_checkpoint.LoopState(step, epoch, taken, seen, stale, best_value, best_metrics, history,
+                                                          time.perf_counter() - start, stopped))
+
+    bar = tqdm(total=total, initial=step, desc=description, disable=not (progress and main), leave=False)
     model.train()
-    epoch = 0
     while step < total and stopped == "epochs":
         for index, batch in enumerate(task.batches("train", config.batch_size, shuffle=True, seed=config.seed + epoch)):
             if index >= steps_per_epoch:
                 break
+            if index < skip:  # resumed mid-epoch: these batches were trained on before the checkpoint
+                continue
             rows = batch_rows(batch)
             mine = {k: v.to(device) for k, v in replicas.shard_batch(batch, rank, size).items()}
             with autocast:
@@ -194,12 +217,16 @@ def fit(
                             stopped = "early-stopping"
                 stopped = replicas.from_main(stopped)
                 model.train()
+                if checkpoint is not None:
+                    save_checkpoint(index + 1)
+            elif checkpoint is not None and step % checkpoint.every == 0:
+                save_checkpoint(index + 1)
             if config.time_budget_s and stopped == "epochs":
                 if replicas.from_main(time.perf_counter() - start > config.time_budget_s):
                     stopped = "time-budget"
             if stopped != "epochs" or step >= total:
                 break
-        epoch += 1
+        epoch, skip = epoch + 1, 0
     if stopped == "epochs" and config.max_steps and step >= config.max_steps:
         stopped = "max-steps"
     bar.close()

@@ -38,6 +38,7 @@ from raykd.task_interface import LoadedModel, task_plugin
 from raykd.traces.derive import derive_trace
 from raykd.traces.io import read_traces
 from raykd.traces.targets import TRACE_SOURCES, check_trace_strength
+from raykd.fit_checkpoint import FitCheckpoint
 from raykd.training import FitConfig, fit
 
 TEACHER_KEYS = ("model", "path", "epochs", "lr", "batch_size", "patience", "max_steps", "time_budget_s", "zero_shot")
@@ -171,9 +172,12 @@ class CausalLMPlugin:
         return self.train_teacher_on(splits, settings, out, seed=seed, progress=progress, device=device, data=data)
 
     def train_teacher_on(self, splits: Mapping[str, Any], settings: Mapping[str, Any], out: Path, *, seed: int = 0,
-                         progress: bool = False, device: str = "cpu", data: str = "") -> dict[str, Any]:
+                         progress: bool = False, device: str = "cpu", data: str = "",
+                         checkpoint: FitCheckpoint | None = None) -> dict[str, Any]:
         """`train_teacher` on given splits (train, valid, optional test): `raykd cv` trains one per
-        fold with the recipe a sweep's teacher was trained with. `data` is recorded with it."""
+        fold with the recipe a sweep's teacher was trained with. `data` is recorded with it.
+        `checkpoint`: the fine-tune resumes from it after a kill (`raykd.fit_checkpoint`); it is
+        removed once the teacher is saved."""
         settings = self.teacher_settings(settings)
         splits = dict(splits)
         source = str(settings["model"])
@@ -194,13 +198,15 @@ class CausalLMPlugin:
                                patience=int(settings.get("patience", 2)), max_steps=int(settings.get("max_steps", 0)),
                                time_budget_s=float(settings.get("time_budget_s", 0.0)), seed=seed)
         t0 = time.perf_counter()
-        result = fit(model, task, fit_config, progress=progress, description="teacher")
+        result = fit(model, task, fit_config, progress=progress, description="teacher", checkpoint=checkpoint)
         wall = time.perf_counter() - t0
         test = task.evaluate(model, "test") if task.has_split("test") else None
         training = {"fit": fit_config.to_dict(), "model": source, "data": data,
                     **({"weights_note": SMOLLM2_NOTE} if source == "smollm2" else {})}
         with atomic_dir(out) as tmp:
             CausalLMIO(model.config.to_dict(), tokenizer).save(model.cpu(), tmp, {"training": training})
+        if checkpoint is not None:
+            checkpoint.remove()
         return {"valid": result.best_metrics, "test": test, "zero_shot_valid": zero_shot, "steps": result.steps,
                 "epochs": round(result.epochs, 2), "stopped": result.stopped, "wall_s": round(wall, 1),
                 "threads": torch.get_num_threads(), "model": source}
