@@ -122,8 +122,6 @@ def save(checkpoint: FitCheckpoint, *, model: nn.Module, optimizer: torch.optim.
 def _json_default(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.item()
-    if isinstance(value, float):
-        return value
     raise TypeError(f"cannot store {type(value).__name__} in a fit checkpoint")
 
 

@@ -36,7 +36,7 @@ def load_chain_config(path: str | None, overrides: list[str]) -> Any:
     given = load_yaml_file(path, "chain config") if path else None  # the settings it names activate optional kinds
     assignments = parse_assignments(overrides, "--set")
     activate_for_settings([*(given if isinstance(given, dict) else {}), *assignments])
-    base = {**(ChainConfig.from_yaml(path).to_dict() if path else {}), **assignments}
+    base = {**(ChainConfig.from_file_data(given, path).to_dict() if path else {}), **assignments}
     try:
         return ChainConfig.from_dict(base)
     except ConfigError as exc:

@@ -262,7 +262,11 @@ class ChainConfig:
     def from_yaml(cls, path: str | Path) -> ChainConfig:
         from raykd.yaml_io import load_yaml_file
 
-        data = load_yaml_file(path, "chain config")
+        return cls.from_file_data(load_yaml_file(path, "chain config"), path)
+
+    @classmethod
+    def from_file_data(cls, data: Any, path: str | Path) -> ChainConfig:
+        """A config from the parsed contents of the YAML file at `path` (errors name the file)."""
         if data is None:
             data = {}
         if not isinstance(data, dict):
